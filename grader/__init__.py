@@ -1,0 +1,3 @@
+"""grader: a Git-driven, Kaggle-style grading system for Jupyter notebooks."""
+
+__version__ = "0.1.0"

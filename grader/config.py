@@ -1,0 +1,301 @@
+"""competition.yaml: parsed once, checked once, frozen.
+
+The JSON Schema shipped beside this module (``competition.schema.json``) is the one
+description of the file: editors use it to complete and check, and :func:`load` uses it
+to validate. Everything the schema cannot say (time zones, dates in order, units) is
+checked here. Every mistake names the file and the key, and says what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from grader.errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).with_name("competition.schema.json")
+CONFIG_NAME = "competition.yaml"
+MAX_CONFIG_BYTES = 1_000_000
+
+_SIZE_UNITS = {
+    "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3,
+    "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3,
+}  # fmt: skip
+_TIME_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+@dataclass(frozen=True)
+class Submission:
+    directory: str
+    predictions: str
+    id_column: str
+    prediction_column: str
+    prediction_type: Literal["integer", "float", "string"]
+    max_notebook_size: int = 1024**2
+    max_predictions_size: int = 10 * 1024**2
+
+
+@dataclass(frozen=True)
+class Data:
+    directory: Path
+    test: Path
+
+
+@dataclass(frozen=True)
+class Truth:
+    split_column: str
+    path: Path | None = None
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    greater_is_better: bool
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Limits:
+    cell_timeout: float
+    run_timeout: float
+    memory: int
+    max_output: int = 1024**2
+
+
+@dataclass(frozen=True)
+class Quota:
+    per_day: int
+    count_failed: bool = False
+
+
+@dataclass(frozen=True)
+class Ranking:
+    ties: Literal["earliest", "shared"]
+
+
+@dataclass(frozen=True)
+class Competition:
+    """The whole competition.yaml. Paths are absolute, resolved from ``root``."""
+
+    root: Path
+    title: str
+    description: str
+    start: datetime
+    end: datetime
+    timezone: tzinfo
+    submission: Submission
+    data: Data
+    truth: Truth
+    metric: Metric
+    limits: Limits
+    quota: Quota
+    ranking: Ranking
+
+
+def find(start: Path | None = None) -> Path:
+    """Find competition.yaml in ``start`` or its parents (like git finds .git)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_NAME} in {here} or any folder above it. "
+        "Run grader from the competition repository, or pass --config PATH.",
+        path=CONFIG_NAME,
+    )
+
+
+def load(path: Path | str | None = None) -> Competition:
+    """Read, validate and freeze a competition.yaml (found from the cwd when ``path`` is None)."""
+    path = Path(path) if path is not None else find()
+    shown = str(path)
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"the file is larger than {MAX_CONFIG_BYTES} bytes.", path=shown)
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found.", path=shown) from None
+    except UnicodeDecodeError:
+        raise ConfigError("the file is not UTF-8 text.", path=shown) from None
+    except OSError as ex:
+        raise ConfigError(f"cannot read the file ({ex.strerror}).", path=shown) from None
+    return parse(text, root=path.resolve().parent, path=shown)
+
+
+def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
+    """Validate the YAML ``text`` of a competition.yaml whose folder is ``root``."""
+    raw = _load_yaml(text, path)
+    _check_schema(raw, path)
+    try:
+        tz = ZoneInfo(raw["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {raw['timezone']!r}; use an IANA name such as UTC or Europe/Paris.",
+            path=path, key="timezone",
+        ) from None
+    start = _datetime(raw["start"], tz, path, "start")
+    end = _datetime(raw["end"], tz, path, "end")
+    if end <= start:
+        raise ConfigError(f"the end ({raw['end']}) must come after the start ({raw['start']}).", path=path, key="end")
+
+    sub = dict(raw["submission"])
+    for key in ("max_notebook_size", "max_predictions_size"):
+        if key in sub:
+            sub[key] = parse_size(sub[key])
+    submission = Submission(**sub)
+    if submission.id_column == submission.prediction_column:
+        raise ConfigError("must differ from submission.id_column.", path=path, key="submission.prediction_column")
+
+    truth_raw = raw["truth"]
+    if "path" not in truth_raw and "env" not in truth_raw:
+        raise ConfigError("give `path` (a local file), `env` (a variable holding it), or both.", path=path, key="truth")
+    truth = Truth(
+        split_column=truth_raw["split_column"],
+        path=root / truth_raw["path"] if "path" in truth_raw else None,
+        env=truth_raw.get("env"),
+    )
+    lim = raw["limits"]
+    limits = Limits(
+        cell_timeout=parse_duration(lim["cell_timeout"]),
+        run_timeout=parse_duration(lim["run_timeout"]),
+        memory=parse_size(lim["memory"]),
+        max_output=parse_size(lim.get("max_output", Limits.max_output)),
+    )
+    if limits.cell_timeout > limits.run_timeout:
+        raise ConfigError("must not be longer than limits.run_timeout.", path=path, key="limits.cell_timeout")
+    if limits.memory < 64 * 1024**2:
+        raise ConfigError("must be at least 64 MiB; a Python kernel needs that much to start.", path=path, key="limits.memory")
+    return Competition(
+        root=root,
+        title=raw["title"],
+        description=raw.get("description", ""),
+        start=start,
+        end=end,
+        timezone=tz,
+        submission=submission,
+        data=Data(directory=root / raw["data"]["directory"], test=root / raw["data"]["test"]),
+        truth=truth,
+        metric=Metric(
+            name=raw["metric"]["name"],
+            greater_is_better=raw["metric"]["greater_is_better"],
+            args=dict(raw["metric"].get("args", {})),
+        ),
+        limits=limits,
+        quota=Quota(**raw["quota"]),
+        ranking=Ranking(ties=raw["ranking"]["ties"]),
+    )
+
+
+def parse_size(value: int | str) -> int:
+    """``2 GiB`` → 2147483648. Integers are bytes."""
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMG]i?B|B)\s*", value, re.IGNORECASE)
+    if not match:
+        raise ValueError(f"{value!r} is not a size; write bytes or e.g. '2 GiB', '500 MB'")
+    return int(float(match[1]) * _SIZE_UNITS[match[2].upper()])
+
+
+def parse_duration(value: float | int | str) -> float:
+    """``10m`` → 600.0. Numbers are seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smh])\s*", value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration; write seconds or e.g. '90s', '10m', '1h'")
+    return float(match[1]) * _TIME_UNITS[match[2]]
+
+
+def format_size(n: int) -> str:
+    """2147483648 → '2 GiB' (the shortest exact-enough binary unit)."""
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= factor:
+            return f"{n / factor:.3g} {unit}"
+    return f"{n} B"
+
+
+def _load_yaml(text: str, path: str) -> dict[str, Any]:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """SafeLoader that keeps dates as strings (the schema checks them) and refuses duplicate keys."""
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise ConfigError(f"the key {key!r} appears twice (line {key_node.start_mark.line + 1}).", path=path)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    try:
+        raw = yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as ex:
+        mark = getattr(ex, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(ex, "problem", None) or str(ex).splitlines()[0]
+        raise ConfigError(f"not valid YAML{where}: {problem}.", path=path) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("must be a mapping of keys (title:, start:, ...), not a single value or a list.", path=path)
+    return raw
+
+
+def _check_schema(raw: dict[str, Any], path: str) -> None:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        raise ConfigError(_explain(errors[0], schema), path=path, key=".".join(map(str, errors[0].absolute_path)) or None)
+
+
+def _explain(error: Any, schema: dict[str, Any]) -> str:
+    """One sentence a teacher can act on, from a jsonschema error."""
+    sub = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties":
+        allowed = sorted(sub.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hints.append(f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return "; ".join(hints) + f". Allowed keys: {', '.join(allowed)}."
+    if error.validator == "required":
+        return f"{error.message.split(' is a required')[0]} is required here."
+    if error.validator == "enum":
+        return f"{error.instance!r} is not allowed; use one of: {', '.join(map(str, error.validator_value))}."
+    if error.validator in ("oneOf", "pattern", "anyOf"):
+        description = sub.get("description") or _resolve_description(sub, schema)
+        return f"{error.instance!r} is not valid. {description}".strip()
+    if error.validator == "type":
+        return f"{error.instance!r} should be of type {error.validator_value}."
+    return error.message + "."
+
+
+def _resolve_description(sub: dict[str, Any], schema: dict[str, Any]) -> str:
+    ref = sub.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        return str(schema["$defs"][ref.rsplit("/", 1)[1]].get("description", ""))
+    return ""
+
+
+def _datetime(value: str, tz: tzinfo, path: str, key: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{value!r} is not a date; write e.g. 2027-01-31T23:59:59+01:00.", path=path, key=key) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
