@@ -116,7 +116,7 @@ def find(start: Path | None = None) -> Path:
 def load(path: Path | str | None = None) -> Competition:
     """Read, validate and freeze a competition.yaml (found from the cwd when ``path`` is None)."""
     path = Path(path) if path is not None else find()
-    shown = str(path)
+    shown = _shown(path)
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise ConfigError(f"the file is larger than {MAX_CONFIG_BYTES} bytes.", path=shown)
@@ -130,6 +130,14 @@ def load(path: Path | str | None = None) -> Competition:
     return parse(text, root=path.resolve().parent, path=shown)
 
 
+def _shown(path: Path) -> str:
+    """The path as the user would write it: relative to the current folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
     """Validate the YAML ``text`` of a competition.yaml whose folder is ``root``."""
     raw = _load_yaml(text, path)
@@ -139,7 +147,8 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
             f"unknown time zone {raw['timezone']!r}; use an IANA name such as UTC or Europe/Paris.",
-            path=path, key="timezone",
+            path=path,
+            key="timezone",
         ) from None
     start = _datetime(raw["start"], tz, path, "start")
     end = _datetime(raw["end"], tz, path, "end")
@@ -172,7 +181,9 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
     if limits.cell_timeout > limits.run_timeout:
         raise ConfigError("must not be longer than limits.run_timeout.", path=path, key="limits.cell_timeout")
     if limits.memory < 64 * 1024**2:
-        raise ConfigError("must be at least 64 MiB; a Python kernel needs that much to start.", path=path, key="limits.memory")
+        raise ConfigError(
+            "must be at least 64 MiB; a Python kernel needs that much to start.", path=path, key="limits.memory"
+        )
     return Competition(
         root=root,
         title=raw["title"],
@@ -225,7 +236,7 @@ def format_size(n: int) -> str:
 def _load_yaml(text: str, path: str) -> dict[str, Any]:
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
         """SafeLoader that keeps dates as strings (the schema checks them) and refuses duplicate keys."""
 
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
@@ -233,7 +244,9 @@ def _load_yaml(text: str, path: str) -> dict[str, Any]:
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
                 if key in seen:
-                    raise ConfigError(f"the key {key!r} appears twice (line {key_node.start_mark.line + 1}).", path=path)
+                    raise ConfigError(
+                        f"the key {key!r} appears twice (line {key_node.start_mark.line + 1}).", path=path
+                    )
                 seen.add(key)
             return super().construct_mapping(node, deep)
 
@@ -260,7 +273,9 @@ def _check_schema(raw: dict[str, Any], path: str) -> None:
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
-        raise ConfigError(_explain(errors[0], schema), path=path, key=".".join(map(str, errors[0].absolute_path)) or None)
+        raise ConfigError(
+            _explain(errors[0], schema), path=path, key=".".join(map(str, errors[0].absolute_path)) or None
+        )
 
 
 def _explain(error: Any, schema: dict[str, Any]) -> str:
@@ -283,7 +298,7 @@ def _explain(error: Any, schema: dict[str, Any]) -> str:
         return f"{error.instance!r} is not valid. {description}".strip()
     if error.validator == "type":
         return f"{error.instance!r} should be of type {error.validator_value}."
-    return error.message + "."
+    return str(error.message) + "."
 
 
 def _resolve_description(sub: dict[str, Any], schema: dict[str, Any]) -> str:
@@ -297,5 +312,7 @@ def _datetime(value: str, tz: tzinfo, path: str, key: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"{value!r} is not a date; write e.g. 2027-01-31T23:59:59+01:00.", path=path, key=key) from None
+        raise ConfigError(
+            f"{value!r} is not a date; write e.g. 2027-01-31T23:59:59+01:00.", path=path, key=key
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)

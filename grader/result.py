@@ -65,6 +65,7 @@ def write(result: Result, directory: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".result-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(result.to_json())
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; it is an artifact others read
     os.replace(tmp, target)
     return target
 
@@ -104,7 +105,9 @@ def from_dict(raw: Any, where: str = RESULT_NAME) -> Result:
             raise bad(key, "a number or null")
     error = raw.get("error")
     if error is not None:
-        if not (isinstance(error, dict) and isinstance(error.get("type"), str) and isinstance(error.get("message"), str)):
+        if not (
+            isinstance(error, dict) and isinstance(error.get("type"), str) and isinstance(error.get("message"), str)
+        ):
             raise bad("error", "null or an object with string `type` and `message`")
         cell = error.get("cell_index")
         if cell is not None and (not isinstance(cell, int) or isinstance(cell, bool)):

@@ -1,0 +1,952 @@
+"""Execute one validated notebook with papermill, under limits, and say what happened.
+
+:func:`execute` is the only public entry point. It always leaves in ``out_dir``:
+``executed.ipynb`` (outputs capped), ``result.json``, ``log.txt`` and, when the notebook
+wrote an acceptable one, a copy of its predictions file.
+
+How a run goes:
+
+1. A scratch folder is made: ``work/`` is the notebook's cwd (``work/data`` points at the
+   competition's public data), ``home/`` its HOME, ``tmp/`` its TMPDIR, plus the kernel's
+   connection file and IPC sockets. It is deleted afterwards.
+2. The kernel is always ``kernel_name`` (the notebook's kernelspec is ignored); for
+   ``python3`` it is ``sys.executable -m ipykernel_launcher``, i.e. the grader's own Python.
+   :func:`confine` turns that command into the confined one (``_launch.py`` sets rlimits
+   and execs it); a sandbox can wrap that same command later.
+3. papermill's engine API runs the cells through a ``PapermillNotebookClient`` subclass
+   that ignores cell tags (``skip-execution``, ``raises-exception``), caps outputs while
+   they arrive, and records each cell's execute reply.
+4. A watchdog thread SIGKILLs the kernel's process tree at the whole-run deadline; the
+   per-cell timeout is nbclient's.
+5. The verdict comes from the replies (:func:`judge`, pure), never from the outputs.
+6. Everything the kernel started is killed before :func:`execute` returns.
+
+The kernel's environment is :func:`kernel_env`: PATH, HOME, TMPDIR, LANG, LC_ALL,
+PYTHONHASHSEED, PYDEVD_DISABLE_FILE_VALIDATION, plus JPY_PARENT_PID set by
+jupyter_client (ipykernel then adds TERM, CLICOLOR, PAGER, MPLBACKEND... in its own
+process). Nothing else of the grader's environment (tokens, secrets) passes.
+
+Not done here (the sandbox's job): limits are per process (RLIMIT_DATA, no cgroup), a
+process that double-forks and calls setsid() escapes the final kill, the network and
+the file system are not isolated, ``./data`` is a writable symlink.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import math
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from grader.config import Limits, format_size
+from grader.result import EXECUTED_NAME, Result, RunError, write
+
+if TYPE_CHECKING:
+    import nbformat
+
+log = logging.getLogger(__name__)
+
+ENGINE_NAME = "grader"
+LAUNCHER = Path(__file__).with_name("_launch.py")
+NATIVE_KERNEL = "python3"
+LOG_NAME = "log.txt"
+
+# error.type values written to result.json besides the exception names a cell raises.
+SYSTEM_EXIT = "SystemExit"
+MEMORY_ERROR = "MemoryError"
+DEAD_KERNEL = "DeadKernel"
+CELL_TIMEOUT = "CellTimeout"
+RUN_TIMEOUT = "RunTimeout"
+KERNEL_START = "KernelStartError"
+INCOMPLETE = "Incomplete"
+INTERNAL = "InternalError"
+
+KERNEL_OUTPUT_CAP = 64 * 1024  # what the kernel process prints outside cells (startup errors)
+MAX_MESSAGE_CHARS = 300  # an exception message quoted in result.json
+STARTUP_TIMEOUT = 60  # seconds for the kernel to answer its first kernel_info
+IOPUB_GRACE = 10  # seconds to wait for a cell's last outputs after its reply
+KILL_WAIT = 2.0  # seconds to wait for killed processes to be gone
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_OOM_HINTS = re.compile(r"MemoryError|Cannot allocate memory|bad_alloc|out of memory|failed to allocate", re.I)
+
+
+# --- the pure part: what happened, and what it means -------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellReply:
+    """The part of a cell's execute reply the verdict needs."""
+
+    index: int
+    status: str  # "ok", "error" or "aborted"
+    ename: str = ""
+    evalue: str = ""
+    asked_exit: bool = False  # exit()/quit(): an ok reply with an ask_exit payload
+
+
+Stop = Literal["end", "error", "cell_timeout", "dead", "start_failed", "crash"]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Everything observed about one run, as plain data (see :func:`judge`)."""
+
+    cells_total: int
+    replies: tuple[CellReply, ...] = ()
+    stop: Stop = "end"
+    running: int | None = None  # the cell sent to the kernel and not answered when it stopped
+    run_expired: bool = False  # the watchdog killed the kernel at the whole-run deadline
+    alive_at_end: bool = True
+    returncode: int | None = None  # the kernel process's, when it is known
+    kernel_output: str = ""  # what the kernel process printed outside cells
+    detail: str = ""  # the exception text for start_failed / crash
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Literal["completed", "failed", "timeout"]
+    error: RunError | None
+    cells_executed: int
+
+
+Problem = tuple[str, str, int | None]  # error type, message, 0-based cell index
+
+
+def judge(trace: Trace, limits: Limits) -> Verdict:
+    """Turn what happened during a run into a status and an error a student can act on.
+
+    Pure: no kernel, no clock, no disk. Cells are shown 1-based, ``cell_index`` is 0-based.
+    """
+    done = len(trace.replies)
+    problem = _problem(trace, limits)
+    if problem is None:
+        return Verdict("completed", None, done)
+    type_, message, cell = problem
+    status: Literal["failed", "timeout"] = "timeout" if type_ in (CELL_TIMEOUT, RUN_TIMEOUT) else "failed"
+    return Verdict(status, RunError(type_, message, cell), done)
+
+
+def _problem(trace: Trace, limits: Limits) -> Problem | None:
+    """The first thing that went wrong, in the order it matters to the student."""
+    if trace.stop == "start_failed" and not trace.run_expired:
+        return KERNEL_START, _start_failure(trace, limits), None
+    for reply in trace.replies:  # an error reply wins over a watchdog that fired afterwards
+        problem = _reply_problem(reply, limits)
+        if problem is not None:
+            return problem
+    where = trace.running
+    if trace.run_expired:
+        return RUN_TIMEOUT, _run_timeout_message(trace, limits), where
+    if trace.stop == "cell_timeout":
+        limit = _duration(limits.cell_timeout)
+        return CELL_TIMEOUT, f"cell {_cell_no(where)} ran longer than the {limit} limit per cell", where
+    if trace.stop == "dead" or not trace.alive_at_end:
+        return _death_problem(trace, limits)
+    if trace.stop == "crash":
+        return INTERNAL, f"the grader failed while running the notebook: {trace.detail}", where
+    if len(trace.replies) < trace.cells_total:
+        return INCOMPLETE, f"only {len(trace.replies)} of the {trace.cells_total} code cells ran", where
+    return None
+
+
+def _reply_problem(reply: CellReply, limits: Limits) -> Problem | None:
+    n = reply.index + 1
+    if reply.asked_exit or reply.ename == "SystemExit":
+        how = "exit()" if reply.asked_exit else f"SystemExit({_clip(reply.evalue)})" if reply.evalue else "SystemExit"
+        return SYSTEM_EXIT, _stopped_itself(n, how), reply.index
+    if reply.status == "ok":
+        return None
+    if "MemoryError" in reply.ename:  # numpy raises _ArrayMemoryError
+        return MEMORY_ERROR, _out_of_memory(n, limits), reply.index
+    if reply.status == "error":
+        ename = reply.ename or "an error"
+        message = f"cell {n} raised {ename}" + (f": {_clip(reply.evalue)}" if reply.evalue else "")
+        return ename, message, reply.index
+    return INCOMPLETE, f"cell {n} was not executed (the kernel answered {reply.status!r})", reply.index
+
+
+def _death_problem(trace: Trace, limits: Limits) -> Problem:
+    where = trace.running
+    if where is None and trace.replies:
+        where = trace.replies[-1].index
+    n = _cell_no(where)
+    code = trace.returncode
+    if _OOM_HINTS.search(trace.kernel_output):
+        return MEMORY_ERROR, _out_of_memory(n, limits), where
+    if code is not None and code >= 0:
+        return SYSTEM_EXIT, _stopped_itself(n, f"the kernel exited with code {code}"), where
+    how = f" (killed by {_signal_name(-code)})" if code is not None else ""
+    return DEAD_KERNEL, f"the kernel died in cell {n}{how}", where
+
+
+def _stopped_itself(n: int | str, how: str) -> str:
+    return (
+        f"the notebook stopped itself in cell {n} ({how}); remove sys.exit()/exit()/quit()/os._exit(): "
+        "a submission must run to the end"
+    )
+
+
+def _out_of_memory(n: int | str, limits: Limits) -> str:
+    return f"ran out of memory (limit {format_size(limits.memory)}) in cell {n}"
+
+
+def _run_timeout_message(trace: Trace, limits: Limits) -> str:
+    limit = f"the notebook ran longer than the {_duration(limits.run_timeout)} limit for the whole run"
+    if trace.running is not None:
+        return f"{limit} (stopped in cell {trace.running + 1})"
+    if trace.replies:
+        return f"{limit} (stopped after cell {trace.replies[-1].index + 1})"
+    return f"{limit} (stopped before its first cell ran)"
+
+
+def _start_failure(trace: Trace, limits: Limits) -> str:
+    message = f"the notebook's kernel could not start: {trace.detail or 'unknown reason'}"
+    if _OOM_HINTS.search(trace.kernel_output):
+        return (
+            message + f"; it ran out of memory while starting (limit {format_size(limits.memory)}): raise limits.memory"
+        )
+    tail = trace.kernel_output.strip()[-300:]
+    return message + (f". Kernel output: …{tail}" if tail else "")
+
+
+def _cell_no(index: int | None) -> str:
+    return str(index + 1) if index is not None else "?"
+
+
+def _clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _duration(seconds: float) -> str:
+    """60 → '60 s', 180 → '3 min', 7200 → '2 h' (how the limits read in competition.yaml)."""
+    if seconds >= 7200 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 120 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def count_code_cells(nb: nbformat.NotebookNode) -> int:
+    """Non-empty code cells: the ones nbclient sends to the kernel."""
+    return sum(1 for cell in nb.cells if cell.cell_type == "code" and cell.source.strip())
+
+
+def kernel_env(home: Path, tmp: Path) -> dict[str, str]:
+    """The whole environment of the kernel: nothing of the grader's own environment passes."""
+    return {
+        # The grader's Python first, so `python`, `pip` and `!cmd` resolve as in the grader.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",  # same set/dict order on every run
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # else debugpy warns about frozen modules on each start
+    }
+
+
+def confine(argv: Sequence[str], *, memory: int) -> list[str]:
+    """The command that runs the kernel ``argv`` under the limits (see ``_launch.py``).
+
+    The one place where a kernel command becomes a confined one: a sandbox wraps this.
+    """
+    return [sys.executable, "-I", "-S", str(LAUNCHER), "--memory", str(memory), "--", *argv]
+
+
+def native_kernel_argv(connection_file: str) -> list[str]:
+    """The grader's own Python running ipykernel: independent of any kernelspec on disk."""
+    return [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file]
+
+
+# --- the run's shared state --------------------------------------------------------------------
+
+
+class OutputBudget:
+    """At most ``limit`` bytes of outputs in total; after that, outputs are dropped."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.cut = False
+
+    def fits(self, size: int) -> bool:
+        return not self.cut and self.used + size <= self.limit
+
+    def spend(self, size: int) -> None:
+        self.used += size
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+    def note(self) -> str:
+        return (
+            f"[grader] Output cut here: the notebook's outputs reached the {format_size(self.limit)} limit, "
+            "so the rest of its output was dropped. The notebook kept running."
+        )
+
+
+class KernelOutput:
+    """Drains the kernel process's stdout+stderr from a pipe, keeping the first ``cap`` bytes."""
+
+    def __init__(self, cap: int = KERNEL_OUTPUT_CAP) -> None:
+        self.cap = cap
+        self.read_fd, self.write_fd = os.pipe()
+        self._chunks: list[bytes] = []
+        self._kept = 0
+        self._thread = threading.Thread(target=self._drain, name="grader-kernel-output", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        with open(self.read_fd, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(65536):
+                if self._kept < self.cap:
+                    self._chunks.append(chunk[: self.cap - self._kept])
+                    self._kept += len(self._chunks[-1])
+
+    def close_writer(self) -> None:
+        """Our copy of the write end: once the kernel has it, only its processes keep the pipe open."""
+        if self.write_fd >= 0:
+            os.close(self.write_fd)
+            self.write_fd = -1
+
+    def text(self, wait: float = 0.0) -> str:
+        self.close_writer()
+        self._thread.join(wait)
+        return b"".join(self._chunks).decode("utf-8", "replace")
+
+
+@dataclass
+class Scratch:
+    root: Path
+    work: Path
+    home: Path
+    tmp: Path
+
+
+@dataclass
+class Run:
+    """What the kernel manager, the client, the hooks and the watchdog share during one run."""
+
+    scratch: Scratch
+    limits: Limits
+    kernel_name: str
+    budget: OutputBudget
+    output: KernelOutput
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    process: subprocess.Popen[bytes] | None = None
+    expired: bool = False
+    ready: bool = False
+    stopped: bool = False  # a cell failed or asked to exit: send no more cells
+    running: int | None = None
+    replies: list[CellReply] = field(default_factory=list)
+    alive_at_end: bool = True
+
+    def launched(self, process: subprocess.Popen[bytes]) -> None:
+        with self.lock:
+            self.process = process
+            if self.expired:  # the deadline passed while the kernel was starting
+                kill_process_tree(process.pid)
+
+    def expire(self) -> None:
+        """Watchdog: the whole-run deadline passed. SIGKILL cannot be ignored by the notebook."""
+        with self.lock:
+            self.expired = True
+            if self.process is not None:
+                log.info("whole-run limit reached: killing the kernel (pid %s)", self.process.pid)
+                kill_process_tree(self.process.pid)
+
+    # nbclient hooks, called with keyword arguments.
+    def on_notebook_start(self, **_: Any) -> None:
+        self.ready = True
+
+    def on_cell_execute(self, *, cell_index: int, **_: Any) -> None:
+        self.running = cell_index
+
+    def on_cell_executed(self, *, cell: Any, cell_index: int, execute_reply: dict[str, Any] | None, **_: Any) -> None:
+        self.running = None
+        content = (execute_reply or {}).get("content", {})
+        payloads = content.get("payload") or []
+        ename, evalue = str(content.get("ename") or ""), str(content.get("evalue") or "")
+        if content.get("status") == "error" and ename in ("", "NoneType"):
+            # IPython answers NoneType when the error came from displaying the result; the
+            # error output names it. Only the message comes from outputs, never the verdict.
+            ename, evalue = _last_error_output(cell) or (ename, evalue)
+        reply = CellReply(
+            index=cell_index,
+            status=str(content.get("status", "missing")),
+            ename=ename,
+            evalue=evalue,
+            asked_exit=any(isinstance(p, dict) and p.get("source") == "ask_exit" for p in payloads),
+        )
+        self.replies.append(reply)
+        if reply.status != "ok" or reply.asked_exit:
+            self.stopped = True
+
+    def kernel_alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def _last_error_output(cell: Any) -> tuple[str, str] | None:
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    return (str(errors[-1].get("ename", "")), str(errors[-1].get("evalue", ""))) if errors else None
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+def _proc_table() -> dict[int, tuple[int, int, int, str]]:
+    """pid → (ppid, pgrp, session, state) for every process we can see in /proc."""
+    table: dict[int, tuple[int, int, int, str]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                raw = handle.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        fields = raw[raw.rfind(")") + 2 :].split()  # the command name may contain spaces and ')'
+        if len(fields) >= 4:
+            table[int(entry.name)] = (int(fields[1]), int(fields[2]), int(fields[3]), fields[0])
+    return table
+
+
+def _tree(pid: int, table: dict[int, tuple[int, int, int, str]]) -> set[int]:
+    """``pid``, its descendants, and whatever is in its process group or session."""
+    children: dict[int, list[int]] = {}
+    for child, (parent, _, _, _) in table.items():
+        children.setdefault(parent, []).append(child)
+    found, todo = {pid}, [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    found |= {p for p, (_, pgrp, session, _) in table.items() if pid in (pgrp, session)}
+    return found - {os.getpid()}
+
+
+def kill_process_tree(pid: int, wait: float = 0.0) -> None:
+    """SIGKILL the kernel ``pid`` (a session leader), its group, session and descendants.
+
+    Descendants are found before anything dies (an orphan loses its parent link). A process
+    that double-forks and calls setsid() escapes this; the sandbox's PID namespace will not.
+    """
+    victims: set[int] = {pid}
+    if os.path.isdir("/proc"):
+        victims |= _tree(pid, _proc_table())
+    for victim in victims:
+        with _quiet():
+            os.kill(victim, signal.SIGKILL)
+    if pid != os.getpgrp():
+        with _quiet():
+            os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + wait
+    while wait and time.monotonic() < deadline and _alive(victims - {pid}):
+        time.sleep(0.02)
+
+
+def _alive(pids: set[int]) -> bool:
+    """Any of ``pids`` still running (a zombie is dead: it only waits for its parent)?"""
+    if not os.path.isdir("/proc"):
+        return False
+    table = _proc_table()
+    return any(p in table and table[p][3] != "Z" for p in pids)
+
+
+def _quiet() -> AbstractContextManager[None]:
+    return suppress(ProcessLookupError, PermissionError)
+
+
+# --- papermill / nbclient glue (built on first use: importing them is slow) ---------------------
+
+
+@functools.cache
+def _engine() -> type[Any]:
+    """Register (once) and return the papermill engine that runs notebooks for the grader."""
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient.util import run_sync
+    from nbformat.v4 import new_output
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class GraderKernelManager(AsyncKernelManager):
+        """Launches the forced kernel through :func:`confine`, in the scratch folder, scrubbed."""
+
+        grader_run: Run
+
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+            if self.kernel_name == NATIVE_KERNEL:
+                argv = native_kernel_argv(os.path.realpath(self.connection_file)) + list(extra_arguments or [])
+            else:
+                argv = super().format_kernel_cmd(extra_arguments)
+            return confine(argv, memory=self.grader_run.limits.memory)
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            run = self.grader_run
+            kw.update(
+                env=kernel_env(run.scratch.home, run.scratch.tmp),
+                cwd=str(run.scratch.work),
+                stdout=run.output.write_fd,
+                stderr=subprocess.STDOUT,
+            )
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            run.output.close_writer()
+            run.launched(self.provisioner.process)  # type: ignore[union-attr]
+
+    class GraderClient(PapermillNotebookClient):  # type: ignore[misc]
+        """papermill's client, minus trust in tags and outputs; see the module docstring."""
+
+        grader_run: Run
+
+        def create_kernel_manager(self) -> Any:
+            km = super().create_kernel_manager()
+            km.grader_run = self.grader_run
+            root = self.grader_run.scratch.root
+            # IPC sockets in the scratch folder, not TCP: they keep working once the kernel is
+            # in its own network namespace, and nothing else on the machine can connect.
+            km.transport = "ipc"
+            km.ip = str(root / "kernel")
+            km.connection_file = str(root / "kernel.json")
+            return km
+
+        async def _async_cleanup_kernel(self) -> None:
+            # Kill the whole tree while the kernel is still alive: once it is dead its children
+            # are orphans, and one that called setsid() could no longer be found.
+            process = self.grader_run.process
+            if process is not None and process.poll() is None:
+                kill_process_tree(process.pid, wait=KILL_WAIT)
+            await super()._async_cleanup_kernel()
+
+        _cleanup_kernel = run_sync(_async_cleanup_kernel)
+
+        def execute(self, **kwargs: Any) -> Any:
+            # papermill's execute, minus its final kernel_info round trip (a dead or hostile
+            # kernel would make it wait); the language is known: the kernel is forced.
+            self.reset_execution_trackers()
+            with self.setup_kernel(**kwargs):
+                self.papermill_execute_cells()
+                self.grader_run.alive_at_end = self.grader_run.kernel_alive()
+            if self.kernel_name == NATIVE_KERNEL:
+                self.nb.metadata["language_info"] = _python_language_info()
+            return self.nb
+
+        def papermill_execute_cells(self) -> None:
+            from nbclient.exceptions import CellExecutionError
+
+            for index, cell in enumerate(self.nb.cells):
+                if self.grader_run.stopped:  # exit() leaves the kernel up: do not go on
+                    break
+                try:
+                    self.nb_man.cell_start(cell, index)
+                    self.execute_cell(cell, index)
+                except CellExecutionError as ex:
+                    self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=ex)
+                    break
+                finally:
+                    self.nb_man.cell_complete(self.nb.cells[index], cell_index=index)
+
+        def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
+            budget = self.grader_run.budget
+            size = _size(msg.get("content"))
+            if budget.fits(size):
+                budget.spend(size)
+                return super().output(outs, msg, display_id, cell_index)
+            if budget.cut:
+                return None
+            content = msg.get("content") or {}
+            if msg.get("msg_type") == "stream" and isinstance(content.get("text"), str) and budget.remaining:
+                text = content["text"]
+                head = _utf8_head(text, budget.remaining * len(text) // max(1, _size(text)))
+                budget.spend(_size(head))
+                super().output(outs, {**msg, "content": {**content, "text": head}}, display_id, cell_index)
+            budget.cut = True
+            outs.append(new_output("display_data", data={"text/plain": budget.note()}))  # type: ignore[no-untyped-call]
+            return None
+
+        def handle_comm_msg(self, outs: list[Any], msg: dict[str, Any], cell_index: int) -> None:
+            # Widget state is stored in the notebook too: same budget, silently dropped.
+            size = _size(msg.get("content"))
+            if self.grader_run.budget.fits(size):
+                self.grader_run.budget.spend(size)
+                super().handle_comm_msg(outs, msg, cell_index)
+
+        def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
+            size = _size(msg.get("content"))
+            if self.grader_run.budget.fits(size):
+                self.grader_run.budget.spend(size)
+                super()._update_display_id(display_id, msg)
+
+    class GraderEngine(NBClientEngine):  # type: ignore[misc]
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
+            run: Run = kwargs["grader_run"]
+            limits = run.limits
+            client = GraderClient(
+                nb_man,
+                kernel_name=kernel_name,
+                kernel_manager_class=GraderKernelManager,
+                timeout=max(1, math.ceil(limits.cell_timeout)),
+                startup_timeout=max(1, math.ceil(min(STARTUP_TIMEOUT, limits.run_timeout))),
+                interrupt_on_timeout=False,
+                # Never trust tags: no cell is skipped (an unguessable tag), every error counts.
+                skip_cells_with_tag=f"grader-never-{secrets.token_hex(16)}",
+                force_raise_errors=True,
+                allow_errors=False,
+                allow_error_names=[],
+                # A flood can delay a cell's last outputs: missing outputs are no failure.
+                iopub_timeout=IOPUB_GRACE,
+                raise_on_iopub_timeout=False,
+                shutdown_kernel="immediate",
+                coalesce_streams=True,
+                record_timing=True,
+                log=log.getChild("nbclient"),
+                on_notebook_start=run.on_notebook_start,
+                on_cell_execute=run.on_cell_execute,
+                on_cell_executed=run.on_cell_executed,
+            )
+            client.grader_run = run
+            return client.execute()
+
+    papermill_engines.register(ENGINE_NAME, GraderEngine)
+    return GraderEngine
+
+
+def _python_language_info() -> dict[str, Any]:
+    return {
+        "name": "python",
+        "version": platform.python_version(),
+        "mimetype": "text/x-python",
+        "file_extension": ".py",
+        "pygments_lexer": "ipython3",
+        "codemirror_mode": {"name": "ipython", "version": 3},
+        "nbconvert_exporter": "python",
+    }
+
+
+def _size(value: Any) -> int:
+    """About the bytes ``value`` takes in the saved notebook (JSON escapes included),
+    without serialising a possibly huge message."""
+    if isinstance(value, str):
+        raw = len(value) if value.isascii() else len(value.encode("utf-8", "replace"))
+        escaped = value.count("\n") + value.count('"') + value.count("\\") + 5 * value.count("\x1b")
+        return raw + escaped
+    if isinstance(value, dict):
+        return sum(_size(k) + _size(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return sum(_size(v) for v in value)
+    return 8
+
+
+def _utf8_head(text: str, limit: int) -> str:
+    return text.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore")
+
+
+# --- the I/O around it -------------------------------------------------------------------------
+
+
+def execute(
+    nb: nbformat.NotebookNode,
+    out_dir: Path,
+    *,
+    notebook_name: str,
+    notebook_sha256: str,
+    data_dir: Path,
+    predictions_name: str,
+    limits: Limits,
+    max_predictions_size: int,
+    run_id: str | None = None,
+    progress: bool = False,
+    kernel_name: str = NATIVE_KERNEL,
+) -> Result:
+    """Run the (already validated) notebook ``nb`` and describe the run.
+
+    The notebook runs in a fresh scratch folder where ``./data`` is ``data_dir``, with the
+    kernel ``kernel_name`` (never its own kernelspec), under ``limits`` (per cell, whole run,
+    memory, output size). Writes ``out_dir/executed.ipynb``, ``result.json`` and ``log.txt``
+    every time, and copies ``predictions_name`` from the notebook's cwd into ``out_dir`` when
+    it is a regular file of at most ``max_predictions_size`` bytes.
+
+    Never raises: any failure, including the grader's own, is a "failed" :class:`Result`.
+    When it returns, the kernel and every process it started are dead.
+    """
+    clock = time.monotonic()
+    result = Result(
+        status="failed",
+        run_id=run_id or uuid.uuid4().hex,
+        notebook=notebook_name,
+        notebook_sha256=notebook_sha256,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        runtime_seconds=0.0,
+        cells_total=count_code_cells(nb),
+        extra={"kernel": kernel_name},
+    )
+    executed = _prepare(nb, kernel_name)
+    kernel_output = ""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _check_file_name(predictions_name)
+        with _scratch(data_dir) as scratch:
+            trace, budget = _run(executed, scratch, out_dir / EXECUTED_NAME, limits, kernel_name, progress)
+            verdict = judge(trace, limits)
+            kernel_output = trace.kernel_output
+            result = replace(
+                result,
+                status=verdict.status,
+                error=verdict.error,
+                cells_executed=verdict.cells_executed,
+                extra={**result.extra, **_run_facts(trace, budget)},
+            )
+            result = _collect_predictions(result, scratch.work / predictions_name, out_dir, max_predictions_size)
+    except Exception as ex:  # the promise: no traceback escapes, the evidence is still written
+        log.exception("grader: running %s failed", notebook_name)
+        result = result.failed("failed", INTERNAL, f"the grader failed while running the notebook: {_clip(str(ex))}")
+    result = replace(result, runtime_seconds=round(time.monotonic() - clock, 3))
+    _write_evidence(result, executed, out_dir, kernel_output, limits)
+    return result
+
+
+def _run_facts(trace: Trace, budget: OutputBudget) -> dict[str, Any]:
+    facts: dict[str, Any] = {"output_truncated": budget.cut}
+    if trace.stop == "dead" or not trace.alive_at_end:  # else it is our own SIGKILL at the end
+        facts["kernel_exit_code"] = trace.returncode
+    return facts
+
+
+def _check_file_name(name: str) -> None:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f"predictions must be a plain file name, not {name!r}")
+
+
+def _prepare(nb: nbformat.NotebookNode, kernel_name: str) -> nbformat.NotebookNode:
+    """A copy with the metadata papermill's execution manager expects (what load_notebook_node adds)."""
+    executed = copy.deepcopy(nb)
+    executed.metadata["papermill"] = {"default_parameters": {}, "parameters": {}, "environment_variables": {}}
+    # Say what really ran it, not what the notebook asked for.
+    executed.metadata["kernelspec"] = {"name": kernel_name, "display_name": kernel_name, "language": "python"}
+    for cell in executed.cells:
+        cell.metadata.setdefault("tags", [])
+        cell.metadata["papermill"] = {}
+    return executed
+
+
+@contextmanager
+def _scratch(data_dir: Path) -> Iterator[Scratch]:
+    root = Path(tempfile.mkdtemp(prefix="grader-run-"))
+    try:
+        scratch = Scratch(root=root, work=root / "work", home=root / "home", tmp=root / "tmp")
+        for folder in (scratch.work, scratch.home, scratch.tmp):
+            folder.mkdir()
+        # A symlink for now; the sandbox will bind-mount it read-only instead.
+        (scratch.work / "data").symlink_to(data_dir.resolve(), target_is_directory=True)
+        yield scratch
+    finally:
+        _remove_tree(root)
+
+
+def _remove_tree(root: Path) -> None:
+    """rmtree that survives the notebook's chmod 000 on its own folders."""
+    for folder, dirs, _ in os.walk(root):
+        for name in dirs:
+            with _quiet_os():
+                path = os.path.join(folder, name)
+                if not os.path.islink(path):
+                    os.chmod(path, stat.S_IRWXU)
+    shutil.rmtree(root, ignore_errors=True)
+    if root.exists():
+        log.warning("could not remove the scratch folder %s", root)
+
+
+def _quiet_os() -> AbstractContextManager[None]:
+    return suppress(OSError)
+
+
+def _run(
+    executed: nbformat.NotebookNode,
+    scratch: Scratch,
+    output_path: Path,
+    limits: Limits,
+    kernel_name: str,
+    progress: bool,
+) -> tuple[Trace, OutputBudget]:
+    """Execute ``executed`` in place; return what happened. Kills everything before returning."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from papermill.engines import papermill_engines
+
+    _engine()
+    run = Run(scratch, limits, kernel_name, OutputBudget(limits.max_output), KernelOutput())
+    watchdog = threading.Timer(limits.run_timeout, run.expire)
+    watchdog.daemon = True
+    watchdog.start()
+    stop: Stop = "end"
+    detail = ""
+    try:
+        papermill_engines.execute_notebook_with_engine(
+            ENGINE_NAME,
+            executed,
+            kernel_name,
+            output_path=str(output_path),  # papermill saves as cells finish: evidence if we die
+            progress_bar=progress,
+            grader_run=run,
+        )
+    except CellExecutionError:
+        stop = "error"  # the reply was recorded by the hook
+    except CellTimeoutError:
+        stop = "cell_timeout"
+    except DeadKernelError:
+        stop = "dead"
+    except Exception as ex:
+        stop = "dead" if run.ready and not run.kernel_alive() else "crash" if run.ready else "start_failed"
+        detail = _clip(f"{type(ex).__name__}: {ex}" if str(ex) else type(ex).__name__)
+        if stop == "crash":
+            log.exception("grader: unexpected error while executing the notebook")
+    finally:
+        watchdog.cancel()
+        process = run.process
+        with run.lock:
+            if process is not None:
+                kill_process_tree(process.pid, wait=KILL_WAIT)
+                _reap(process)
+        run.output.close_writer()
+    trace = Trace(
+        cells_total=count_code_cells(executed),
+        replies=tuple(run.replies),
+        stop=stop,
+        running=run.running,
+        run_expired=run.expired,
+        alive_at_end=run.alive_at_end,
+        returncode=process.returncode if process is not None else None,
+        kernel_output=run.output.text(wait=1.0),
+        detail=detail,
+    )
+    return trace, run.budget
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(timeout=KILL_WAIT)
+    except subprocess.TimeoutExpired:
+        log.warning("the kernel (pid %s) did not die after SIGKILL", process.pid)
+
+
+def _collect_predictions(result: Result, source: Path, out_dir: Path, max_size: int) -> Result:
+    """Copy the predictions file when it is a regular file of at most ``max_size`` bytes."""
+    name = source.name
+    problem = None
+    try:
+        info = source.lstat()
+    except FileNotFoundError:
+        if result.status != "completed":  # a failed run has a better explanation already
+            return result
+        problem = f"the notebook did not write {name} in its working folder"
+    else:
+        if stat.S_ISLNK(info.st_mode):
+            problem = f"{name} is a symbolic link, not a file; it was not copied"
+        elif not stat.S_ISREG(info.st_mode):
+            problem = f"{name} is not a regular file; it was not copied"
+        elif info.st_size > max_size:
+            size, limit = format_size(info.st_size), format_size(max_size)
+            problem = f"{name} is {size}, larger than the {limit} limit; it was not copied"
+    if problem is None:
+        problem = _copy_regular(source, out_dir / name, max_size)
+    if problem is not None:
+        return replace(result, predictions=None, extra={**result.extra, "predictions_problem": problem})
+    return replace(result, predictions=name)
+
+
+def _copy_regular(source: Path, target: Path, max_size: int) -> str | None:
+    """Copy without following a symlink swapped in after the check; None when it worked."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return f"{source.name} is not a regular file; it was not copied"
+            data = handle.read(max_size + 1)
+    except OSError as ex:
+        return f"{source.name} could not be read ({ex.strerror}); it was not copied"
+    if len(data) > max_size:
+        return f"{source.name} is larger than the {format_size(max_size)} limit; it was not copied"
+    target.write_bytes(data)
+    return None
+
+
+def _write_evidence(
+    result: Result, executed: nbformat.NotebookNode, out_dir: Path, kernel_output: str, limits: Limits
+) -> None:
+    """executed.ipynb, log.txt, result.json: each on its own, so one failing keeps the others."""
+    import nbformat
+
+    def save_notebook() -> None:
+        target = out_dir / EXECUTED_NAME
+        temporary = out_dir / f".{EXECUTED_NAME}.tmp"
+        # Unsplit strings: a capped stream of short lines would triple in size as a JSON list.
+        text: str = nbformat.writes(executed, split_lines=False)  # type: ignore[no-untyped-call]
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, target)
+
+    steps = (
+        ("executed notebook", save_notebook),
+        (
+            "log",
+            lambda: (out_dir / LOG_NAME).write_text(run_log(result, executed, kernel_output, limits), encoding="utf-8"),
+        ),
+        ("result", lambda: write(result, out_dir)),
+    )
+    for what, step in steps:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            step()
+        except Exception:
+            log.exception("grader: could not write the %s to %s", what, out_dir)
+
+
+def run_log(result: Result, executed: nbformat.NotebookNode, kernel_output: str, limits: Limits) -> str:
+    """log.txt: the verdict, then each cell's stdout/stderr (already capped), then the kernel's own output."""
+    lines = [f"run {result.run_id}: {result.notebook}: {result.status}"]
+    if result.error is not None:
+        lines.append(f"error ({result.error.type}): {result.error.message}")
+    lines.append(f"cells executed: {result.cells_executed} of {result.cells_total}")
+    lines.extend(f"{key}: {value}" for key, value in sorted(result.extra.items()))
+    for index, cell in enumerate(executed.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                lines.append(f"--- cell {index + 1} {output.get('name', 'stream')} ---")
+                lines.append(str(output.get("text", "")).rstrip("\n"))
+            elif output.get("output_type") == "error":
+                lines.append(f"--- cell {index + 1} error ---")
+                lines.append(_ANSI.sub("", "\n".join(map(str, output.get("traceback", [])))).rstrip("\n"))
+    if kernel_output.strip():
+        lines.append("--- kernel process output ---")
+        lines.append(kernel_output.rstrip("\n"))
+    text = "\n".join(lines) + "\n"
+    cap = limits.max_output + KERNEL_OUTPUT_CAP + 4096
+    return text if len(text) <= cap else text[:cap] + "\n[grader] log cut at its size limit\n"

@@ -1,0 +1,217 @@
+"""The grading pipeline, top to bottom: validate → execute → score → record.
+
+Each step is also a command of its own (`grader validate/run/score/record`); this module
+strings them together the same way for `grader grade`, `grader check` and the demo, so a
+notebook graded on a laptop goes through exactly what the workflows run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from grader import result as results
+from grader.config import Competition
+from grader.errors import InvalidNotebook
+from grader.result import Result
+from grader.store import Recorded, Store
+
+
+@dataclass(frozen=True)
+class Graded:
+    """What `grader grade` did with one notebook."""
+
+    result: Result
+    recorded: Recorded
+
+
+def default_db(competition: Competition) -> Path:
+    return competition.root / "leaderboard" / "leaderboard.db"
+
+
+def run(
+    notebook: Path,
+    out_dir: Path,
+    competition: Competition,
+    *,
+    run_timeout: float | None = None,
+    memory: int | None = None,
+    run_id: str | None = None,
+    progress: bool = False,
+) -> Result:
+    """Validate and execute ``notebook``; always leaves executed.ipynb and result.json in ``out_dir``.
+
+    ``run_timeout`` and ``memory`` override the competition's limits (for local runs).
+    """
+    from grader.validate import validate
+
+    run_id = run_id or uuid.uuid4().hex
+    try:
+        valid = validate(notebook, max_size=competition.submission.max_notebook_size)
+    except InvalidNotebook as ex:
+        return _refuse(notebook, out_dir, competition, ex.problems, run_id)
+
+    from grader.execute import execute
+
+    limits = competition.limits
+    if run_timeout is not None:
+        limits = replace(limits, run_timeout=run_timeout, cell_timeout=min(limits.cell_timeout, run_timeout))
+    if memory is not None:
+        limits = replace(limits, memory=memory)
+    return execute(
+        valid.node,
+        out_dir,
+        notebook_name=notebook.name,
+        notebook_sha256=valid.sha256,
+        data_dir=competition.data.directory,
+        predictions_name=competition.submission.predictions,
+        limits=limits,
+        max_predictions_size=competition.submission.max_predictions_size,
+        run_id=run_id,
+        progress=progress,
+    )
+
+
+def score(out_dir: Path, competition: Competition, environ: Mapping[str, str] = os.environ) -> Result:
+    """Score the predictions of a finished run against the hidden truth; updates result.json."""
+    from grader.score import score_run
+
+    return score_run(out_dir, competition, environ)
+
+
+def record(
+    out_dir: Path,
+    competition: Competition,
+    *,
+    user: str,
+    db: Path,
+    now: datetime,
+    notebook_path: str | None = None,
+) -> Recorded:
+    """Record a scored run in the leaderboard and regenerate the CSV exports."""
+    result = results.read(out_dir)
+    with Store(db) as store:
+        # Exported every time, even for a run recorded before: it repairs CSVs left stale by a failed export.
+        recorded = store.record_and_export(
+            result, user=user, competition=competition, now=now, notebook_path=notebook_path or result.notebook
+        )
+    return recorded
+
+
+def grade(
+    notebook: Path,
+    competition: Competition,
+    *,
+    user: str,
+    out_dir: Path,
+    db: Path,
+    now: datetime | None = None,
+    notebook_path: str | None = None,
+    run_timeout: float | None = None,
+    memory: int | None = None,
+    progress: bool = False,
+    environ: Mapping[str, str] = os.environ,
+) -> Graded:
+    """The whole pipeline for one notebook: validate → (rules) → run → score → record.
+
+    The rules that do not depend on the run (deadline, daily quota, duplicate) are checked
+    before running, so a submission that would be rejected costs no execution.
+    """
+    from grader.score import load_truth
+
+    load_truth(competition, environ)  # no truth, no point in running: say so before spending the run
+    now = now or datetime.now(UTC)
+    shown_path = notebook_path or _display_path(notebook, competition.root)
+    sha = _sha256(notebook, competition.submission.max_notebook_size)
+    with Store(db) as store:
+        reason = store.precheck(user=user, notebook_sha256=sha, competition=competition, now=now)
+    if reason is not None:
+        result = _rejected(notebook, out_dir, sha, reason)
+    else:
+        result = run(notebook, out_dir, competition, run_timeout=run_timeout, memory=memory, progress=progress)
+        if result.status == "completed":
+            result = score(out_dir, competition, environ)
+    recorded = record(out_dir, competition, user=user, db=db, now=now, notebook_path=shown_path)
+    return Graded(result=results.read(out_dir), recorded=recorded)
+
+
+def check(
+    notebook: Path, out_dir: Path, competition: Competition, *, progress: bool = False
+) -> tuple[Result, list[str]]:
+    """What a student runs before a pull request: validate, run, check predictions (no truth)."""
+    from grader.score import check_run
+
+    result = run(notebook, out_dir, competition, progress=progress)
+    problems = check_run(out_dir, competition) if result.status == "completed" else []
+    return result, problems
+
+
+def _refuse(notebook: Path, out_dir: Path, competition: Competition, problems: list[str], run_id: str) -> Result:
+    """An invalid notebook still gets an executed.ipynb that says why it was not run."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text = "**This notebook was not run.** Fix these problems and submit it again:\n\n" + "\n".join(
+        f"- {_markdown_escape(p)}" for p in problems
+    )
+    note = {
+        "cells": [{"cell_type": "markdown", "id": "not-run", "metadata": {}, "source": text}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (out_dir / results.EXECUTED_NAME).write_text(json.dumps(note, indent=1) + "\n", encoding="utf-8")
+    result = Result(
+        status="invalid",
+        run_id=run_id,
+        notebook=notebook.name,
+        notebook_sha256=_sha256(notebook, competition.submission.max_notebook_size),
+        started_at=_now_iso(),
+        runtime_seconds=0.0,
+    ).failed("invalid", "InvalidNotebook", "; ".join(problems))
+    results.write(result, out_dir)
+    return result
+
+
+def _rejected(notebook: Path, out_dir: Path, sha: str, reason: str) -> Result:
+    result = Result(
+        status="rejected",
+        run_id=uuid.uuid4().hex,
+        notebook=notebook.name,
+        notebook_sha256=sha,
+        started_at=_now_iso(),
+        runtime_seconds=0.0,
+    ).failed("rejected", "SubmissionRejected", reason)
+    results.write(result, out_dir)
+    return result
+
+
+def _sha256(path: Path, limit: int) -> str:
+    """Hash of the notebook's bytes, read safely (no symlinks, no FIFOs, at most ``limit`` + 1 bytes)."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            return ""
+        with path.open("rb") as handle:
+            return hashlib.sha256(handle.read(limit + 1)).hexdigest()
+    except OSError:
+        return ""
+
+
+def _display_path(notebook: Path, root: Path) -> str:
+    absolute = notebook.absolute()
+    try:
+        return absolute.relative_to(root).as_posix()
+    except ValueError:
+        return notebook.name
+
+
+def _markdown_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "\\`*_{}[]<>()#+-.!|" else ch for ch in text)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,142 @@
+"""Who beats whom: the best submission per participant, and the order of the leaderboard.
+
+Pure functions on data, no I/O. Scores are compared at full precision (never rounded:
+0.9000000001 beats 0.9); rounding is for display only. A missing or NaN score never ranks.
+Timestamps are the store's fixed-width UTC strings (``YYYY-MM-DDTHH:MM:SS.ffffffZ``), so
+comparing them as strings compares them in time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+Ties = Literal["earliest", "shared"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One participant's best submission, as the leaderboard shows it."""
+
+    username: str
+    best_score: float
+    best_submission_id: int
+    achieved_at: str  # when the best submission was made (UTC ISO)
+    last_submission_at: str
+    submission_count: int
+
+
+@dataclass(frozen=True)
+class Standing:
+    """An :class:`Entry` with its place. Equal ``rank`` values only under ``ties: shared``."""
+
+    rank: int
+    entry: Entry
+
+    @property
+    def username(self) -> str:
+        return self.entry.username
+
+    # The entry's fields, readable from the standing itself.
+    @property
+    def best_score(self) -> float:
+        return self.entry.best_score
+
+    @property
+    def best_submission_id(self) -> int:
+        return self.entry.best_submission_id
+
+    @property
+    def achieved_at(self) -> str:
+        return self.entry.achieved_at
+
+    @property
+    def last_submission_at(self) -> str:
+        return self.entry.last_submission_at
+
+    @property
+    def submission_count(self) -> int:
+        return self.entry.submission_count
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One completed submission of a participant, as far as choosing their best goes."""
+
+    submission_id: int
+    score: float | None
+    timestamp: str
+
+
+def rankable(score: float | None) -> bool:
+    """A score that can take a place on the leaderboard (not missing, not NaN)."""
+    return score is not None and not math.isnan(score)
+
+
+def better(a: float, b: float, greater_is_better: bool) -> bool:
+    """Whether score ``a`` is strictly better than ``b``. A number beats NaN; NaN beats nothing."""
+    if math.isnan(a):
+        return False
+    if math.isnan(b):
+        return True
+    return a > b if greater_is_better else a < b
+
+
+def improves(new: Scored, current: Scored | None, *, greater_is_better: bool) -> bool:
+    """Whether ``new`` replaces ``current`` as a participant's best.
+
+    A better score wins; among equal scores the earlier submission stays (then the lower id),
+    so the result does not depend on the order in which submissions are recorded.
+    """
+    if new.score is None or not rankable(new.score):
+        return False
+    if current is None or current.score is None or not rankable(current.score):
+        return True
+    if better(new.score, current.score, greater_is_better):
+        return True
+    if new.score == current.score:
+        return (new.timestamp, new.submission_id) < (current.timestamp, current.submission_id)
+    return False
+
+
+def best_submission(submissions: Iterable[Scored], *, greater_is_better: bool) -> Scored | None:
+    """A participant's best among their completed submissions (earliest among equals), or None."""
+    best: Scored | None = None
+    for candidate in submissions:
+        if improves(candidate, best, greater_is_better=greater_is_better):
+            best = candidate
+    return best
+
+
+def rank(entries: Iterable[Entry], *, greater_is_better: bool, ties: Ties) -> list[Standing]:
+    """Order participants best first and number them.
+
+    ``ties="earliest"``: among equal scores, whoever achieved it first ranks higher (then the
+    username, so the order is always the same); every rank is distinct.
+    ``ties="shared"``: equal scores share a rank and the next rank skips (1, 2, 2, 4); within a
+    tie, rows are ordered by username.
+    Entries without a usable score (None, NaN) are left out.
+    """
+    if ties not in ("earliest", "shared"):
+        raise ValueError(f"unknown tie rule {ties!r}; use 'earliest' or 'shared'")
+    scored = [entry for entry in entries if rankable(entry.best_score)]
+    names = [entry.username for entry in scored]
+    if len(set(names)) != len(names):
+        raise ValueError("each participant must appear once in the entries to rank")
+
+    def score_key(entry: Entry) -> float:
+        # Negation is exact for floats, so this orders on full precision.
+        return -entry.best_score if greater_is_better else entry.best_score
+
+    if ties == "earliest":
+        ordered = sorted(scored, key=lambda e: (score_key(e), e.achieved_at, e.username))
+        return [Standing(rank=i, entry=entry) for i, entry in enumerate(ordered, start=1)]
+
+    ordered = sorted(scored, key=lambda e: (score_key(e), e.username))
+    standings: list[Standing] = []
+    for i, entry in enumerate(ordered, start=1):
+        shares = standings and standings[-1].entry.best_score == entry.best_score
+        standings.append(Standing(rank=standings[-1].rank if shares else i, entry=entry))
+    return standings

@@ -1,0 +1,680 @@
+"""The leaderboard record: one SQLite file (``leaderboard/leaderboard.db``) plus CSV exports.
+
+Every change is one ``BEGIN IMMEDIATE`` transaction, so concurrent graders queue up (for up
+to ``timeout`` seconds) instead of failing, and a failure leaves nothing half-written. The
+journal mode is DELETE, so a committed database is a single file with nothing beside it.
+The schema is versioned with ``PRAGMA user_version`` and upgraded by :data:`MIGRATIONS`.
+
+The rules a submission must pass (open/closed, daily quota, duplicate notebook) are applied
+here, inside the recording transaction, against the clock the caller passes in (``now``; the
+store never reads the system clock). ``now`` is also the submission's timestamp: the trusted
+time of recording, not ``result.started_at``, which comes from the untrusted run. A rejected
+submission is still stored, with status ``rejected`` and the reason (``error_type`` is
+``deadline``, ``quota`` or ``duplicate``), but without scores (so the CSV cannot leak the
+score of a run over quota), and it never ranks and never uses quota.
+
+A :class:`Store` holds one connection: use one per thread or process.
+
+:meth:`Store.record` does not write the CSV files: call :meth:`Store.export_csv` afterwards
+(or :meth:`Store.record_and_export`). Private scores are stored but never exported and never
+returned by the read methods; they stay secret until a reveal.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from grader.config import Competition
+from grader.errors import StoreError, UsageError
+from grader.ranking import Entry, Scored, Standing, improves, rank, rankable
+from grader.result import Result
+
+DB_NAME = "leaderboard.db"
+LEADERBOARD_CSV = "leaderboard.csv"
+SUBMISSIONS_CSV = "submissions.csv"
+DEFAULT_TIMEOUT = 60.0  # seconds a writer waits for the lock before giving up
+MAX_MESSAGE_CHARS = 2000  # error messages are student-controlled and end up in a committed CSV
+
+STATUSES = ("pending", "running", "completed", "failed", "timeout", "invalid", "rejected")
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_LOGIN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: list[tuple[int, Migration]] = [
+    (
+        1,
+        (
+            f"""CREATE TABLE submissions (
+                id INTEGER PRIMARY KEY,
+                run_id TEXT UNIQUE NOT NULL,
+                username TEXT NOT NULL,
+                timestamp TEXT NOT NULL,
+                notebook_path TEXT NOT NULL,
+                notebook_sha256 TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in STATUSES)})),
+                score REAL,
+                private_score REAL,
+                error_type TEXT,
+                error_message TEXT,
+                error_cell INTEGER,
+                runtime_seconds REAL,
+                pr_number INTEGER,
+                head_sha TEXT,
+                grader_version TEXT
+            )""",
+            "CREATE INDEX submissions_user_time ON submissions (username, timestamp)",
+            """CREATE INDEX submissions_user_completed_sha ON submissions (username, notebook_sha256)
+                WHERE status = 'completed'""",
+            """CREATE TABLE leaderboard (
+                username TEXT PRIMARY KEY,
+                best_score REAL,
+                best_submission_id INTEGER NOT NULL REFERENCES submissions (id),
+                best_timestamp TEXT NOT NULL,
+                last_updated TEXT NOT NULL,
+                submission_count INTEGER NOT NULL
+            )""",
+            "CREATE INDEX leaderboard_order ON leaderboard (best_score, best_timestamp, username)",
+        ),
+    ),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+LEADERBOARD_COLUMNS = ("rank", "username", "best_score", "best_submission_id", "submission_count", "last_updated")
+SUBMISSION_COLUMNS = (
+    "id", "timestamp", "username", "notebook_path", "notebook_sha256", "status", "score",
+    "error_type", "error_message", "error_cell", "runtime_seconds", "pr_number", "head_sha", "grader_version",
+)  # fmt: skip
+_TEXT_COLUMNS = ("timestamp", "username", "notebook_path", "notebook_sha256", "status", "error_type",
+                 "error_message", "head_sha", "grader_version")  # fmt: skip
+_ROW_COLUMNS = ("id", "run_id", *SUBMISSION_COLUMNS[1:])
+
+
+@dataclass(frozen=True)
+class SubmissionRow:
+    """One stored submission. ``error_cell`` is 0-based. The private score is deliberately absent."""
+
+    id: int
+    run_id: str
+    timestamp: str
+    username: str
+    notebook_path: str
+    notebook_sha256: str
+    status: str
+    score: float | None
+    error_type: str | None
+    error_message: str | None
+    error_cell: int | None
+    runtime_seconds: float | None
+    pr_number: int | None
+    head_sha: str | None
+    grader_version: str | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What :meth:`Store.record` did, with what a pull-request comment needs to say."""
+
+    submission_id: int
+    status: str  # the result's status, or "rejected"
+    reason: str | None  # why it was rejected, or the run's error message
+    already_recorded: bool  # this run_id was recorded before: nothing changed
+    rank: int | None  # the participant's rank now (None: not ranked)
+    previous_rank: int | None  # before this submission; equals ``rank`` when nothing changed
+    best_score: float | None
+    remaining_today: int
+    quota_resets_at: datetime  # next midnight in the competition's time zone
+
+
+def check_login(user: str) -> str:
+    """Return ``user`` if it is a well-formed GitHub login, else raise :class:`UsageError`."""
+    if not isinstance(user, str) or len(user) > 39 or not _LOGIN.fullmatch(user):
+        raise UsageError(
+            f"{user!r} is not a GitHub login: use 1 to 39 letters, digits or single hyphens, "
+            "not starting or ending with a hyphen."
+        )
+    return user
+
+
+def timestamp(moment: datetime) -> str:
+    """The store's fixed-width UTC form of an aware datetime: ``2026-11-02T13:05:00.000000Z``."""
+    _check_aware(moment)
+    return moment.astimezone(UTC).strftime(_TS_FORMAT)
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
+
+
+class Store:
+    """The leaderboard database.
+
+    ``db`` is a path (its folder is created), ``":memory:"``, or an open ``sqlite3.Connection``
+    (the store then manages its transactions and does not close it). Opening applies pending
+    migrations and refuses a database written by a newer grader.
+    """
+
+    def __init__(self, db: Path | str | sqlite3.Connection, *, timeout: float = DEFAULT_TIMEOUT):
+        self.timeout = timeout
+        self._owns = not isinstance(db, sqlite3.Connection)
+        if isinstance(db, sqlite3.Connection):
+            self._conn = db
+            self.path = _main_file(db)
+        else:
+            self.path = None if str(db) == ":memory:" else Path(db)
+            if self.path is not None:
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as ex:
+                    raise StoreError(
+                        f"cannot create the folder {self.path.parent} for the leaderboard ({ex.strerror}). "
+                        "Check that the path is right and writable."
+                    ) from None
+            try:
+                self._conn = sqlite3.connect(str(db), timeout=timeout, isolation_level=None)
+            except sqlite3.Error as ex:
+                raise self._explain(ex) from None
+        self._conn.isolation_level = None  # we issue BEGIN/COMMIT ourselves
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            if self.path is not None:
+                self._conn.execute("PRAGMA journal_mode = DELETE").fetchone()
+            self._migrate()
+        except sqlite3.Error as ex:
+            self.close()
+            raise self._explain(ex) from None
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def name(self) -> str:
+        return str(self.path) if self.path is not None else ":memory:"
+
+    def close(self) -> None:
+        if self._owns:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- rules -------------------------------------------------------------------------
+
+    def precheck(self, *, user: str, notebook_sha256: str, competition: Competition, now: datetime) -> str | None:
+        """Why a submission by ``user`` of this notebook would be rejected now, or None.
+
+        Run it before executing a notebook to save the run. It assumes the run will complete
+        (and so use quota); :meth:`record` applies the same rules again, atomically.
+        """
+        check_login(user)
+        _check_aware(now)
+        with self._transaction(write=False):
+            verdict = self._rules(user, notebook_sha256, competition, now, uses_quota=True)
+        return verdict[1] if verdict else None
+
+    # -- writing -----------------------------------------------------------------------
+
+    def record(
+        self,
+        result: Result,
+        *,
+        user: str,
+        competition: Competition,
+        now: datetime,
+        notebook_path: str,
+        pr_number: int | None = None,
+        head_sha: str | None = None,
+    ) -> Recorded:
+        """Store one run of a notebook by ``user`` at ``now``, applying the competition's rules.
+
+        One transaction, idempotent by ``result.run_id``: recording the same run again changes
+        nothing and returns ``already_recorded=True``. Does not write the CSV files.
+        """
+        check_login(user)
+        ts = timestamp(now)
+        if not result.run_id:
+            raise UsageError("the result has an empty run_id; it cannot be recorded idempotently.")
+        counted = _quota_statuses(competition)
+        with self._transaction(write=True):
+            existing = self._row_where("run_id = ?", (result.run_id,))
+            if existing is not None:
+                if existing.username != user:
+                    raise StoreError(
+                        f"run {result.run_id} was already recorded as submission #{existing.id} "
+                        f"by {existing.username}, not {user}; refusing to record it twice."
+                    )
+                standing = self._standing(user, competition)
+                return self._outcome(existing.id, existing.status, existing.error_message, True, standing,
+                                     standing, user, competition, now)  # fmt: skip
+
+            previous = self._standing(user, competition)
+            if result.status == "rejected":
+                verdict: tuple[str, str] | None = (
+                    (result.error.type, result.error.message) if result.error else ("rejected", "rejected")
+                )
+            else:
+                verdict = self._rules(user, result.notebook_sha256, competition, now,
+                                      uses_quota=result.status in counted)  # fmt: skip
+            status = "rejected" if verdict else result.status
+            error = result.error
+            error_type, message = verdict if verdict else (error.type, error.message) if error else (None, None)
+            if message is not None and len(message) > MAX_MESSAGE_CHARS:
+                message = message[:MAX_MESSAGE_CHARS] + " … (truncated)"
+            score = None if verdict else _clean(result.public_score)
+            cursor = self._conn.execute(
+                """INSERT INTO submissions (run_id, username, timestamp, notebook_path, notebook_sha256, status,
+                    score, private_score, error_type, error_message, error_cell, runtime_seconds, pr_number,
+                    head_sha, grader_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (result.run_id, user, ts, notebook_path, result.notebook_sha256, status, score,
+                 None if verdict else _clean(result.private_score), error_type, message,
+                 None if verdict or error is None else error.cell_index, result.runtime_seconds, pr_number,
+                 head_sha, result.grader_version),
+            )  # fmt: skip
+            submission_id = int(cursor.lastrowid or 0)
+            moved = status != "rejected" and self._update_leaderboard(
+                user, submission_id, ts, status, score, competition
+            )
+            # Only this participant's best can change in this transaction, so their rank is
+            # recounted only when it did (counting costs one index scan over those ahead).
+            after = self._standing(user, competition) if moved else previous
+            return self._outcome(submission_id, status, message, False, previous, after, user, competition, now)
+
+    def record_and_export(
+        self,
+        result: Result,
+        *,
+        user: str,
+        competition: Competition,
+        now: datetime,
+        notebook_path: str,
+        pr_number: int | None = None,
+        head_sha: str | None = None,
+    ) -> Recorded:
+        """:meth:`record`, then :meth:`export_csv`. If the export fails the record stands; export again."""
+        outcome = self.record(result, user=user, competition=competition, now=now, notebook_path=notebook_path,
+                              pr_number=pr_number, head_sha=head_sha)  # fmt: skip
+        self.export_csv(competition)
+        return outcome
+
+    def rebuild(self, competition: Competition) -> None:
+        """Recompute the whole ``leaderboard`` table from ``submissions`` (a repair; record is incremental)."""
+        greater = competition.metric.greater_is_better
+        with self._transaction(write=True):
+            rows = self._conn.execute(
+                "SELECT id, username, timestamp, status, score FROM submissions WHERE status != 'rejected' ORDER BY id"
+            ).fetchall()
+            best: dict[str, Scored] = {}
+            count: dict[str, int] = {}
+            last: dict[str, str] = {}
+            for sid, user, ts, status, score in rows:
+                count[user] = count.get(user, 0) + 1
+                last[user] = max(last.get(user, ts), ts)
+                candidate = Scored(sid, score, ts)
+                if status == "completed" and improves(candidate, best.get(user), greater_is_better=greater):
+                    best[user] = candidate
+            self._conn.execute("DELETE FROM leaderboard")
+            self._conn.executemany(
+                "INSERT INTO leaderboard VALUES (?, ?, ?, ?, ?, ?)",
+                [(u, b.score, b.submission_id, b.timestamp, last[u], count[u]) for u, b in sorted(best.items())],
+            )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def leaderboard(self, competition: Competition) -> list[Standing]:
+        """Everyone with a score, ranked by the competition's metric direction and tie rule."""
+        with self._transaction(write=False):
+            return self._standings(competition)
+
+    def history(self, user: str) -> list[SubmissionRow]:
+        """Every submission of ``user`` (rejected ones too), oldest first."""
+        with self._transaction(write=False):
+            return self._rows_where("username = ? ORDER BY timestamp, id", (user,))
+
+    def submission(self, submission_id: int) -> SubmissionRow | None:
+        with self._transaction(write=False):
+            return self._row_where("id = ?", (submission_id,))
+
+    def export_csv(self, competition: Competition, directory: Path | None = None) -> None:
+        """Write ``leaderboard.csv`` and ``submissions.csv`` beside the database (or in ``directory``).
+
+        Deterministic (same database, same bytes), atomic per file, no private scores, and
+        text cells that a spreadsheet would run as a formula are prefixed with ``'``.
+        """
+        if directory is None:
+            if self.path is None:
+                raise UsageError("this leaderboard is in memory; pass the directory to write the CSV files to.")
+            directory = self.path.parent
+        with self._transaction(write=False):
+            standings = self._standings(competition)
+            submissions = self._conn.execute(
+                f"SELECT {', '.join(SUBMISSION_COLUMNS)} FROM submissions ORDER BY id"  # noqa: S608 - constants
+            ).fetchall()
+        board = [
+            (s.rank, s.entry.username, s.entry.best_score, s.entry.best_submission_id,
+             s.entry.submission_count, s.entry.last_submission_at)
+            for s in standings
+        ]  # fmt: skip
+        _write_csv(directory / LEADERBOARD_CSV, LEADERBOARD_COLUMNS, board, ("username", "last_updated"))
+        _write_csv(directory / SUBMISSIONS_CSV, SUBMISSION_COLUMNS, submissions, _TEXT_COLUMNS)
+
+    # -- internals ---------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[None]:
+        """One transaction; any sqlite3 error rolls it back and becomes a StoreError."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            yield
+            self._conn.execute("COMMIT")
+        except BaseException as ex:
+            if self._conn.in_transaction:
+                with suppress(sqlite3.Error):  # the original error is the one to report
+                    self._conn.execute("ROLLBACK")
+            if isinstance(ex, sqlite3.Error):
+                raise self._explain(ex, write=write) from None
+            raise
+
+    def _migrate(self) -> None:
+        if self._user_version() == SCHEMA_VERSION:
+            return
+        with self._transaction(write=True):
+            version = self._user_version()  # again: another process may have migrated meanwhile
+            for number, step in MIGRATIONS:
+                if number <= version:
+                    continue
+                if callable(step):
+                    step(self._conn)
+                else:
+                    for statement in step:
+                        self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version = {number}")
+
+    def _user_version(self) -> int:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.name} was written by a newer grader (schema version {version}; this grader knows "
+                f"up to {SCHEMA_VERSION}). Upgrade grader (pip install -U grader) and run the command again."
+            )
+        return version
+
+    def _rules(
+        self, user: str, sha: str, competition: Competition, now: datetime, *, uses_quota: bool
+    ) -> tuple[str, str] | None:
+        """(kind, message) when a submission at ``now`` breaks a rule, else None."""
+        _check_aware(now)
+        tz = competition.timezone
+        if now < competition.start:
+            return "deadline", (
+                f"the competition opens on {_local(competition.start, tz)}; "
+                "submissions made before then are not accepted. Submit again once it is open."
+            )
+        if now >= competition.end:
+            return "deadline", (
+                f"the competition closed on {_local(competition.end, tz)}; no more submissions are accepted."
+            )
+        duplicate = self._conn.execute(
+            """SELECT id, timestamp FROM submissions
+               WHERE username = ? AND notebook_sha256 = ? AND status = 'completed' ORDER BY id LIMIT 1""",
+            (user, sha),
+        ).fetchone()
+        if duplicate is not None:
+            return "duplicate", (
+                f"the same notebook was already submitted as #{duplicate[0]} on "
+                f"{_local(parse_timestamp(duplicate[1]), tz)}; change it before submitting again."
+            )
+        if uses_quota:
+            used = self._used_today(user, competition, now)
+            limit = competition.quota.per_day
+            if used >= limit:
+                resets = _next_midnight(now, tz)
+                failed = "" if competition.quota.count_failed else " Runs that fail do not count."
+                return "quota", (
+                    f"daily limit reached: {limit} submission{'s' if limit != 1 else ''} per day, and you have "
+                    f"used {used} today (days run from midnight to midnight, {_tzname(tz)} time).{failed} "
+                    f"Your quota resets at {_local(resets, tz)} (in {_duration(resets - now)})."
+                )
+        return None
+
+    def _used_today(self, user: str, competition: Competition, now: datetime) -> int:
+        statuses = _quota_statuses(competition)
+        local_day = now.astimezone(competition.timezone).date()
+        start = datetime.combine(local_day, time(0), tzinfo=competition.timezone)
+        end = _next_midnight(now, competition.timezone)
+        row = self._conn.execute(
+            f"""SELECT COUNT(*) FROM submissions WHERE username = ? AND timestamp >= ? AND timestamp < ?
+                AND status IN ({", ".join("?" for _ in statuses)})""",  # noqa: S608 - placeholders only
+            (user, timestamp(start), timestamp(end), *statuses),
+        ).fetchone()
+        return int(row[0])
+
+    def _update_leaderboard(
+        self, user: str, submission_id: int, ts: str, status: str, score: float | None, competition: Competition
+    ) -> bool:
+        """Fold one accepted submission into its author's row (the rest of the table is untouched).
+
+        Returns whether their best score changed (or they joined the leaderboard).
+        """
+        row = self._conn.execute(
+            "SELECT best_score, best_submission_id, best_timestamp FROM leaderboard WHERE username = ?", (user,)
+        ).fetchone()
+        candidate = Scored(submission_id, score, ts)
+        greater = competition.metric.greater_is_better
+        if row is None:
+            if status != "completed" or not improves(candidate, None, greater_is_better=greater):
+                return False  # no score yet: a participant joins the leaderboard with their first scored run
+            count, last = self._conn.execute(
+                "SELECT COUNT(*), MAX(timestamp) FROM submissions WHERE username = ? AND status != 'rejected'",
+                (user,),
+            ).fetchone()
+            self._conn.execute(
+                "INSERT INTO leaderboard VALUES (?, ?, ?, ?, ?, ?)", (user, score, submission_id, ts, last, count)
+            )
+            return True
+        self._conn.execute(
+            """UPDATE leaderboard SET submission_count = submission_count + 1,
+                last_updated = MAX(last_updated, ?) WHERE username = ?""",
+            (ts, user),
+        )
+        if status == "completed" and improves(candidate, Scored(row[1], row[0], row[2]), greater_is_better=greater):
+            self._conn.execute(
+                "UPDATE leaderboard SET best_score = ?, best_submission_id = ?, best_timestamp = ? WHERE username = ?",
+                (score, submission_id, ts, user),
+            )
+            return True
+        return False
+
+    def _standing(self, user: str, competition: Competition) -> tuple[int | None, float | None]:
+        """(rank, best score) of one participant, counted with an index instead of ranking everyone."""
+        row = self._conn.execute(
+            "SELECT best_score, best_timestamp FROM leaderboard WHERE username = ?", (user,)
+        ).fetchone()
+        if row is None or not rankable(row[0]):
+            return None, None
+        score, ts = row
+        op = ">" if competition.metric.greater_is_better else "<"
+        ahead = f"SELECT COUNT(*) FROM leaderboard WHERE best_score {op} ?"  # noqa: S608 - op is < or >
+        params: tuple[Any, ...] = (score,)
+        if competition.ranking.ties == "earliest":
+            ahead = (
+                f"SELECT ({ahead}) + (SELECT COUNT(*) FROM leaderboard "  # noqa: S608 - constants
+                "WHERE best_score = ? AND (best_timestamp, username) < (?, ?))"
+            )
+            params = (score, score, ts, user)
+        return int(self._conn.execute(ahead, params).fetchone()[0]) + 1, float(score)
+
+    def _outcome(
+        self,
+        submission_id: int,
+        status: str,
+        reason: str | None,
+        already: bool,
+        before: tuple[int | None, float | None],
+        after: tuple[int | None, float | None],
+        user: str,
+        competition: Competition,
+        now: datetime,
+    ) -> Recorded:
+        used = self._used_today(user, competition, now)
+        return Recorded(
+            submission_id=submission_id,
+            status=status,
+            reason=reason,
+            already_recorded=already,
+            rank=after[0],
+            previous_rank=before[0],
+            best_score=after[1],
+            remaining_today=max(0, competition.quota.per_day - used),
+            quota_resets_at=_next_midnight(now, competition.timezone),
+        )
+
+    def _standings(self, competition: Competition) -> list[Standing]:
+        rows = self._conn.execute(
+            """SELECT username, best_score, best_submission_id, best_timestamp, last_updated, submission_count
+               FROM leaderboard WHERE best_score IS NOT NULL"""
+        ).fetchall()
+        return rank(
+            (Entry(*row) for row in rows),
+            greater_is_better=competition.metric.greater_is_better,
+            ties=competition.ranking.ties,
+        )
+
+    def _rows_where(self, where: str, params: tuple[Any, ...]) -> list[SubmissionRow]:
+        # ``where`` is always a literal from this module; values go through ``params``.
+        sql = f"SELECT {', '.join(_ROW_COLUMNS)} FROM submissions WHERE {where}"  # noqa: S608
+        rows = self._conn.execute(sql, params)
+        return [SubmissionRow(**dict(zip(_ROW_COLUMNS, row, strict=True))) for row in rows.fetchall()]
+
+    def _row_where(self, where: str, params: tuple[Any, ...]) -> SubmissionRow | None:
+        rows = self._rows_where(where, params)
+        return rows[0] if rows else None
+
+    def _explain(self, ex: sqlite3.Error, *, write: bool = True) -> StoreError:
+        """A sqlite3 error as a message that says what to do."""
+        text = str(ex)
+        low = text.lower()
+        where = self.name
+        folder = self.path.parent if self.path is not None else "its folder"
+        unchanged = " Nothing was changed." if write else ""
+        if "not a database" in low or "malformed" in low or "encrypted" in low:
+            message = (
+                f"{where} is not a readable SQLite database ({text}). If it is the committed leaderboard, "
+                f"restore it from git (git checkout -- {where}) or from the last good commit; "
+                "never merge it by hand."
+            )
+        elif "locked" in low or "busy" in low:
+            message = (
+                f"{where} stayed locked by another grader for more than {self.timeout:g} s ({text}). "
+                f"Wait for it to finish and run the command again.{unchanged}"
+            )
+        elif "readonly" in low or "read-only" in low or "unable to open" in low or "permission" in low:
+            message = (
+                f"cannot write {where} ({text}): the file or its folder is read-only or missing. "
+                f"Check the permissions of the file and of {folder}; SQLite also needs to create "
+                f"a journal file beside it.{unchanged}"
+            )
+        elif "full" in low:
+            message = f"cannot write {where}: the disk is full ({text}). Free some space and try again.{unchanged}"
+        elif "i/o" in low:
+            message = f"cannot read or write {where}: a disk error ({text}). Check the disk and try again.{unchanged}"
+        else:
+            message = f"the leaderboard database {where} failed: {text}.{unchanged}"
+        return StoreError(message)
+
+
+def _main_file(conn: sqlite3.Connection) -> Path | None:
+    for _, name, file in conn.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return Path(file) if file else None
+    return None
+
+
+def _check_aware(moment: datetime) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{moment!r} has no time zone; pass an aware datetime such as datetime.now(UTC)")
+
+
+def _quota_statuses(competition: Competition) -> tuple[str, ...]:
+    return ("completed", "failed", "timeout", "invalid") if competition.quota.count_failed else ("completed",)
+
+
+def _clean(score: float | None) -> float | None:
+    return None if score is None or math.isnan(score) else float(score)
+
+
+def _tzname(tz: tzinfo) -> str:
+    return str(getattr(tz, "key", None) or tz.tzname(None) or tz)
+
+
+def _local(moment: datetime, tz: tzinfo) -> str:
+    return f"{moment.astimezone(tz):%Y-%m-%d %H:%M} {_tzname(tz)}"
+
+
+def _next_midnight(now: datetime, tz: tzinfo) -> datetime:
+    return datetime.combine(now.astimezone(tz).date() + timedelta(days=1), time(0), tzinfo=tz)
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = max(1, math.ceil(delta.total_seconds() / 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def _text(value: str | None) -> str | None:
+    """A text cell defused against spreadsheet formulas, with LF line breaks only."""
+    if not value:
+        return value
+    if value.startswith(_FORMULA_STARTS):
+        value = "'" + value
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return value
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]], text: Sequence[str]) -> None:
+    """Write a CSV file atomically: a reader (or a crash) never leaves half a file.
+
+    Columns named in ``text`` go through :func:`_text`; the others are numbers, which the csv
+    module writes with ``repr`` (full precision, round-trips) and None as an empty cell.
+    """
+    positions = [header.index(name) for name in text]
+
+    def clean(row: Sequence[Any]) -> list[Any]:
+        cells = list(row)
+        for i in positions:
+            cells[i] = _text(cells[i])
+        return cells
+
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    except OSError as ex:
+        raise StoreError(f"cannot write {path} ({ex.strerror}); check that {path.parent} is writable.") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(map(clean, rows))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as ex:
+        Path(tmp).unlink(missing_ok=True)
+        raise StoreError(f"cannot write {path} ({ex.strerror}); check the folder and free disk space.") from None

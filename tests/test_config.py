@@ -1,0 +1,150 @@
+"""competition.yaml: the shipped one loads; every mistake names the key and what is allowed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from grader import config
+from grader.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = (ROOT / "competition.yaml").read_text(encoding="utf-8")
+
+
+def edit(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def error(text: str, tmp_path: Path) -> str:
+    with pytest.raises(ConfigError) as caught:
+        config.parse(text, root=tmp_path)
+    return str(caught.value)
+
+
+def test_shipped_competition_loads_with_units_and_timezone() -> None:
+    c = config.load(ROOT / "competition.yaml")
+    assert c.title == "Handwritten digits"
+    assert c.limits.cell_timeout == 60 and c.limits.run_timeout == 180
+    assert c.limits.memory == 2 * 1024**3
+    assert c.submission.max_notebook_size == 1024**2
+    assert str(c.timezone) == "Europe/Paris"
+    assert c.start.utcoffset().total_seconds() == 3600  # naive dates are read in the competition's zone
+    assert c.truth.path == ROOT / "examples" / "truth.csv" and c.truth.env == "GRADER_TRUTH"
+    assert c.metric.name == "accuracy_score" and c.metric.greater_is_better is True
+
+
+def test_shipped_competition_matches_the_json_schema() -> None:
+    schema = json.loads(config.SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    raw = yaml.load(SHIPPED, Loader=yaml.BaseLoader)  # strings only, as an editor would see them
+    raw["metric"]["greater_is_better"] = True
+    raw["quota"] = {"per_day": 5, "count_failed": False}
+    jsonschema.validate(raw, schema)
+
+
+def test_found_from_a_subfolder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "competition.yaml").write_text(SHIPPED, encoding="utf-8")
+    (tmp_path / "submissions" / "alice").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "submissions" / "alice")
+    assert config.load().root == tmp_path
+
+
+def test_missing_file_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"no competition\.yaml in .* or any folder above it"):
+        config.load()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("  per_day: 5", "  per_dya: 5", "quota: unknown key 'per_dya' (did you mean 'per_day'?)"),
+        ("ranking:", "rankng:", "unknown key 'rankng' (did you mean 'ranking'?)"),
+        ("ties: earliest", "ties: first", "ranking.ties: 'first' is not allowed; use one of: earliest, shared."),
+        ("memory: 2 GiB", "memory: 2 gigs", "limits.memory: '2 gigs' is not valid. A size:"),
+        ("cell_timeout: 60s", "cell_timeout: soon", "limits.cell_timeout: 'soon' is not valid. A duration:"),
+        ("cell_timeout: 60s", "cell_timeout: 10m", "limits.cell_timeout: must not be longer than limits.run_timeout."),
+        ("timezone: Europe/Paris", "timezone: Mars/Olympus", "timezone: unknown time zone 'Mars/Olympus'"),
+        ("end: 2027-03-01T00:00:00", "end: 2026-10-01T00:00:00", "end: the end (2026-10-01T00:00:00) must come after"),
+        ("end: 2027-03-01T00:00:00", "end: next spring", "end: 'next spring' is not valid."),
+        (
+            "  greater_is_better: true",
+            "  greater_is_better: yes please",
+            "metric.greater_is_better: 'yes please' should be of type boolean.",
+        ),
+        (
+            "prediction_type: integer",
+            "prediction_type: int",
+            "submission.prediction_type: 'int' is not allowed; use one of: integer, float, string.",
+        ),
+        ("  per_day: 5", "  per_day: 0", "quota.per_day: 0 is less than the minimum of 1."),
+        ("memory: 2 GiB", "memory: 10 MiB", "limits.memory: must be at least 64 MiB"),
+        ("  name: accuracy_score", "  name: os.system('x')", "metric.name: \"os.system('x')\" is not valid."),
+        (
+            "  id_column: id",
+            "  id_column: label",
+            "submission.prediction_column: must differ from submission.id_column.",
+        ),
+        (
+            "  path: examples/truth.csv",
+            "  path: /etc/passwd",
+            "truth.path: '/etc/passwd' is not valid. A path relative",
+        ),
+    ],
+)
+def test_a_mistake_names_the_key_and_what_is_allowed(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    message = error(edit(SHIPPED, old, new), tmp_path)
+    assert message.startswith("competition.yaml: ")
+    assert expected in message
+
+
+def test_missing_required_section(tmp_path: Path) -> None:
+    text = SHIPPED.split("ranking:")[0]
+    assert "'ranking' is required here." in error(text, tmp_path)
+
+
+def test_truth_needs_a_source(tmp_path: Path) -> None:
+    text = edit(edit(SHIPPED, "  path: examples/truth.csv", ""), "  env: GRADER_TRUTH", "")
+    assert "truth: give `path`" in error(text, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "must be a mapping of keys"),
+        ("- a\n- b\n", "must be a mapping of keys"),
+        ("title: [unclosed\n", "not valid YAML at line"),
+        ("title: a\ntitle: b\n", "the key 'title' appears twice (line 2)"),
+        ("!!python/object/apply:os.system ['echo pwned']\n", "not valid YAML"),
+    ],
+)
+def test_hostile_or_broken_yaml(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in error(text, tmp_path)
+
+
+def test_not_utf8_and_too_large(tmp_path: Path) -> None:
+    bad = tmp_path / "competition.yaml"
+    bad.write_bytes(b"title: caf\xe9\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        config.load(bad)
+    bad.write_bytes(b"#" * (config.MAX_CONFIG_BYTES + 1))
+    with pytest.raises(ConfigError, match="larger than"):
+        config.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("2 GiB", 2 * 1024**3), ("500 MB", 500_000_000), ("1.5KiB", 1536), (42, 42)]
+)
+def test_sizes(text: str | int, size: int) -> None:
+    assert config.parse_size(text) == size
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("1.5h", 5400), (7, 7.0)])
+def test_durations(text: str | int, seconds: float) -> None:
+    assert config.parse_duration(text) == seconds
