@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import conftest
 import nbformat
 import pytest
 
@@ -105,7 +106,7 @@ def test_validate_exit_codes_and_one_line_per_problem(comp: Path) -> None:
 
 
 def test_corpus_notebooks_validate_without_a_traceback(comp: Path) -> None:
-    corpus = sorted((ROOT.parent / "shared" / "corpus" / "notebooks").glob("*/*.ipynb"))
+    corpus = sorted((conftest.CORPUS / "notebooks").glob("*/*.ipynb"))
     assert len(corpus) > 30
     proc = grader("validate", *map(str, corpus), cwd=comp)
     assert proc.returncode == 1  # the corpus holds invalid notebooks on purpose

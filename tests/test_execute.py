@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import conftest
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -25,7 +26,7 @@ from grader.execute import (
 from grader.result import Result
 
 LIMITS = Limits(cell_timeout=3, run_timeout=12, memory=2 * 1024**3, max_output=200_000)
-CORPUS = Path("/work/shared/corpus/notebooks/nbclient")
+CORPUS = conftest.CORPUS / "notebooks" / "nbclient"
 
 slow = pytest.mark.slow
 
@@ -383,8 +384,6 @@ EXPECTED = {
 
 
 def corpus_notebooks() -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
     found = []
     for path in sorted(CORPUS.glob("*.ipynb")):
         try:
@@ -396,7 +395,6 @@ def corpus_notebooks() -> list[Path]:
 
 
 @slow
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared notebook corpus is not here")
 @pytest.mark.parametrize("path", corpus_notebooks(), ids=lambda p: p.stem)
 def test_corpus_notebook(tmp_path: Path, path: Path) -> None:
     limits = Limits(cell_timeout=2, run_timeout=10, memory=2 * 1024**3, max_output=100_000)

@@ -11,13 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import conftest
 import nbformat
 import pytest
 
 from grader.errors import InvalidNotebook
 from grader.validate import MAX_DEPTH, ValidNotebook, validate
 
-CORPUS = Path("/work/shared/corpus/notebooks")
+CORPUS = conftest.CORPUS / "notebooks"
 CORPUS_FILES = sorted(CORPUS.glob("*/*.ipynb"))
 MiB = 1024**2
 
