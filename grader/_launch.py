@@ -1,16 +1,25 @@
-"""Run a command under resource limits: ``python -I -S _launch.py --memory BYTES -- CMD ARG...``.
+"""Run a command under resource limits: ``python -I -S _launch.py [OPTIONS] -- CMD ARG...``.
+
+Options (all optional except ``--memory``): ``--memory BYTES``, ``--cpu SECONDS``,
+``--processes N``, ``--file-size BYTES``, ``--uid UID``.
 
 The grader starts every notebook kernel through this file. It sets the limits on its own
-process and then execs CMD, so the kernel keeps the launcher's pid, session and process
-group (the grader kills that group at the end). It is standard-library only and imports
-nothing from ``grader``, so it runs under ``python -I -S`` in a few milliseconds and a
-sandbox (bubblewrap) can later wrap the very same command line.
+process, drops to ``--uid`` when started as root, and then execs CMD (bubblewrap, or the
+kernel itself when unconfined), so CMD keeps the launcher's pid, session and process group.
+It is standard-library only and imports nothing from ``grader``, so it runs under
+``python -I -S`` in a few milliseconds.
 
-Memory is capped with RLIMIT_DATA, not RLIMIT_AS: a kernel with numpy, pandas and
-scikit-learn imported reserves ~1.8 GB of address space (thread stacks, malloc arenas,
-BLAS buffers) while using ~0.5 GB, so a 2 GiB RLIMIT_AS fails a 1.2 GB allocation that
-RLIMIT_DATA allows, and both stop ``bytearray(3 * 2**30)`` with a MemoryError.
-The limits are per process: children get their own copy (a cgroup is the real fix).
+- Memory is capped with RLIMIT_DATA, not RLIMIT_AS: a kernel with numpy, pandas and
+  scikit-learn imported reserves ~1.8 GB of address space (thread stacks, malloc arenas,
+  BLAS buffers) while using ~0.5 GB, so a 2 GiB RLIMIT_AS fails a 1.2 GB allocation that
+  RLIMIT_DATA allows, and both stop ``bytearray(3 * 2**30)`` with a MemoryError. It is per
+  process; the grader also watches the total of the whole tree.
+- CPU time (RLIMIT_CPU) is per process: SIGXCPU at the limit, SIGKILL two seconds later.
+- Processes (RLIMIT_NPROC) count every task of the real uid on the machine. Under its own
+  uid (the grader is root) that is exactly the sandbox's; on a shared account the limit is
+  what the account already runs plus ``--processes``.
+- File size (RLIMIT_FSIZE) caps each file written.
+- No core files.
 """
 
 from __future__ import annotations
@@ -19,28 +28,73 @@ import os
 import resource
 import sys
 
-USAGE = "usage: python _launch.py --memory BYTES -- COMMAND [ARG...]"
+USAGE = (
+    "usage: python _launch.py --memory BYTES [--cpu SECONDS] [--processes N] [--file-size BYTES] [--uid UID]"
+    " -- COMMAND [ARG...]"
+)
+OPTIONS = ("--memory", "--cpu", "--processes", "--file-size", "--uid")
 
 
-def _cap(limit: int, value: int) -> None:
-    """Lower both the soft and hard ``limit`` to ``value`` (never above the current hard limit)."""
-    _, hard = resource.getrlimit(limit)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(limit, (value, value))
+def _cap(limit: int, soft: int, hard: int | None = None) -> None:
+    """Lower ``limit`` to ``soft``/``hard`` (never above the current hard limit)."""
+    hard = soft if hard is None else hard
+    _, current = resource.getrlimit(limit)
+    if current != resource.RLIM_INFINITY:
+        soft, hard = min(soft, current), min(hard, current)
+    resource.setrlimit(limit, (soft, hard))
 
 
-def main(argv: list[str]) -> None:
-    """Parse ``--memory BYTES -- CMD...``, apply the limits, exec CMD. Never returns on success."""
+def _tasks_of(uid: int) -> int:
+    """Threads of every process of ``uid``: what RLIMIT_NPROC counts."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", encoding="ascii", errors="replace") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except OSError:
+            continue
+        if int(fields.get("Uid", "-1 0").split()[0]) == uid:
+            total += int(fields.get("Threads", "1").strip() or 1)
+    return total
+
+
+def parse(argv: list[str]) -> tuple[dict[str, int], list[str]]:
+    """``[--opt N]... -- CMD...`` → ({opt: N}, CMD). Exits with the usage on anything else."""
     if "--" not in argv:
         sys.exit(USAGE)
     split = argv.index("--")
     options, command = argv[:split], argv[split + 1 :]
-    if len(options) != 2 or options[0] != "--memory" or not options[1].isdigit() or not command:
+    if len(options) % 2 or not command:
         sys.exit(USAGE)
-    _cap(resource.RLIMIT_DATA, int(options[1]))
-    # A crashing kernel must not write a core file of up to the memory limit into its cwd.
-    _cap(resource.RLIMIT_CORE, 0)
+    values = {}
+    for name, value in zip(options[::2], options[1::2], strict=True):
+        if name not in OPTIONS or not value.isdigit():
+            sys.exit(USAGE)
+        values[name] = int(value)
+    if "--memory" not in values:
+        sys.exit(USAGE)
+    return values, command
+
+
+def main(argv: list[str]) -> None:
+    """Apply the limits, drop privileges, exec the command. Never returns on success."""
+    values, command = parse(argv)
+    _cap(resource.RLIMIT_DATA, values["--memory"])
+    _cap(resource.RLIMIT_CORE, 0)  # a crashing kernel must not dump its memory into the cwd
+    if "--cpu" in values:
+        _cap(resource.RLIMIT_CPU, values["--cpu"], values["--cpu"] + 2)
+    if "--file-size" in values:
+        _cap(resource.RLIMIT_FSIZE, values["--file-size"])
+    uid = values.get("--uid")
+    if "--processes" in values:
+        base = 0 if uid is not None and os.geteuid() == 0 else _tasks_of(os.getuid())
+        _cap(resource.RLIMIT_NPROC, base + values["--processes"])
+    if uid is not None and os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
     try:
         os.execvp(command[0], command)  # noqa: S606 - no shell: the argv is exec'd as is
     except OSError as ex:

@@ -67,6 +67,9 @@ class Limits:
     run_timeout: float
     memory: int
     max_output: int = 1024**2
+    cpu_time: float = 0.0  # 0: the same as run_timeout
+    processes: int = 64
+    disk: int = 1024**3
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class Competition:
     limits: Limits
     quota: Quota
     ranking: Ranking
+    sandbox: Literal["required", "auto", "off"] = "auto"
 
 
 def find(start: Path | None = None) -> Path:
@@ -177,6 +181,9 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
         run_timeout=parse_duration(lim["run_timeout"]),
         memory=parse_size(lim["memory"]),
         max_output=parse_size(lim.get("max_output", Limits.max_output)),
+        cpu_time=parse_duration(lim.get("cpu_time", lim["run_timeout"])),
+        processes=lim.get("processes", Limits.processes),
+        disk=parse_size(lim.get("disk", Limits.disk)),
     )
     if limits.cell_timeout > limits.run_timeout:
         raise ConfigError("must not be longer than limits.run_timeout.", path=path, key="limits.cell_timeout")
@@ -202,6 +209,7 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
         limits=limits,
         quota=Quota(**raw["quota"]),
         ranking=Ranking(ties=raw["ranking"]["ties"]),
+        sandbox=raw.get("sandbox", "auto"),
     )
 
 

@@ -18,6 +18,7 @@ from grader import config, pipeline, render
 from grader.config import Competition
 from grader.errors import ConfigError
 from grader.ranking import Standing
+from grader.sandbox import Mode
 from grader.store import Store
 
 EXAMPLES = Path("examples") / "submissions"
@@ -59,6 +60,7 @@ def run_demo(
     *,
     keep: Path | None = None,
     run_timeout: float = 10,
+    sandbox: Mode | None = None,
     progress: bool = False,
     echo: Callable[[str], None] = print,
     now: datetime | None = None,
@@ -91,6 +93,7 @@ def run_demo(
                 now=stamp,
                 notebook_path=f"submissions/{shown}",
                 run_timeout=run_timeout,
+                sandbox=sandbox,
             )
             graded.append(outcome)
             line = f"{login:>6}  {render.result_line(outcome.result)}"

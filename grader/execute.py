@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from grader.config import Limits, format_size
 from grader.result import EXECUTED_NAME, Result, RunError, write
+from grader.sandbox import LAUNCHER, Sandbox, sandbox_uid
 
 if TYPE_CHECKING:
     import nbformat
@@ -66,7 +67,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENGINE_NAME = "grader"
-LAUNCHER = Path(__file__).with_name("_launch.py")
 NATIVE_KERNEL = "python3"
 LOG_NAME = "log.txt"
 
@@ -76,6 +76,9 @@ MEMORY_ERROR = "MemoryError"
 DEAD_KERNEL = "DeadKernel"
 CELL_TIMEOUT = "CellTimeout"
 RUN_TIMEOUT = "RunTimeout"
+CPU_TIME = "CpuTimeLimit"
+TOO_MANY_PROCESSES = "ProcessLimit"
+DISK_FULL = "DiskLimit"
 KERNEL_START = "KernelStartError"
 INCOMPLETE = "Incomplete"
 INTERNAL = "InternalError"
@@ -85,6 +88,9 @@ MAX_MESSAGE_CHARS = 300  # an exception message quoted in result.json
 STARTUP_TIMEOUT = 60  # seconds for the kernel to answer its first kernel_info
 IOPUB_GRACE = 10  # seconds to wait for a cell's last outputs after its reply
 KILL_WAIT = 2.0  # seconds to wait for killed processes to be gone
+MONITOR_EVERY = 0.2  # seconds between two looks at the kernel's memory, processes and disk
+TMPFS_SIZE = 64 * 1024**2  # the sandbox's private /tmp (TMPDIR points into the scratch folder)
+MAX_FILES = 100_000  # files in the scratch folder before the run is stopped
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _OOM_HINTS = re.compile(r"MemoryError|Cannot allocate memory|bad_alloc|out of memory|failed to allocate", re.I)
@@ -105,6 +111,7 @@ class CellReply:
 
 
 Stop = Literal["end", "error", "cell_timeout", "dead", "start_failed", "crash"]
+Limit = Literal["memory", "processes", "disk"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,8 @@ class Trace:
     stop: Stop = "end"
     running: int | None = None  # the cell sent to the kernel and not answered when it stopped
     run_expired: bool = False  # the watchdog killed the kernel at the whole-run deadline
+    limit_hit: Limit | None = None  # the monitor killed the kernel at this limit
+    sandboxed: bool = False
     alive_at_end: bool = True
     returncode: int | None = None  # the kernel process's, when it is known
     kernel_output: str = ""  # what the kernel process printed outside cells
@@ -142,7 +151,7 @@ def judge(trace: Trace, limits: Limits) -> Verdict:
     if problem is None:
         return Verdict("completed", None, done)
     type_, message, cell = problem
-    status: Literal["failed", "timeout"] = "timeout" if type_ in (CELL_TIMEOUT, RUN_TIMEOUT) else "failed"
+    status: Literal["failed", "timeout"] = "timeout" if type_ in (CELL_TIMEOUT, RUN_TIMEOUT, CPU_TIME) else "failed"
     return Verdict(status, RunError(type_, message, cell), done)
 
 
@@ -157,6 +166,8 @@ def _problem(trace: Trace, limits: Limits) -> Problem | None:
     where = trace.running
     if trace.run_expired:
         return RUN_TIMEOUT, _run_timeout_message(trace, limits), where
+    if trace.limit_hit is not None:
+        return _limit_problem(trace.limit_hit, where, limits)
     if trace.stop == "cell_timeout":
         limit = _duration(limits.cell_timeout)
         return CELL_TIMEOUT, f"cell {_cell_no(where)} ran longer than the {limit} limit per cell", where
@@ -178,11 +189,28 @@ def _reply_problem(reply: CellReply, limits: Limits) -> Problem | None:
         return None
     if "MemoryError" in reply.ename:  # numpy raises _ArrayMemoryError
         return MEMORY_ERROR, _out_of_memory(n, limits), reply.index
+    # A limit seen from inside: the cell got an error from the system, not from its own code.
+    if reply.ename == "BlockingIOError" and "Resource temporarily unavailable" in reply.evalue:
+        return _limit_problem("processes", reply.index, limits)
+    if reply.ename == "RuntimeError" and "can't start new thread" in reply.evalue:
+        return _limit_problem("processes", reply.index, limits)
+    if reply.ename == "OSError" and "File too large" in reply.evalue:
+        return _limit_problem("disk", reply.index, limits)
     if reply.status == "error":
         ename = reply.ename or "an error"
         message = f"cell {n} raised {ename}" + (f": {_clip(reply.evalue)}" if reply.evalue else "")
         return ename, message, reply.index
     return INCOMPLETE, f"cell {n} was not executed (the kernel answered {reply.status!r})", reply.index
+
+
+def _limit_problem(limit: Limit, where: int | None, limits: Limits) -> Problem:
+    n = _cell_no(where)
+    if limit == "memory":
+        return MEMORY_ERROR, _out_of_memory(n, limits), where
+    if limit == "processes":
+        message = f"started too many processes or threads (limit {limits.processes}) in cell {n}"
+        return TOO_MANY_PROCESSES, message, where
+    return DISK_FULL, f"wrote more than the {format_size(limits.disk)} allowed on disk in cell {n}", where
 
 
 def _death_problem(trace: Trace, limits: Limits) -> Problem:
@@ -195,6 +223,9 @@ def _death_problem(trace: Trace, limits: Limits) -> Problem:
         return MEMORY_ERROR, _out_of_memory(n, limits), where
     if code is not None and code >= 0:
         return SYSTEM_EXIT, _stopped_itself(n, f"the kernel exited with code {code}"), where
+    if code == -signal.SIGXCPU:
+        cpu = _duration(limits.cpu_time or limits.run_timeout)
+        return CPU_TIME, f"used more than {cpu} of CPU time in cell {n}", where
     how = f" (killed by {_signal_name(-code)})" if code is not None else ""
     return DEAD_KERNEL, f"the kernel died in cell {n}{how}", where
 
@@ -270,15 +301,36 @@ def kernel_env(home: Path, tmp: Path) -> dict[str, str]:
         "LC_ALL": "C.UTF-8",
         "PYTHONHASHSEED": "0",  # same set/dict order on every run
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # else debugpy warns about frozen modules on each start
+        # The same thread counts on a 2-core runner and a 32-core laptop: the same verdict
+        # (threads count against limits.processes) and comparable run times.
+        **dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"), "2"),
+        "LOKY_MAX_CPU_COUNT": "2",
     }
 
 
-def confine(argv: Sequence[str], *, memory: int) -> list[str]:
+def confine(
+    argv: Sequence[str],
+    *,
+    memory: int,
+    cpu: float | None = None,
+    processes: int | None = None,
+    file_size: int | None = None,
+    uid: int | None = None,
+) -> list[str]:
     """The command that runs the kernel ``argv`` under the limits (see ``_launch.py``).
 
-    The one place where a kernel command becomes a confined one: a sandbox wraps this.
+    The one place where a kernel command becomes a limited one; the sandbox wraps the result.
     """
-    return [sys.executable, "-I", "-S", str(LAUNCHER), "--memory", str(memory), "--", *argv]
+    options = ["--memory", str(memory)]
+    if cpu is not None:
+        options += ["--cpu", str(max(1, math.ceil(cpu)))]
+    if processes is not None:
+        options += ["--processes", str(processes)]
+    if file_size is not None:
+        options += ["--file-size", str(file_size)]
+    if uid is not None:
+        options += ["--uid", str(uid)]
+    return [sys.executable, "-I", "-S", str(LAUNCHER), *options, "--", *argv]
 
 
 def native_kernel_argv(connection_file: str) -> list[str]:
@@ -350,6 +402,7 @@ class Scratch:
     work: Path
     home: Path
     tmp: Path
+    data: Path  # the competition's public data, seen as work/data
 
 
 @dataclass
@@ -361,9 +414,12 @@ class Run:
     kernel_name: str
     budget: OutputBudget
     output: KernelOutput
+    bwrap: str | None = None  # confine the kernel with this bubblewrap; None: unconfined
+    uid: int | None = None  # the sandbox's own uid (when the grader is root)
     lock: threading.Lock = field(default_factory=threading.Lock)
     process: subprocess.Popen[bytes] | None = None
     expired: bool = False
+    limit_hit: Limit | None = None  # the monitor stopped the run at this limit
     ready: bool = False
     stopped: bool = False  # a cell failed or asked to exit: send no more cells
     running: int | None = None
@@ -375,6 +431,31 @@ class Run:
             self.process = process
             if self.expired:  # the deadline passed while the kernel was starting
                 kill_process_tree(process.pid)
+
+    def exceed(self, limit: Limit) -> None:
+        """Monitor: the whole tree went over ``limit`` (memory, processes or disk)."""
+        with self.lock:
+            if self.limit_hit is None and not self.expired:
+                self.limit_hit = limit
+                if self.process is not None:
+                    log.info("%s limit reached: killing the kernel (pid %s)", limit, self.process.pid)
+                    kill_process_tree(self.process.pid)
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """The kernel command ``argv``, limited and (when there is a sandbox) confined."""
+        limits = self.limits
+        inner = confine(
+            argv,
+            memory=limits.memory,
+            cpu=limits.cpu_time or limits.run_timeout,
+            processes=limits.processes,
+            file_size=limits.disk,
+            uid=self.uid if self.bwrap else None,
+        )
+        if self.bwrap is None:
+            return inner
+        box = Sandbox(self.bwrap, self.scratch.root, self.scratch.work, self.scratch.data, TMPFS_SIZE)
+        return box.wrap(inner, privileged=self.uid is not None)
 
     def expire(self) -> None:
         """Watchdog: the whole-run deadline passed. SIGKILL cannot be ignored by the notebook."""
@@ -475,6 +556,34 @@ def kill_process_tree(pid: int, wait: float = 0.0) -> None:
         time.sleep(0.02)
 
 
+def tree_usage(pid: int) -> tuple[int, int]:
+    """(memory in bytes, tasks) of ``pid`` and its descendants: proportional set sizes, so
+    pages shared between forked processes count once, and threads, as RLIMIT_NPROC counts them."""
+    memory = tasks = 0
+    for member in _tree(pid, _proc_table()):
+        try:
+            with open(f"/proc/{member}/smaps_rollup", "rb") as rollup:
+                memory += next((int(line.split()[1]) * 1024 for line in rollup if line.startswith(b"Pss:")), 0)
+            with open(f"/proc/{member}/status", "rb") as status:
+                tasks += next((int(line.split()[1]) for line in status if line.startswith(b"Threads:")), 1)
+        except (OSError, ValueError):
+            continue  # it ended while we looked
+    return memory, tasks
+
+
+def disk_usage(root: Path, max_files: int = MAX_FILES) -> tuple[int, int]:
+    """(bytes, files) under ``root``, stopping once over ``max_files`` entries."""
+    size = files = 0
+    for folder, dirs, names in os.walk(root):
+        for name in names:
+            with _quiet_os():
+                size += os.lstat(os.path.join(folder, name)).st_blocks * 512
+        files += len(names) + len(dirs)
+        if files > max_files:
+            break
+    return size, files
+
+
 def _alive(pids: set[int]) -> bool:
     """Any of ``pids`` still running (a zombie is dead: it only waits for its parent)?"""
     if not os.path.isdir("/proc"):
@@ -509,10 +618,12 @@ def _engine() -> type[Any]:
                 argv = native_kernel_argv(os.path.realpath(self.connection_file)) + list(extra_arguments or [])
             else:
                 argv = super().format_kernel_cmd(extra_arguments)
-            return confine(argv, memory=self.grader_run.limits.memory)
+            return self.grader_run.command(argv)
 
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             run = self.grader_run
+            if run.bwrap and run.uid is not None:  # the kernel reads it as the sandbox's uid
+                os.chown(self.connection_file, run.uid, run.uid)
             kw.update(
                 env=kernel_env(run.scratch.home, run.scratch.tmp),
                 cwd=str(run.scratch.work),
@@ -687,6 +798,7 @@ def execute(
     run_id: str | None = None,
     progress: bool = False,
     kernel_name: str = NATIVE_KERNEL,
+    bwrap: str | None = None,
 ) -> Result:
     """Run the (already validated) notebook ``nb`` and describe the run.
 
@@ -694,7 +806,8 @@ def execute(
     kernel ``kernel_name`` (never its own kernelspec), under ``limits`` (per cell, whole run,
     memory, output size). Writes ``out_dir/executed.ipynb``, ``result.json`` and ``log.txt``
     every time, and copies ``predictions_name`` from the notebook's cwd into ``out_dir`` when
-    it is a regular file of at most ``max_predictions_size`` bytes.
+    it is a regular file of at most ``max_predictions_size`` bytes. With ``bwrap`` (from
+    :func:`grader.sandbox.choose`) the kernel runs in the sandbox; without, unconfined.
 
     Never raises: any failure, including the grader's own, is a "failed" :class:`Result`.
     When it returns, the kernel and every process it started are dead.
@@ -708,15 +821,18 @@ def execute(
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         runtime_seconds=0.0,
         cells_total=count_code_cells(nb),
-        extra={"kernel": kernel_name},
+        extra={"kernel": kernel_name, "sandbox": "bubblewrap" if bwrap else "none"},
     )
     executed = _prepare(nb, kernel_name)
+    uid = sandbox_uid() if bwrap else None
     kernel_output = ""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         _check_file_name(predictions_name)
-        with _scratch(data_dir) as scratch:
-            trace, budget = _run(executed, scratch, out_dir / EXECUTED_NAME, limits, kernel_name, progress)
+        with _scratch(data_dir, sandboxed=bwrap is not None, uid=uid) as scratch:
+            run = Run(scratch, limits, kernel_name, OutputBudget(limits.max_output), KernelOutput(), bwrap, uid)
+            trace = _run(executed, run, out_dir / EXECUTED_NAME, progress)
+            budget = run.budget
             verdict = judge(trace, limits)
             kernel_output = trace.kernel_output
             result = replace(
@@ -760,14 +876,19 @@ def _prepare(nb: nbformat.NotebookNode, kernel_name: str) -> nbformat.NotebookNo
 
 
 @contextmanager
-def _scratch(data_dir: Path) -> Iterator[Scratch]:
+def _scratch(data_dir: Path, *, sandboxed: bool, uid: int | None) -> Iterator[Scratch]:
     root = Path(tempfile.mkdtemp(prefix="grader-run-"))
     try:
-        scratch = Scratch(root=root, work=root / "work", home=root / "home", tmp=root / "tmp")
+        scratch = Scratch(root=root, work=root / "work", home=root / "home", tmp=root / "tmp", data=data_dir.resolve())
         for folder in (scratch.work, scratch.home, scratch.tmp):
             folder.mkdir()
-        # A symlink for now; the sandbox will bind-mount it read-only instead.
-        (scratch.work / "data").symlink_to(data_dir.resolve(), target_is_directory=True)
+        if sandboxed:  # a mount point: the sandbox binds the data there, read-only
+            (scratch.work / "data").mkdir()
+        else:  # unconfined: a plain symlink is all there is
+            (scratch.work / "data").symlink_to(scratch.data, target_is_directory=True)
+        if uid is not None:  # the sandbox's uid owns what the notebook may write
+            for folder in (root, scratch.work, scratch.home, scratch.tmp):
+                os.chown(folder, uid, uid)
         yield scratch
     finally:
         _remove_tree(root)
@@ -790,30 +911,25 @@ def _quiet_os() -> AbstractContextManager[None]:
     return suppress(OSError)
 
 
-def _run(
-    executed: nbformat.NotebookNode,
-    scratch: Scratch,
-    output_path: Path,
-    limits: Limits,
-    kernel_name: str,
-    progress: bool,
-) -> tuple[Trace, OutputBudget]:
+def _run(executed: nbformat.NotebookNode, run: Run, output_path: Path, progress: bool) -> Trace:
     """Execute ``executed`` in place; return what happened. Kills everything before returning."""
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from papermill.engines import papermill_engines
 
     _engine()
-    run = Run(scratch, limits, kernel_name, OutputBudget(limits.max_output), KernelOutput())
-    watchdog = threading.Timer(limits.run_timeout, run.expire)
+    watchdog = threading.Timer(run.limits.run_timeout, run.expire)
     watchdog.daemon = True
     watchdog.start()
+    done = threading.Event()
+    monitor = threading.Thread(target=_monitor, args=(run, done), name="grader-monitor", daemon=True)
+    monitor.start()
     stop: Stop = "end"
     detail = ""
     try:
         papermill_engines.execute_notebook_with_engine(
             ENGINE_NAME,
             executed,
-            kernel_name,
+            run.kernel_name,
             output_path=str(output_path),  # papermill saves as cells finish: evidence if we die
             progress_bar=progress,
             grader_run=run,
@@ -831,24 +947,52 @@ def _run(
             log.exception("grader: unexpected error while executing the notebook")
     finally:
         watchdog.cancel()
+        done.set()
         process = run.process
         with run.lock:
             if process is not None:
                 kill_process_tree(process.pid, wait=KILL_WAIT)
                 _reap(process)
         run.output.close_writer()
-    trace = Trace(
+        monitor.join()
+    returncode = process.returncode if process is not None else None
+    if run.bwrap and returncode is not None and returncode > 128:  # bwrap: 128 + the signal that killed the kernel
+        returncode = 128 - returncode
+    return Trace(
         cells_total=count_code_cells(executed),
         replies=tuple(run.replies),
         stop=stop,
         running=run.running,
         run_expired=run.expired,
+        limit_hit=run.limit_hit,
         alive_at_end=run.alive_at_end,
-        returncode=process.returncode if process is not None else None,
+        returncode=returncode,
         kernel_output=run.output.text(wait=1.0),
         detail=detail,
+        sandboxed=run.bwrap is not None,
     )
-    return trace, run.budget
+
+
+def _monitor(run: Run, done: threading.Event) -> None:
+    """Watch the kernel's whole process tree: its memory, its tasks, what it wrote to disk.
+
+    The rlimits are per process; this is the total. Disk is looked at every fifth round.
+    """
+    limits, rounds = run.limits, 0
+    while not done.wait(MONITOR_EVERY):
+        process = run.process
+        if process is None or process.poll() is not None:
+            continue
+        memory, tasks = tree_usage(process.pid)
+        if memory > limits.memory:
+            run.exceed("memory")
+        elif tasks >= limits.processes:
+            run.exceed("processes")
+        rounds += 1
+        if rounds % 5 == 0:
+            size, files = disk_usage(run.scratch.root)
+            if size > limits.disk or files > MAX_FILES:
+                run.exceed("disk")
 
 
 def _reap(process: subprocess.Popen[bytes]) -> None:

@@ -20,6 +20,7 @@ from grader import result as results
 from grader.config import Competition
 from grader.errors import InvalidNotebook
 from grader.result import Result
+from grader.sandbox import Mode
 from grader.store import Recorded, Store
 
 
@@ -44,13 +45,19 @@ def run(
     memory: int | None = None,
     run_id: str | None = None,
     progress: bool = False,
+    sandbox: Mode | None = None,
 ) -> Result:
     """Validate and execute ``notebook``; always leaves executed.ipynb and result.json in ``out_dir``.
 
-    ``run_timeout`` and ``memory`` override the competition's limits (for local runs).
+    ``run_timeout`` and ``memory`` override the competition's limits, ``sandbox`` its
+    sandbox mode (for local runs; in CI the sandbox is always required). Raises
+    :class:`~grader.sandbox.SandboxUnavailable` before running anything when the sandbox is
+    required and cannot work; ``result.extra["sandbox"]`` says how the notebook ran.
     """
+    from grader.sandbox import choose, resolve_mode
     from grader.validate import validate
 
+    bwrap = choose(resolve_mode(competition.sandbox, sandbox))
     run_id = run_id or uuid.uuid4().hex
     try:
         valid = validate(notebook, max_size=competition.submission.max_notebook_size)
@@ -75,6 +82,7 @@ def run(
         max_predictions_size=competition.submission.max_predictions_size,
         run_id=run_id,
         progress=progress,
+        bwrap=bwrap,
     )
 
 
@@ -93,14 +101,24 @@ def record(
     db: Path,
     now: datetime,
     notebook_path: str | None = None,
+    run_id: str | None = None,
+    pr_number: int | None = None,
+    head_sha: str | None = None,
 ) -> Recorded:
-    """Record a scored run in the leaderboard and regenerate the CSV exports."""
+    """Record a scored run in the leaderboard and regenerate the CSV exports.
+
+    ``run_id`` replaces the one in result.json as the idempotency key: the workflows pass the
+    evaluate run's id, so scoring the same run again records nothing new.
+    """
     result = results.read(out_dir)
+    if run_id is not None:
+        result = replace(result, run_id=run_id)
     with Store(db) as store:
         # Exported every time, even for a run recorded before: it repairs CSVs left stale by a failed export.
         recorded = store.record_and_export(
-            result, user=user, competition=competition, now=now, notebook_path=notebook_path or result.notebook
-        )
+            result, user=user, competition=competition, now=now, notebook_path=notebook_path or result.notebook,
+            pr_number=pr_number, head_sha=head_sha,
+        )  # fmt: skip
     return recorded
 
 
@@ -116,6 +134,7 @@ def grade(
     run_timeout: float | None = None,
     memory: int | None = None,
     progress: bool = False,
+    sandbox: Mode | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> Graded:
     """The whole pipeline for one notebook: validate → (rules) → run → score → record.
@@ -134,7 +153,9 @@ def grade(
     if reason is not None:
         result = _rejected(notebook, out_dir, sha, reason)
     else:
-        result = run(notebook, out_dir, competition, run_timeout=run_timeout, memory=memory, progress=progress)
+        result = run(
+            notebook, out_dir, competition, run_timeout=run_timeout, memory=memory, progress=progress, sandbox=sandbox
+        )
         if result.status == "completed":
             result = score(out_dir, competition, environ)
     recorded = record(out_dir, competition, user=user, db=db, now=now, notebook_path=shown_path)
@@ -142,12 +163,18 @@ def grade(
 
 
 def check(
-    notebook: Path, out_dir: Path, competition: Competition, *, progress: bool = False
+    notebook: Path,
+    out_dir: Path,
+    competition: Competition,
+    *,
+    run_timeout: float | None = None,
+    progress: bool = False,
+    sandbox: Mode | None = None,
 ) -> tuple[Result, list[str]]:
     """What a student runs before a pull request: validate, run, check predictions (no truth)."""
     from grader.score import check_run
 
-    result = run(notebook, out_dir, competition, progress=progress)
+    result = run(notebook, out_dir, competition, run_timeout=run_timeout, progress=progress, sandbox=sandbox)
     problems = check_run(out_dir, competition) if result.status == "completed" else []
     return result, problems
 
