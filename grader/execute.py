@@ -602,16 +602,36 @@ def _quiet() -> AbstractContextManager[None]:
 @functools.cache
 def _engine() -> type[Any]:
     """Register (once) and return the papermill engine that runs notebooks for the grader."""
+    from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
     from nbclient.util import run_sync
     from nbformat.v4 import new_output
-    from papermill.clientwrap import PapermillNotebookClient
-    from papermill.engines import NBClientEngine, papermill_engines
+
+    # papermill imports PyGithub for its github:// notebook paths, which the grader never
+    # uses: half a second on every run. Make that optional import fail, for papermill only.
+    hidden = "github" not in sys.modules
+    if hidden:
+        sys.modules["github"] = None  # type: ignore[assignment]
+    try:
+        from papermill.clientwrap import PapermillNotebookClient
+        from papermill.engines import NBClientEngine, papermill_engines
+    finally:
+        if hidden:
+            del sys.modules["github"]
 
     class GraderKernelManager(AsyncKernelManager):
         """Launches the forced kernel through :func:`confine`, in the scratch folder, scrubbed."""
 
         grader_run: Run
+
+        @property
+        def kernel_spec(self) -> KernelSpec:
+            # The kernel is forced: no kernelspec is looked up on disk (which also costs an
+            # IPython import in the grader); format_kernel_cmd builds the command.
+            if self.kernel_name == NATIVE_KERNEL:
+                return KernelSpec(argv=[], display_name="Python 3", language="python", metadata={}, env={})
+            spec: KernelSpec = self.kernel_spec_manager.get_kernel_spec(self.kernel_name)
+            return spec
 
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             if self.kernel_name == NATIVE_KERNEL:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -142,9 +143,12 @@ def grade(
     The rules that do not depend on the run (deadline, daily quota, duplicate) are checked
     before running, so a submission that would be rejected costs no execution.
     """
-    from grader.score import load_truth
+    from grader.score import require_truth_source
 
-    load_truth(competition, environ)  # no truth, no point in running: say so before spending the run
+    require_truth_source(competition, environ)  # no truth, no point in running: say so before spending the run
+    # Scoring needs pandas and scikit-learn (over a second to import): import them while the
+    # notebook's kernel starts and runs, on the other core.
+    threading.Thread(target=_warm_up_scoring, args=(competition,), name="grader-warm-up", daemon=True).start()
     now = now or datetime.now(UTC)
     shown_path = notebook_path or _display_path(notebook, competition.root)
     sha = _sha256(notebook, competition.submission.max_notebook_size)
@@ -160,6 +164,16 @@ def grade(
             result = score(out_dir, competition, environ)
     recorded = record(out_dir, competition, user=user, db=db, now=now, notebook_path=shown_path)
     return Graded(result=results.read(out_dir), recorded=recorded)
+
+
+def _warm_up_scoring(competition: Competition) -> None:
+    """Import what scoring needs; any problem is left for scoring itself to report."""
+    try:
+        from grader.score import resolve_metric
+
+        resolve_metric(competition.metric, competition.root)
+    except Exception:  # noqa: S110 - reported by score() with its own message
+        pass
 
 
 def check(

@@ -361,6 +361,24 @@ def _integral_spelling(value: str) -> str | None:
 # --- the truth ---------------------------------------------------------------------------
 
 
+def require_truth_source(competition: Competition, environ: Mapping[str, str] = os.environ) -> None:
+    """Raise :class:`TruthError` saying how to provide the truth when neither of its sources exists.
+
+    Cheap (no parsing, no pandas): lets a caller refuse before running a notebook for nothing.
+    """
+    truth = competition.truth
+    if truth.env and environ.get(truth.env, "").strip():
+        return
+    if truth.path is not None and (truth.path.is_file() or truth.path.is_symlink()):
+        return
+    how = []
+    if truth.env:
+        how.append(f"set the environment variable {truth.env} (CSV text, or `gzip -c truth.csv | base64 -w0`)")
+    if truth.path is not None:
+        how.append(f"create {_relative(truth.path, competition.root)} (truth.path in competition.yaml)")
+    raise TruthError("no ground truth to score against: " + " or ".join(how) + ".")
+
+
 def load_truth(competition: Competition, environ: Mapping[str, str] = os.environ) -> pd.DataFrame:
     """The hidden truth, indexed by id in the order of the test file, with the prediction and split columns.
 
@@ -388,12 +406,8 @@ def load_truth(competition: Competition, environ: Mapping[str, str] = os.environ
         except UnicodeDecodeError:
             raise TruthError(f"{where} is not UTF-8 text.") from None
     else:
-        how = []
-        if truth.env:
-            how.append(f"set the environment variable {truth.env} (CSV text, or `gzip -c truth.csv | base64 -w0`)")
-        if truth.path is not None:
-            how.append(f"create {_relative(truth.path, competition.root)} (truth.path in competition.yaml)")
-        raise TruthError("no ground truth to score against: " + " or ".join(how) + ".")
+        require_truth_source(competition, environ)
+        raise AssertionError("unreachable: require_truth_source raises when there is no source")
 
     try:
         header, rows, lines = _parse_csv(text)
