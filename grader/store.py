@@ -23,6 +23,7 @@ returned by the read methods; they stay secret until a reveal.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -353,11 +354,16 @@ class Store:
         with self._transaction(write=False):
             return self._row_where("id = ?", (submission_id,))
 
-    def export_csv(self, competition: Competition, directory: Path | None = None) -> None:
+    def export_csv(self, competition: Competition, directory: Path | None = None, *, full: bool = False) -> None:
         """Write ``leaderboard.csv`` and ``submissions.csv`` beside the database (or in ``directory``).
 
-        Deterministic (same database, same bytes), atomic per file, no private scores, and
-        text cells that a spreadsheet would run as a formula are prefixed with ``'``.
+        Deterministic (same database, same bytes), no private scores, and text cells that a
+        spreadsheet would run as a formula are prefixed with ``'``. ``leaderboard.csv`` is
+        rewritten atomically. ``submissions.csv`` only grows while submissions are recorded,
+        so new rows are appended when the file's last row is exactly what the database says
+        it should be, and the file is rewritten atomically otherwise (or with ``full``, after
+        a change to rows already exported): recording stays as cheap at 100,000 submissions
+        as at 100.
         """
         if directory is None:
             if self.path is None:
@@ -365,18 +371,37 @@ class Store:
             directory = self.path.parent
         with self._transaction(write=False):
             standings = self._standings(competition)
-            submissions = self._conn.execute(
-                f"SELECT {', '.join(SUBMISSION_COLUMNS)} FROM submissions ORDER BY id"  # noqa: S608 - constants
-            ).fetchall()
-        board = [
-            (s.rank, s.entry.username, s.entry.best_score, s.entry.best_submission_id,
-             s.entry.submission_count, s.entry.last_submission_at)
-            for s in standings
-        ]  # fmt: skip
-        _write_csv(directory / LEADERBOARD_CSV, LEADERBOARD_COLUMNS, board, ("username", "last_updated"))
-        _write_csv(directory / SUBMISSIONS_CSV, SUBMISSION_COLUMNS, submissions, _TEXT_COLUMNS)
+            board = [
+                (s.rank, s.entry.username, s.entry.best_score, s.entry.best_submission_id,
+                 s.entry.submission_count, s.entry.last_submission_at)
+                for s in standings
+            ]  # fmt: skip
+            _write_csv(directory / LEADERBOARD_CSV, LEADERBOARD_COLUMNS, board, ("username", "last_updated"))
+            self._export_submissions(directory / SUBMISSIONS_CSV, full=full)
 
     # -- internals ---------------------------------------------------------------------
+
+    def _export_submissions(self, path: Path, *, full: bool) -> None:
+        select = f"SELECT {', '.join(SUBMISSION_COLUMNS)} FROM submissions"  # noqa: S608 - constants
+        last_id = None if full else _appendable(path, SUBMISSION_COLUMNS, self._conn, select)
+        if last_id is None:
+            rows = self._conn.execute(select + " ORDER BY id").fetchall()
+            _write_csv(path, SUBMISSION_COLUMNS, rows, _TEXT_COLUMNS)
+            return
+        new = self._conn.execute(select + " WHERE id > ? ORDER BY id", (last_id,)).fetchall()
+        if new:
+            data = "".join(_csv_line(row, SUBMISSION_COLUMNS, _TEXT_COLUMNS) for row in new).encode("utf-8")
+            try:
+                with path.open("r+b") as handle:
+                    size = handle.seek(0, os.SEEK_END)
+                    try:
+                        handle.write(data)
+                        handle.flush()
+                    except OSError:
+                        handle.truncate(size)  # no half-written row left behind (a disk full, say)
+                        raise
+            except OSError as ex:
+                raise StoreError(f"cannot write {path} ({ex.strerror}); check the folder and free space.") from None
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[None]:
@@ -648,6 +673,42 @@ def _text(value: str | None) -> str | None:
     if "\r" in value:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
     return value
+
+
+def _csv_line(row: Sequence[Any], header: Sequence[str], text: Sequence[str]) -> str:
+    """One row exactly as :func:`_write_csv` writes it."""
+    buffer = io.StringIO()
+    cells = list(row)
+    for i in (header.index(name) for name in text):
+        cells[i] = _text(cells[i])
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    return buffer.getvalue()
+
+
+def _appendable(path: Path, header: Sequence[str], conn: sqlite3.Connection, select: str) -> int | None:
+    """The id of the last row of the CSV at ``path`` when the file is intact up to it, else None.
+
+    Intact: the header is ours and the last line is byte for byte the database's row with
+    that id (an interrupted append or a hand edit fails this, and the file is rewritten).
+    """
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline()
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 65536))
+            tail = handle.read()
+    except OSError:
+        return None
+    if first.decode("utf-8", "replace") != ",".join(header) + "\n" or not tail.endswith(b"\n"):
+        return None
+    last = tail[:-1].rsplit(b"\n", 1)[-1] + b"\n"
+    head = last.split(b",", 1)[0]
+    if not head.isdigit():
+        return None
+    row = conn.execute(select + " WHERE id = ?", (int(head),)).fetchone()
+    if row is None or _csv_line(row, header, _TEXT_COLUMNS).encode("utf-8") != last:
+        return None
+    return int(head)
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]], text: Sequence[str]) -> None:
