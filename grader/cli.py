@@ -10,12 +10,15 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from grader import __version__
-from grader.errors import GraderError, InvalidNotebook
+from grader.errors import GraderError, InvalidNotebook, UsageError
+
+if TYPE_CHECKING:
+    from grader.sandbox import Mode
 
 INTERNAL_ERROR = 70
 
@@ -68,6 +71,11 @@ timeout_opt = click.option(
     "--timeout", type=click.FloatRange(min=1), help="Whole-run time limit in seconds, instead of limits.run_timeout."
 )
 memory_opt = click.option("--memory", callback=_size, help="Memory limit such as '4 GiB', instead of limits.memory.")
+sandbox_opt = click.option(
+    "--sandbox",
+    type=click.Choice(["required", "auto", "off"]),
+    help="Sandbox mode instead of the competition's `sandbox` (in CI it is always required).",
+)
 progress_opt = click.option(
     "--progress/--no-progress", default=None, help="Show a progress bar [default: when stderr is a terminal]."
 )
@@ -134,10 +142,17 @@ def validate(ctx: click.Context, notebooks: tuple[Path, ...]) -> None:
 )
 @timeout_opt
 @memory_opt
+@sandbox_opt
 @progress_opt
 @click.pass_context
 def run(
-    ctx: click.Context, notebook: Path, out_dir: Path, timeout: float | None, memory: int | None, progress: bool | None
+    ctx: click.Context,
+    notebook: Path,
+    out_dir: Path,
+    timeout: float | None,
+    memory: int | None,
+    sandbox: Mode | None,
+    progress: bool | None,
 ) -> None:
     """Validate and execute a notebook under the competition's limits.
 
@@ -147,8 +162,10 @@ def run(
     from grader import pipeline, render
 
     result = pipeline.run(
-        notebook, out_dir, _competition(ctx), run_timeout=timeout, memory=memory, progress=_progress(progress)
-    )
+        notebook, out_dir, _competition(ctx),
+        run_timeout=timeout, memory=memory, sandbox=sandbox, progress=_progress(progress),
+    )  # fmt: skip
+    _warn_unconfined(result)
     _finish(render.result_line(result), ok=result.status == "completed")
 
 
@@ -172,6 +189,11 @@ def score(ctx: click.Context, out_dir: Path) -> None:
 @db_opt
 @click.option("--notebook-path", help="Path of the notebook in the repository, as recorded [default: its file name].")
 @click.option("--submitted-at", callback=_when, help="When it was submitted (ISO 8601 with offset) [default: now].")
+@click.option("--run-id", help="Key the record by this id instead of result.json's run_id (the workflows pass theirs).")
+@click.option("--pr", "pr_number", type=click.IntRange(min=1), help="The pull request it came from.")
+@click.option("--head-sha", help="The commit that was evaluated.")
+@click.option("--push", is_flag=True, help="Then commit leaderboard/ and push it, retrying on a push race.")
+@click.option("--branch", default="main", show_default=True, help="Branch to push to (with --push).")
 @click.pass_context
 def record(
     ctx: click.Context,
@@ -180,22 +202,30 @@ def record(
     db: Path | None,
     notebook_path: str | None,
     submitted_at: datetime | None,
+    run_id: str | None,
+    pr_number: int | None,
+    head_sha: str | None,
+    push: bool,
+    branch: str,
 ) -> None:
     """Record a scored run (DIR) in the leaderboard and regenerate the CSV exports.
 
     Idempotent: recording the same run twice changes nothing. A submission that breaks a
     rule (deadline, daily limit, duplicate notebook) is recorded as rejected, with the reason.
+    With --push the leaderboard is committed and pushed (token from GITHUB_TOKEN, if set).
     """
-    from grader import pipeline
+    from grader import gitsync, pipeline
 
-    recorded = pipeline.record(
-        out_dir,
-        _competition(ctx),
-        user=user,
-        db=_db(ctx, db),
-        now=submitted_at or datetime.now(UTC),
-        notebook_path=notebook_path,
-    )
+    args: dict[str, Any] = dict(
+        user=user, db=_db(ctx, db), now=submitted_at or datetime.now(UTC), notebook_path=notebook_path,
+        run_id=run_id, pr_number=pr_number, head_sha=head_sha,
+    )  # fmt: skip
+    if push:
+        recorded, _ = gitsync.record_and_push(
+            out_dir, _competition(ctx), branch=branch, token=os.environ.get("GITHUB_TOKEN"), **args
+        )
+    else:
+        recorded = pipeline.record(out_dir, _competition(ctx), **args)
     _finish(_recorded_line(recorded), ok=recorded.status == "completed")
 
 
@@ -211,11 +241,12 @@ def record(
 @db_opt
 @timeout_opt
 @memory_opt
+@sandbox_opt
 @progress_opt
 @click.pass_context
 def grade(
     ctx: click.Context, notebook: Path, user: str, out_dir: Path | None, db: Path | None,
-    timeout: float | None, memory: int | None, progress: bool | None,
+    timeout: float | None, memory: int | None, sandbox: Mode | None, progress: bool | None,
 ) -> None:  # fmt: skip
     """Grade one notebook end to end: validate, run, score, record; print score and rank."""
     from grader import pipeline, render
@@ -224,8 +255,9 @@ def grade(
     out_dir = out_dir or competition.root / "runs" / user / notebook.stem
     graded = pipeline.grade(
         notebook, competition, user=user, out_dir=out_dir, db=_db(ctx, db),
-        run_timeout=timeout, memory=memory, progress=_progress(progress),
+        run_timeout=timeout, memory=memory, sandbox=sandbox, progress=_progress(progress),
     )  # fmt: skip
+    _warn_unconfined(graded.result)
     click.echo(render.result_line(graded.result))
     _finish(_recorded_line(graded.recorded), ok=graded.recorded.status == "completed")
 
@@ -239,10 +271,16 @@ def grade(
     help="Folder for the run's files [default: runs/check/NOTEBOOK].",
 )
 @timeout_opt
+@sandbox_opt
 @progress_opt
 @click.pass_context
 def check(
-    ctx: click.Context, notebook: Path, out_dir: Path | None, timeout: float | None, progress: bool | None
+    ctx: click.Context,
+    notebook: Path,
+    out_dir: Path | None,
+    timeout: float | None,
+    sandbox: Mode | None,
+    progress: bool | None,
 ) -> None:
     """Before opening a pull request: validate, run, and check the predictions' format.
 
@@ -253,7 +291,10 @@ def check(
 
     competition = _competition(ctx)
     out_dir = out_dir or competition.root / "runs" / "check" / notebook.stem
-    result, problems = pipeline.check(notebook, out_dir, competition, progress=_progress(progress))
+    result, problems = pipeline.check(
+        notebook, out_dir, competition, run_timeout=timeout, sandbox=sandbox, progress=_progress(progress)
+    )
+    _warn_unconfined(result)
     if result.status != "completed":
         _finish(render.result_line(result) + f"\nSee {out_dir / 'executed.ipynb'}", ok=False)
     for problem in problems:
@@ -337,9 +378,10 @@ def history(ctx: click.Context, login: str, db: Path | None) -> None:
     show_default=True,
     help="Whole-run limit in seconds for each example.",
 )
+@sandbox_opt
 @progress_opt
 @click.pass_context
-def demo(ctx: click.Context, keep: Path | None, timeout: float, progress: bool | None) -> None:
+def demo(ctx: click.Context, keep: Path | None, timeout: float, sandbox: Mode | None, progress: bool | None) -> None:
     """Grade the example submissions of examples/ in a scratch copy of the competition.
 
     Shows each outcome and the final leaderboard. The repository's own leaderboard/ is
@@ -348,10 +390,246 @@ def demo(ctx: click.Context, keep: Path | None, timeout: float, progress: bool |
     from grader import demo as demos
 
     competition = _competition(ctx)
-    outcome = demos.run_demo(competition, keep=keep, run_timeout=timeout, progress=_progress(progress), echo=click.echo)
+    outcome = demos.run_demo(
+        competition, keep=keep, run_timeout=timeout, sandbox=sandbox, progress=_progress(progress), echo=click.echo
+    )
+    if outcome.graded:
+        _warn_unconfined(outcome.graded[0].result)
     click.echo("")
     click.echo(_leaderboard_table(outcome.competition, outcome.standings))
     click.echo(f"\nThe demo competition is in {outcome.root}" if keep else "")
+
+
+# -- the public site -----------------------------------------------------------------------
+
+
+@cli.group()
+def site() -> None:
+    """The public site: a Material for MkDocs site generated from the leaderboard."""
+
+
+@site.command("build")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("site"),
+    show_default=True,
+    help="Folder for the built site; replaced only when the build succeeds.",
+)
+@db_opt
+@click.option(
+    "--mkdocs",
+    "mkdocs_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The site's mkdocs.yml [default: beside competition.yaml].",
+)
+@click.option("--now", callback=_when, help="Build as of this time (ISO 8601 with offset) [default: now].")
+@click.pass_context
+def site_build(
+    ctx: click.Context, out_dir: Path, db: Path | None, mkdocs_file: Path | None, now: datetime | None
+) -> None:
+    """Generate the leaderboard pages from the database and build the site (MkDocs, strict).
+
+    Pages: home, how to submit, rules, leaderboard, participants' histories, charts, and
+    docs/ as guides. Nothing is written into docs/. Deploy OUT to GitHub Pages, or with
+    `grader publish space`.
+    """
+    from grader import site as sites
+
+    if db is not None and not db.is_file():
+        raise click.BadParameter(f"{db} does not exist.", param_hint="--db")
+    built = sites.build(
+        _competition(ctx), db=_db(ctx, db), out=out_dir, now=now or datetime.now(UTC), config_file=mkdocs_file
+    )
+    click.echo(
+        f"Built the site in {built.out}: {built.ranked} ranked of {built.participants} participants, "
+        f"{built.submissions} submissions; {built.files} files, {built.bytes / 1e6:.1f} MB."
+    )
+
+
+@cli.group()
+def publish() -> None:
+    """Publish the built site."""
+
+
+@publish.command("space")
+@click.argument("repo_id", metavar="REPO_ID")
+@click.option(
+    "--site",
+    "site_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("site"),
+    show_default=True,
+    help="The built site (from `grader site build`).",
+)
+@click.option(
+    "--retries", type=click.IntRange(min=0, max=10), default=3, show_default=True, help="Retries of a failed upload."
+)
+@click.pass_context
+def publish_space(ctx: click.Context, repo_id: str, site_dir: Path, retries: int) -> None:
+    """Upload the built site to the static Hugging Face Space REPO_ID (e.g. my-org/leaderboard).
+
+    Creates the Space if needed and replaces its files in one commit (files gone from the
+    site are removed). The token comes from HF_TOKEN; HF_ENDPOINT points at another Hub.
+    """
+    from huggingface_hub.utils import logging as hub_logging
+
+    from grader.publish import publish_space as upload
+
+    hub_logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # its notes ("no files have been modified") are ours to tell
+    published = upload(
+        site_dir,
+        repo_id,
+        title=_competition(ctx).title,
+        token=os.environ.get("HF_TOKEN"),
+        endpoint=os.environ.get("HF_ENDPOINT"),
+        retries=retries,
+        echo=lambda line: click.echo(line, err=True),
+    )
+    click.echo(f"Published {published.files} files to {published.url} (commit {published.commit[:12]}).")
+
+
+# -- the GitHub side: `grader pr ...`, the steps of the evaluate and score workflows -------------
+
+
+def _event(path: Path | None) -> dict[str, Any]:
+    from grader import github
+
+    return github.read_event(path)
+
+
+def _api(event: dict[str, Any]) -> Any:
+    """The repository's API client, from the variables GitHub Actions sets (GITHUB_API_URL for tests)."""
+    from grader import github
+
+    repo = os.environ.get("GITHUB_REPOSITORY") or event.get("repository", {}).get("full_name", "")
+    return github.GitHub(
+        repo, os.environ.get("GITHUB_TOKEN", ""), base_url=os.environ.get("GITHUB_API_URL") or github.DEFAULT_API_URL
+    )
+
+
+event_opt = click.option(
+    "--event",
+    "event_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The webhook payload [default: $GITHUB_EVENT_PATH].",
+)
+
+
+@cli.group()
+def pr() -> None:
+    """The GitHub workflows' steps: from a pull request's notebook to the answer on it.
+
+    evaluate.yml runs `pr prepare` then `run`; score.yml runs `pr verify`, `score`,
+    `pr record` and `pr answer`. Each reads the event from $GITHUB_EVENT_PATH and writes
+    its step outputs to $GITHUB_OUTPUT; the API token comes from GITHUB_TOKEN.
+    """
+
+
+@pr.command("prepare")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="Run folder.")
+@event_opt
+@click.pass_context
+def pr_prepare(ctx: click.Context, out_dir: Path, event_path: Path | None) -> None:
+    """Find the one notebook a pull request submits (output `notebook`), or say why it cannot be graded.
+
+    Compares HEAD (the pull request's merge commit) with HEAD^1 and notes the pull request
+    and commit in OUT/pull_request.json for the scoring side, which checks them again.
+    """
+    from grader import workflow
+
+    competition = _competition(ctx)
+    verdict = workflow.prepare(out_dir, competition, event=_event(event_path), root=competition.root)
+    if not verdict.accepted or verdict.notebook is None:
+        _finish("This pull request will not be graded:\n" + "\n".join(f"- {r}" for r in verdict.reasons), ok=False)
+        return
+    workflow.set_output("notebook", verdict.notebook)
+    click.echo(verdict.notebook)
+
+
+@pr.command("verify")
+@click.argument("artifact_dir", metavar="ARTIFACT", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="New folder.")
+@event_opt
+@click.pass_context
+def pr_verify(ctx: click.Context, artifact_dir: Path, out_dir: Path, event_path: Path | None) -> None:
+    """Check the evaluate run's ARTIFACT and its pull request through the API; unpack it into OUT.
+
+    Exits 0 with a verdict either way: outputs `accepted` (true/false) and, when refused,
+    `answer` (the public answer to give). Only accepted runs go on to `grader score`.
+    """
+    from grader import workflow
+
+    event = _event(event_path)
+    facts, refusal = workflow.verify_run(artifact_dir, out_dir, _competition(ctx), event=event, api=_api(event))
+    workflow.set_output("accepted", "true" if facts else "false")
+    if refusal is not None:
+        workflow.set_output("answer", refusal.to_json())
+        click.echo("Refused: " + " ".join(refusal.reasons))
+    elif facts is not None:
+        click.echo(f"Accepted: {facts.notebook} by {facts.user} from #{facts.pr} at {facts.head_sha[:12]}.")
+
+
+@pr.command("record")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@db_opt
+@click.option("--push/--no-push", default=True, show_default=True, help="Commit and push the leaderboard.")
+@click.option("--branch", help="Branch to push to [default: the repository's default branch, from the event].")
+@click.option("--attempts", type=click.IntRange(min=1, max=20), default=5, show_default=True, help="Push attempts.")
+@event_opt
+@click.pass_context
+def pr_record(
+    ctx: click.Context, run_dir: Path, db: Path | None, push: bool, branch: str | None, attempts: int,
+    event_path: Path | None,
+) -> None:  # fmt: skip
+    """Record a verified, scored RUN and push the leaderboard, surviving push races; output `answer`.
+
+    Idempotent (keyed by the evaluate run): running it again records nothing new. Exits 0
+    whenever the run was recorded, whatever its verdict; the verdict is in the answer.
+    """
+    from grader import workflow
+
+    if branch is None:
+        event = _event(event_path) if event_path or os.environ.get("GITHUB_EVENT_PATH") else {}
+        branch = event.get("repository", {}).get("default_branch") or "main"
+    found = workflow.record(
+        run_dir, _competition(ctx), db=_db(ctx, db), push=push, token=os.environ.get("GITHUB_TOKEN"),
+        branch=branch, attempts=attempts,
+    )  # fmt: skip
+    workflow.set_output("answer", found.to_json())
+    workflow.set_output("recorded", "true")
+    click.echo(f"Recorded: {found.kind}" + (f" — {found.reasons[0]}" if found.reasons else ""))
+
+
+@pr.command("answer")
+@click.option(
+    "--answer-env",
+    default="GRADER_ANSWER",
+    show_default=True,
+    help="Environment variable holding the answer (the score job's `answer` output).",
+)
+@event_opt
+def pr_answer(answer_env: str, event_path: Path | None) -> None:
+    """Answer on the pull request: one comment (edited in place), the commit status, the job summary.
+
+    With no answer (the scoring job broke before giving one), sets an error status on the
+    evaluated commit so the pull request does not wait forever.
+    """
+    from grader import workflow
+    from grader.answer import Answer
+
+    event = _event(event_path)
+    text = os.environ.get(answer_env, "").strip()
+    try:
+        found = Answer.from_json(text) if text else workflow.failed_answer(event, "the scoring job gave no answer.")
+    except (ValueError, TypeError) as ex:
+        raise UsageError(
+            f"${answer_env} is not an answer from `grader pr verify` or `grader pr record`: {ex}"
+        ) from None
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    workflow.answer(found, api=_api(event), summary=Path(summary) if summary else None)
+    click.echo(f"Answered: {found.kind}" + (f" on #{found.pr}" if found.pr else " (no verified pull request)"))
 
 
 def _leaderboard_table(competition: Any, standings: list[Any]) -> str:
@@ -402,6 +680,16 @@ def _recorded_line(recorded: Any) -> str:
 def _clip(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _warn_unconfined(result: Any) -> None:
+    """One loud line when a notebook ran without the sandbox."""
+    if result.extra.get("sandbox") == "none":
+        from grader.sandbox import availability
+
+        reason = availability()[1] or "the sandbox is off"
+        warning = f"WARNING: the notebook ran WITHOUT a sandbox ({reason}): it could read and change your files."
+        click.echo(warning, err=True)
 
 
 def _finish(message: str, *, ok: bool) -> None:

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "check", "grader", "tests", "scripts"],
-        ["ruff", "format", "--check", "grader", "tests", "scripts"],
+        ["ruff", "check", "grader", "tests", "scripts", "benchmarks"],
+        ["ruff", "format", "--check", "grader", "tests", "scripts", "benchmarks"],
         ["mypy", "grader"],
     ],
     ids=["ruff-check", "ruff-format", "mypy"],

@@ -1,0 +1,252 @@
+"""The answer on a pull request: what happened to a submission, as public facts and as text.
+
+:class:`Answer` holds only what a participant may see (public score, rank, quota, the
+run's error): it is built on the scoring side, passed to the job that comments, and has no
+field for a private score or the truth, so neither can end up in a comment, a commit status
+or a job summary. :func:`comment` and :func:`status` are pure and golden-file tested.
+
+Everything that comes from the student's run (error type and message, names) is escaped:
+mentions are broken so they ping nobody, HTML is entity-escaped, and the error excerpt sits
+in a code fence longer than any run of backticks in it, so it cannot close the fence.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from grader import render
+from grader.config import Competition
+from grader.result import Result
+from grader.store import Recorded
+
+MARKER = "<!-- grader:result -->"
+EXCERPT_LINES = 15
+EXCERPT_CHARS = 1500
+
+Kind = str  # scored | failed | rejected | refused | error
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_MENTION = re.compile(r"@(?=[A-Za-z0-9_])")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The public facts of one graded (or refused) submission."""
+
+    kind: Kind
+    pr: int | None = None
+    head_sha: str | None = None
+    notebook: str | None = None
+    status: str | None = None  # the recorded status (completed, failed, timeout, invalid, rejected)
+    public_score: float | None = None
+    rank: int | None = None
+    previous_rank: int | None = None
+    best_score: float | None = None
+    remaining_today: int | None = None
+    quota_resets: str | None = None  # already formatted in the competition's time zone
+    runtime_seconds: float | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    error_cell: int | None = None  # 0-based
+    reasons: tuple[str, ...] = ()
+    metric: str | None = None
+    greater_is_better: bool = True
+    run_url: str | None = None
+    submission_id: int | None = None
+    already_recorded: bool = False  # a re-run of the scoring: the change of rank was told the first time
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Answer:
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError("an answer is a JSON object")
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
+        values["reasons"] = tuple(str(r) for r in values.get("reasons") or ())
+        return cls(**values)
+
+
+def recorded(
+    result: Result,
+    outcome: Recorded,
+    competition: Competition,
+    *,
+    pr: int | None,
+    head_sha: str | None,
+    notebook: str,
+    run_url: str | None,
+) -> Answer:
+    """The answer for a run that was recorded (scored, failed, or rejected by a rule)."""
+    error = result.error if outcome.status not in ("completed", "rejected") else None
+    resets = outcome.quota_resets_at.astimezone(competition.timezone)
+    return Answer(
+        kind={"completed": "scored", "rejected": "rejected"}.get(outcome.status, "failed"),
+        pr=pr,
+        head_sha=head_sha,
+        notebook=notebook,
+        status=outcome.status,
+        public_score=result.public_score if outcome.status == "completed" else None,
+        rank=outcome.rank,
+        previous_rank=outcome.previous_rank,
+        best_score=outcome.best_score,
+        remaining_today=outcome.remaining_today,
+        quota_resets=_when(resets),
+        runtime_seconds=result.runtime_seconds if outcome.status != "rejected" else None,
+        error_type=error.type if error else None,
+        error_message=_excerpt(error.message) if error else None,
+        error_cell=error.cell_index if error else None,
+        reasons=(outcome.reason,) if outcome.status == "rejected" and outcome.reason else (),
+        metric=competition.metric.name,
+        greater_is_better=competition.metric.greater_is_better,
+        run_url=run_url,
+        submission_id=outcome.submission_id,
+        already_recorded=outcome.already_recorded,
+    )
+
+
+def refused(
+    reasons: tuple[str, ...], *, pr: int | None, head_sha: str | None, run_url: str | None, kind: Kind = "refused"
+) -> Answer:
+    """The answer for a pull request that was not graded (``kind='error'``: grading broke, not the student)."""
+    return Answer(kind=kind, pr=pr, head_sha=head_sha, reasons=reasons, run_url=run_url)
+
+
+def comment(answer: Answer) -> str:
+    """The markdown of the one comment grader keeps on a pull request."""
+    lines = [MARKER, f"### {_headline(answer)}", ""]
+    if answer.kind in ("refused", "error"):
+        lines += [f"- {inline(r)}" for r in answer.reasons] or ["- no reason was given."]
+        if answer.kind == "refused":
+            lines += ["", "Fix the pull request and push again: it is graded on every push."]
+        else:
+            lines += ["", "This is not your notebook's fault: ask the course staff to look at the run."]
+    else:
+        lines += ["| | |", "|---|---|"]
+        lines += [f"| {name} | {value} |" for name, value in _facts(answer)]
+        if answer.kind == "failed":
+            lines += ["", f"**{_failure(answer)}**"]
+            excerpt = _excerpt(answer.error_message or "")
+            if excerpt:
+                lines += ["", fence(excerpt)]
+        if answer.kind == "rejected":
+            lines += ["", f"**Not scored:** {inline(answer.reasons[0] if answer.reasons else 'rejected')}"]
+    if answer.run_url:
+        lines += [
+            "",
+            f"The executed notebook and the log are in the [evaluation run's artifact]({_url(answer.run_url)}).",
+        ]
+    short = f" for commit `{answer.head_sha[:12]}`" if answer.head_sha and answer.kind != "error" else ""
+    lines += ["", f"<sub>grader's answer{short}; private scores stay hidden until the end.</sub>", ""]
+    return "\n".join(lines)
+
+
+def status(answer: Answer) -> tuple[str, str]:
+    """(state, description) of the commit status that carries the verdict on the head commit."""
+    if answer.kind == "scored":
+        rank = f", rank {answer.rank}" if answer.rank is not None else ""
+        return "success", f"Scored {render.score(answer.public_score)}{rank}"
+    if answer.kind == "failed":
+        return "failure", _plain(_failure(answer))
+    if answer.kind == "rejected":
+        return "failure", _plain(f"Not scored: {answer.reasons[0] if answer.reasons else 'rejected'}")
+    if answer.kind == "refused":
+        return "failure", _plain(f"Not graded: {answer.reasons[0] if answer.reasons else 'refused'}")
+    return "error", "Grading broke; the course staff can re-run it"
+
+
+def inline(text: str) -> str:
+    """Student-influenced text for inline markdown: no pings, no HTML, no control characters."""
+    text = _CONTROL.sub("", _ANSI.sub("", text))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MENTION.sub("@\u2060", " ".join(text.split()))
+
+
+def fence(text: str) -> str:
+    """``text`` in a code fence it cannot close: the fence is longer than any backtick run in it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    bar = "`" * max(3, longest + 1)
+    return f"{bar}text\n{text}\n{bar}"
+
+
+def _headline(answer: Answer) -> str:
+    if answer.kind == "scored":
+        return f"✅ Scored: {render.score(answer.public_score)}"
+    if answer.kind == "failed":
+        return "❌ Your notebook did not run to the end"
+    if answer.kind == "rejected":
+        return "⛔ Not scored"
+    if answer.kind == "refused":
+        return "⛔ This pull request was not graded"
+    return "⚠️ Grading did not finish"
+
+
+def _facts(answer: Answer) -> list[tuple[str, str]]:
+    facts: list[tuple[str, str]] = []
+    if answer.notebook:
+        at = f" at `{answer.head_sha[:12]}`" if answer.head_sha else ""
+        facts.append(("Notebook", f"`{inline(answer.notebook)}`{at}"))
+    facts.append(("Status", inline(answer.status or answer.kind)))
+    if answer.kind == "scored":
+        direction = "higher is better" if answer.greater_is_better else "lower is better"
+        facts.append(
+            ("Public score", f"**{render.score(answer.public_score)}** ({inline(answer.metric or '')}, {direction})")
+        )
+    facts.append(("Rank", _rank(answer)))
+    facts.append(("Your best so far", render.score(answer.best_score)))
+    if answer.runtime_seconds is not None:
+        facts.append(("Runtime", f"{answer.runtime_seconds:.1f} s"))
+    if answer.remaining_today is not None:
+        resets = f" (resets {answer.quota_resets})" if answer.quota_resets else ""
+        facts.append(("Submissions left today", f"{answer.remaining_today}{resets}"))
+    return facts
+
+
+def _rank(answer: Answer) -> str:
+    if answer.rank is None:
+        return "not ranked yet (no completed submission)"
+    before = answer.previous_rank
+    if answer.already_recorded:
+        return f"**{answer.rank}**"
+    if before is None:
+        return f"**{answer.rank}** (new on the leaderboard)"
+    if before == answer.rank:
+        return f"**{answer.rank}** (unchanged)"
+    arrow = "▲ up" if answer.rank < before else "▼ down"
+    return f"**{answer.rank}** ({arrow} from {before})"
+
+
+def _failure(answer: Answer) -> str:
+    where = f" in cell {answer.error_cell + 1}" if answer.error_cell is not None else ""
+    what = answer.error_type or answer.status or "error"
+    return f"{'Timed out' if answer.status == 'timeout' else 'Failed'}{where}: {inline(what)[:80]}"
+
+
+def _excerpt(message: str) -> str:
+    text = _CONTROL.sub("", _ANSI.sub("", message.replace("\r\n", "\n"))).strip("\n")
+    lines = text.splitlines()
+    if len(lines) > EXCERPT_LINES:
+        lines = [*lines[:3], "…", *lines[-(EXCERPT_LINES - 4) :]]
+    text = "\n".join(line if len(line) <= 200 else line[:199] + "…" for line in lines)
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+def _plain(text: str) -> str:
+    return " ".join(_CONTROL.sub("", _ANSI.sub("", text)).split())
+
+
+def _url(url: str) -> str:
+    """Only http(s) links, with nothing that could end the markdown link early."""
+    if not re.fullmatch(r"https?://[^\s()<>\[\]\"'`]+", url):
+        return "#"
+    return url
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M %Z")

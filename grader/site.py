@@ -1,0 +1,782 @@
+"""The public site: pages generated from leaderboard.db and competition.yaml, built with MkDocs.
+
+Three layers, top to bottom:
+
+- :func:`load` reads the store (public scores only: the store never returns private ones)
+  into a :class:`SiteData` snapshot;
+- :func:`render` turns a snapshot into the generated files (Markdown pages, per-participant
+  JSON, SVG charts, a CSV), a pure function checked against golden files;
+- :func:`build` runs the real MkDocs build (``mkdocs.yml``, theme Material, strict), whose
+  ``grader`` plugin (:mod:`grader.mkdocs_plugin`) adds those files to the site. Nothing is
+  written into ``docs/``.
+
+Scale: the navigation has a fixed handful of pages whatever the number of participants.
+Histories are JSON files (about 20 participants each) that a single page
+(``participants.html#LOGIN``) fetches on demand, so 5,000 participants add 250 data files
+but no page.
+
+Everything that comes from a participant or the config (logins, notebook paths, error
+messages, the title) is escaped for where it lands: HTML, Markdown, JSON, SVG, CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import html
+import io
+import json
+import logging
+import math
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from grader import charts
+from grader import render as text
+from grader.config import CONFIG_NAME, SCHEMA_PATH, Competition, format_size
+from grader.errors import GraderError, UsageError
+from grader.ranking import Standing
+
+ASSETS = Path(__file__).with_name("site_assets")
+TOP_IN_CHART = 10  # participants drawn in "best score over time"
+MAX_NOTE_CHARS = 300  # error messages in a history are clipped; the full one is in the pull request
+_KEY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_MARKER = re.compile(r"<!-- grader:([a-z0-9-]+) -->")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|])")  # what Python-Markdown unescapes
+# Pages the plugin generates; a hand-written page of the same name in docs/ would be hidden by one.
+PAGES = ("index.md", "submit.md", "rules.md", "leaderboard.md", "participants.md", "charts.md")
+
+
+class SiteError(GraderError):
+    """The site cannot be generated or built. The message says what to fix."""
+
+    exit_code = 2
+
+
+class Submission(NamedTuple):
+    """One submission as the site shows it (a light tuple: there may be 100,000). No private score."""
+
+    id: int
+    timestamp: str  # the store's UTC form
+    notebook_path: str
+    status: str
+    score: float | None  # public
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class Participant:
+    """Everyone who submitted, ranked or not, with their whole history (oldest first)."""
+
+    username: str
+    key: str  # safe in a URL fragment and a file name: participants/<key>.json
+    rank: int | None
+    best_score: float | None
+    entries: int  # submissions that were not rejected, as the leaderboard counts them
+    last_submission_at: str | None
+    submissions: tuple[Submission, ...]
+
+
+@dataclass(frozen=True)
+class Board:
+    """One leaderboard table. Today only the public one; a private board after the reveal is another."""
+
+    name: str  # "public"
+    title: str
+    score_label: str
+    standings: tuple[Standing, ...]
+
+
+@dataclass(frozen=True)
+class SiteData:
+    """Everything the pages show, read once from the store."""
+
+    competition: Competition
+    now: datetime
+    boards: tuple[Board, ...]
+    participants: tuple[Participant, ...] = field(default=())
+
+    @property
+    def public(self) -> Board:
+        return self.boards[0]
+
+    @property
+    def submission_count(self) -> int:
+        return sum(len(p.submissions) for p in self.participants)
+
+
+@dataclass(frozen=True)
+class Built:
+    """What :func:`build` made."""
+
+    out: Path
+    participants: int
+    ranked: int
+    submissions: int
+    files: int
+    bytes: int
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def load(competition: Competition, db: Path, *, now: datetime) -> SiteData:
+    """Read the public leaderboard and every participant's history from ``db``.
+
+    A missing database is a competition nobody has submitted to yet: an empty site, and no
+    file is created.
+    """
+    from grader.store import Store
+
+    if not db.is_file():
+        return snapshot(competition, now=now, standings=[], histories={})
+    try:
+        conn = sqlite3.connect(str(db), timeout=60)
+    except sqlite3.Error as ex:
+        raise SiteError(f"cannot open {db} ({ex}). Check the path given with --db.") from None
+    try:
+        with Store(conn) as store:
+            standings = store.leaderboard(competition)
+            histories = _histories(conn, db)
+    finally:
+        conn.close()
+    return snapshot(competition, now=now, standings=standings, histories=histories)
+
+
+def _histories(conn: sqlite3.Connection, db: Path) -> dict[str, list[Submission]]:
+    """Every participant's submissions, oldest first, in one query (Store.history costs one per participant).
+
+    Only columns that the store also exports to the public CSV: never the private score.
+    """
+    histories: dict[str, list[Submission]] = {}
+    try:
+        # "+username": scan the table and sort, rather than walk the (username, timestamp) index
+        # and jump to each row, which is 3x slower for the whole table.
+        rows = conn.execute(
+            """SELECT username, id, timestamp, notebook_path, status, score, error_message FROM submissions
+               ORDER BY +username, timestamp, id"""
+        ).fetchall()
+    except sqlite3.Error as ex:
+        raise SiteError(f"cannot read the submissions from {db} ({ex}).") from None
+    for username, *rest in rows:
+        histories.setdefault(username, []).append(Submission(*rest))
+    return histories
+
+
+def snapshot(
+    competition: Competition, *, now: datetime, standings: list[Standing], histories: dict[str, list[Submission]]
+) -> SiteData:
+    """A :class:`SiteData` from a ranking and the histories (``load`` without the database)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime, such as datetime.now(UTC)")
+    by_name = {s.username: s for s in standings}
+    keys = _keys([*by_name, *histories])
+    participants = []
+    for name in [s.username for s in standings] + sorted(n for n in histories if n not in by_name):
+        rows = tuple(histories.get(name, ()))
+        standing = by_name.get(name)
+        counted = [r for r in rows if r.status != "rejected"]
+        participants.append(
+            Participant(
+                username=name,
+                key=keys[name],
+                rank=standing.rank if standing else None,
+                best_score=standing.best_score if standing else None,
+                entries=standing.submission_count if standing else len(counted),
+                last_submission_at=standing.last_submission_at
+                if standing
+                else max((r.timestamp for r in counted), default=None),
+                submissions=rows,
+            )
+        )
+    metric = competition.metric
+    board = Board(
+        name="public",
+        title="Public leaderboard",
+        score_label=f"Best public score ({metric.name}, {'higher' if metric.greater_is_better else 'lower'} is better)",
+        standings=tuple(standings),
+    )
+    return SiteData(competition=competition, now=now, boards=(board,), participants=tuple(participants))
+
+
+def _keys(names: list[str]) -> dict[str, str]:
+    """A URL- and file-safe key per name: the login itself when it is one, else a hash of it."""
+    keys: dict[str, str] = {}
+    for name in names:
+        if _KEY.fullmatch(name):
+            keys[name] = name
+        else:
+            keys[name] = "u-" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return keys
+
+
+# -- rendering (pure) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The generated sources: files by their path in the site, and HTML fragments by name.
+
+    A page holds ``<!-- grader:NAME -->`` where fragment NAME goes once the page's Markdown is
+    rendered, after the search plugin has indexed the page: neither Markdown nor the search
+    has to parse a 5,000-row table (that took seconds).
+    """
+
+    files: dict[str, str]
+    fragments: dict[str, str]
+
+    def fill(self, html_text: str) -> str:
+        """``html_text`` with every fragment marker replaced by its fragment."""
+        return _MARKER.sub(lambda m: self.fragments.get(m[1], m[0]), html_text)
+
+
+def marker(name: str) -> str:
+    return f"<!-- grader:{name} -->"
+
+
+def render(data: SiteData) -> Rendered:
+    """Every generated file of the site, by its path in the site's sources. Pure and deterministic."""
+    fragments = {
+        f"board-{board.name}": _board_table(board, data.participants, data.competition) for board in data.boards
+    }
+    files = {
+        "index.md": _home(data),
+        "submit.md": _submit(data.competition),
+        "rules.md": _rules(data.competition),
+        "leaderboard.md": _leaderboard(data),
+        "participants.md": _participants(data),
+        "charts.md": _charts_page(data),
+        "charts/best-over-time.svg": _best_chart(data),
+        "charts/scores.svg": charts.histogram(
+            [
+                r.score
+                for p in data.participants
+                for r in p.submissions
+                if r.status == "completed" and r.score is not None
+            ],
+            score_label=f"public score ({data.competition.metric.name})",
+        ),
+        "leaderboard.csv": _board_csv(data.public, data.participants),
+    }
+    shards = shard_count(len(data.participants))
+    grouped: dict[int, list[Participant]] = {}
+    for participant in data.participants:
+        grouped.setdefault(shard(participant.key, shards), []).append(participant)
+    for number, group in sorted(grouped.items()):
+        files[f"participants/{number}.json"] = _histories_json(group, data.competition)
+    return Rendered(files=files, fragments=fragments)
+
+
+def esc(value: object) -> str:
+    """Text that shows as itself in Markdown *and* HTML: HTML-escaped, Markdown syntax backslashed."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(" ".join(str(value).split()), quote=True))
+
+
+def code(value: object) -> str:
+    """Inline code that is safe whatever it contains (a backtick would end a Markdown code span)."""
+    return f"<code>{html.escape(str(value), quote=True)}</code>"
+
+
+def _h(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _local(iso_or_moment: str | datetime, competition: Competition) -> str:
+    """A store timestamp or an aware datetime in the competition's zone: '2026-11-28 11:15 CET'."""
+    if isinstance(iso_or_moment, datetime):
+        return iso_or_moment.astimezone(competition.timezone).strftime("%Y-%m-%d %H:%M %Z")
+    # 100,000 of these in a big competition: convert each UTC hour once, then paste the minutes
+    # (exact whenever the zone's offset is whole hours; other zones take the slow way).
+    hour = _local_hour(iso_or_moment[:13], competition.timezone)
+    if hour is None:
+        return datetime.fromisoformat(iso_or_moment).astimezone(competition.timezone).strftime("%Y-%m-%d %H:%M %Z")
+    return f"{hour[0]}:{iso_or_moment[14:16]} {hour[1]}"
+
+
+@functools.lru_cache(maxsize=8192)
+def _local_hour(utc_hour: str, tz: Any) -> tuple[str, str] | None:
+    """('2026-11-28 11', 'CET') for the UTC hour '2026-11-28T10', or None when the offset is not whole hours."""
+    moment = datetime.fromisoformat(utc_hour + ":00:00+00:00").astimezone(tz)
+    offset = moment.utcoffset()
+    if offset is None or offset.total_seconds() % 3600:
+        return None
+    return moment.strftime("%Y-%m-%d %H"), moment.strftime("%Z")
+
+
+def _status(competition: Competition, now: datetime) -> tuple[str, str]:
+    """(state, sentence) at ``now``: not open yet, open, or ended."""
+    if now < competition.start:
+        return (
+            "upcoming",
+            f"Opens on {_local(competition.start, competition)} — in {_duration(competition.start - now)}.",
+        )
+    if now < competition.end:
+        return (
+            "open",
+            f"Open — closes on {_local(competition.end, competition)}, in {_duration(competition.end - now)}.",
+        )
+    return "ended", f"Ended on {_local(competition.end, competition)}."
+
+
+def _duration(delta: Any) -> str:
+    minutes = max(1, int(delta.total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def _updated(data: SiteData) -> str:
+    return f'<p class="grader-updated">Updated {_h(_local(data.now, data.competition))}.</p>'
+
+
+def _home(data: SiteData) -> str:
+    c = data.competition
+    state, sentence = _status(c, data.now)
+    ranked = len(data.public.standings)
+    direction = "higher is better" if c.metric.greater_is_better else "lower is better"
+    lines = [
+        f"# {esc(c.title)}",
+        "",
+        f'<div class="grader-status grader-{state}" data-start="{_h(c.start.isoformat())}" '
+        f'data-end="{_h(c.end.isoformat())}"><p class="grader-countdown">{_h(sentence)}</p></div>',
+        "",
+        _paragraphs(c.description),
+        "",
+        f"- **Opens:** {esc(_local(c.start, c))}",
+        f"- **Closes:** {esc(_local(c.end, c))}",
+        f"- **Metric:** {code(c.metric.name)}, {direction}",
+        f"- **Participants:** {len(data.participants)} ({ranked} with a score)",
+        f"- **Submissions:** {data.submission_count}",
+        "",
+        "[How to submit](submit.md) · [Rules](rules.md) · [Leaderboard](leaderboard.md) · [Charts](charts.md)",
+        "",
+        _updated(data),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _paragraphs(description: str) -> str:
+    """The config's description as HTML paragraphs: text escaped, only `code spans` kept as markup."""
+    out = []
+    for block in re.split(r"\n\s*\n", description.strip()):
+        if not block.strip():
+            continue
+        pieces = re.split(r"`([^`]+)`", " ".join(block.split()))
+        body = "".join(code(piece) if i % 2 else _h(piece) for i, piece in enumerate(pieces))
+        out.append(f"<p>{body}</p>")
+    return "\n".join(out) if out else ""
+
+
+def _submit(c: Competition) -> str:
+    s = c.submission
+    data_dir = c.data.directory.relative_to(c.root).as_posix() if c.data.directory.is_relative_to(c.root) else "data"
+    test = c.data.test.relative_to(c.root).as_posix() if c.data.test.is_relative_to(c.root) else "data/test.csv"
+    kinds = {"integer": "whole numbers", "float": "numbers", "string": "text"}
+    quota = f"{c.quota.per_day} submission{'s' if c.quota.per_day != 1 else ''} per day"
+    return "\n".join(
+        [
+            "# How to submit",
+            "",
+            "1. Fork the competition's repository and add **one notebook** under "
+            f"{code(f'{s.directory}/<your-github-login>/')}, e.g. {code(f'{s.directory}/octocat/model.ipynb')}, "
+            "in a pull request. Your GitHub login is your name on the leaderboard.",
+            "2. The notebook runs in a fresh working folder with the public data, read-only, in "
+            f"{code(data_dir + '/')}. "
+            f"Read it with relative paths, e.g. {code(f'pd.read_csv({test!r})')}.",
+            f"3. It must write {code(s.predictions)} in its working folder with exactly two columns, "
+            f"{code(s.id_column)} and {code(s.prediction_column)}, and one row for every id of {code(test)}: "
+            f"no missing, duplicate or extra ids; predictions are {kinds.get(s.prediction_type, s.prediction_type)}.",
+            "4. It must run from top to bottom without an error in a Python 3 kernel, within the [limits](rules.md).",
+            "",
+            "## Check it before you open the pull request",
+            "",
+            "```bash",
+            "./dev grader check submissions/<you>/<notebook>.ipynb",
+            "```",
+            "",
+            "runs it exactly as the grader will and checks the predictions' format; only the score is "
+            "missing, since the truth is hidden.",
+            "",
+            "## Sizes and limits",
+            "",
+            "| What | Limit |",
+            "|---|---|",
+            f"| Notebook size | at most {esc(format_size(s.max_notebook_size))} |",
+            f"| {code(s.predictions)} size | at most {esc(format_size(s.max_predictions_size))} |",
+            f"| Time per cell | {esc(_seconds(c.limits.cell_timeout))} |",
+            f"| Time for the whole notebook | {esc(_seconds(c.limits.run_timeout))} |",
+            f"| Memory | {esc(format_size(c.limits.memory))} |",
+            f"| Daily limit | {esc(quota)} |",
+            "",
+            "## What you get back",
+            "",
+            "The pull request gets a comment with the outcome: `completed` (a public score and a rank), "
+            "`failed`, `timeout`, `invalid` (the message says what to fix) or `rejected` (the competition "
+            "is closed, your daily limit is used up, or the same notebook was already scored). "
+            "[Submitting a notebook](guides/students.md) says more.",
+            "",
+        ]
+    )
+
+
+def _seconds(value: float) -> str:
+    if value >= 3600 and value % 3600 == 0:
+        return f"{value / 3600:g} h"
+    if value >= 60 and value % 60 == 0:
+        return f"{value / 60:g} min"
+    return f"{value:g} s"
+
+
+def _rules(c: Competition) -> str:
+    m = c.metric
+    tz = text.short_time(c.start.isoformat(), c.timezone).split()[-1]
+    zone = str(getattr(c.timezone, "key", tz))
+    ties = {
+        "earliest": "equal scores are ranked by who reached the score first; every rank is distinct.",
+        "shared": "equal scores share a rank, and the next rank is skipped (1, 2, 2, 4).",
+    }[c.ranking.ties]
+    counted = "Every run counts, failed ones too." if c.quota.count_failed else "Runs that fail do not count."
+    return "\n".join(
+        [
+            "# Rules",
+            "",
+            "## Dates",
+            "",
+            f"The competition opens on {esc(_local(c.start, c))} and closes on {esc(_local(c.end, c))}. "
+            "Submissions outside these dates are recorded as rejected.",
+            "",
+            "## Scoring",
+            "",
+            f"- **Metric:** {code(m.name)}, **{'higher' if m.greater_is_better else 'lower'} is better**.",
+            "- **Split:** the hidden test labels are split in two. The **public** part scores every submission "
+            "while the competition runs; the **private** part decides the final ranking and is revealed after "
+            "the end. Only public scores are shown until then.",
+            "- **Your score:** the best public score among your submissions. Scores are compared at full "
+            "precision and shown rounded to 5 decimals.",
+            f"- **Ties:** {esc(ties)}",
+            "",
+            "## Limits",
+            "",
+            "| What | Limit |",
+            "|---|---|",
+            f"| Time per cell | {esc(_seconds(c.limits.cell_timeout))} |",
+            f"| Time for the whole notebook | {esc(_seconds(c.limits.run_timeout))} |",
+            f"| Memory | {esc(format_size(c.limits.memory))} |",
+            f"| Output kept | {esc(format_size(c.limits.max_output))} |",
+            f"| Notebook size | {esc(format_size(c.submission.max_notebook_size))} |",
+            f"| Predictions size | {esc(format_size(c.submission.max_predictions_size))} |",
+            "",
+            "## Daily limit",
+            "",
+            f"{c.quota.per_day} submission{'s' if c.quota.per_day != 1 else ''} per day; days run from "
+            f"midnight to midnight, {esc(zone)} time. {counted} The same notebook submitted twice is "
+            "rejected the second time.",
+            "",
+        ]
+    )
+
+
+def _leaderboard(data: SiteData) -> str:
+    board = data.public
+    return "\n".join(
+        [
+            f"# {esc(board.title)}",
+            "",
+            f"<p>{_h(board.score_label)}. {len(board.standings)} participant"
+            f"{'s' if len(board.standings) != 1 else ''} with a score. "
+            f'<a href="leaderboard.csv" download>Download as CSV</a>.</p>',
+            "",
+            marker(f"board-{board.name}"),
+            "",
+            # For the site search, which indexes the page before the table is put in.
+            f'<p class="grader-names" hidden>{" ".join(_h(s.username) for s in board.standings)}</p>',
+            "",
+            _updated(data),
+            "",
+        ]
+    )
+
+
+def _board_table(board: Board, participants: tuple[Participant, ...], c: Competition) -> str:
+    """The leaderboard as one HTML block; the site's script makes it searchable and sortable."""
+    if not board.standings:
+        return '<p class="grader-empty">No scored submissions yet.</p>'
+    keys = {p.username: p.key for p in participants}
+    rows = []
+    for s in board.standings:
+        key = keys.get(s.username, s.username)
+        # Spaces between cells: the site search indexes the page's text, and "1bob0.97" is no word.
+        rows.append(
+            f'<tr><td data-v="{s.rank}">{s.rank}</td> '
+            f'<td><a href="participants.html#{_h(key)}">{_h(s.username)}</a></td> '
+            f'<td data-v="{s.best_score!r}">{_h(text.score(s.best_score))}</td> '
+            f'<td data-v="{s.submission_count}">{s.submission_count}</td> '
+            f'<td data-v="{_h(s.last_submission_at)}">{_h(_local(s.last_submission_at, c))}</td></tr>'
+        )
+    order = "descending" if c.metric.greater_is_better else "ascending"
+    return "\n".join(
+        [
+            f'<div class="grader-board" data-board="{_h(board.name)}">',
+            '<input type="search" class="grader-filter md-input" placeholder="Find a participant" '
+            'aria-label="Find a participant" autocomplete="off">',
+            f'<table data-score-order="{order}">',
+            "<thead><tr>"
+            '<th data-sort="num" aria-sort="ascending">Rank</th>'
+            '<th data-sort="text">Participant</th>'
+            '<th data-sort="num">Best public score</th>'
+            '<th data-sort="num">Entries</th>'
+            '<th data-sort="text">Last submission</th>'
+            "</tr></thead>",
+            "<tbody>",
+            *rows,
+            "</tbody>",
+            "</table>",
+            '<p class="grader-nomatch" hidden>No participant matches.</p>',
+            "</div>",
+        ]
+    )
+
+
+def _participants(data: SiteData) -> str:
+    unranked = [p for p in data.participants if p.rank is None]
+    lines = [
+        "# Participants",
+        "",
+        f'<div class="grader-history" data-base="participants/" data-shards="{shard_count(len(data.participants))}">',
+        '<form class="grader-pick"><label>Show the submissions of '
+        '<input type="search" class="md-input" name="who" placeholder="login" autocomplete="off" '
+        'aria-label="Participant login"></label> <button class="md-button" type="submit">Show</button></form>',
+        "<noscript><p>This page needs JavaScript. The data of each participant is in "
+        "<code>participants/LOGIN.json</code>.</p></noscript>",
+        '<p class="grader-message">Choose a participant on the <a href="leaderboard.html">leaderboard</a>, '
+        "or type a login above.</p>",
+        '<div class="grader-view" hidden>',
+        '<h2 class="grader-who"></h2>',
+        '<p class="grader-summary"></p>',
+        "<table><thead><tr><th>#</th><th>Submitted</th><th>Notebook</th><th>Status</th>"
+        "<th>Public score</th><th>Note</th></tr></thead><tbody></tbody></table>",
+        "</div>",
+        "</div>",
+        "",
+    ]
+    if unranked:
+        links = ", ".join(f'<a href="participants.html#{_h(p.key)}">{_h(p.username)}</a>' for p in unranked)
+        lines += ["## Without a score yet", "", f'<p class="grader-unranked">{links}</p>', ""]
+    lines += [_updated(data), ""]
+    return "\n".join(lines)
+
+
+def shard_count(participants: int) -> int:
+    """How many files the histories are spread over: about 20 participants a file, at most 256.
+
+    Thousands of tiny files would slow the build and the upload; one big file, the page.
+    """
+    return max(1, min(256, math.ceil(participants / 20)))
+
+
+def shard(key: str, shards: int) -> int:
+    """The file of a participant's history: FNV-1a of the key, as the site's script computes it."""
+    h = 0x811C9DC5
+    for byte in key.encode("ascii"):
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h % shards
+
+
+def _histories_json(group: list[Participant], c: Competition) -> str:
+    """The histories of a group of participants, by key. JSON escapes everything it holds; the page
+    inserts it as text, never as HTML."""
+    payload = {p.key: _history(p, c) for p in group}
+    dumped = json.dumps(payload, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    # No <, > or & even inside strings: the file stays inert if a host serves it as HTML.
+    return dumped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
+
+
+def _history(p: Participant, c: Competition) -> dict[str, Any]:
+    rows = [
+        [
+            r.id,
+            _local(r.timestamp, c),
+            r.notebook_path,
+            r.status,
+            r.score if r.status == "completed" else None,
+            _clip(r.error_message or "", MAX_NOTE_CHARS),
+        ]
+        for r in p.submissions
+    ]
+    return {"username": p.username, "rank": p.rank, "best_score": p.best_score, "entries": p.entries,
+            "submissions": rows}  # fmt: skip
+
+
+def _clip(value: str, width: int) -> str:
+    value = " ".join(value.split())
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def _charts_page(data: SiteData) -> str:
+    top = min(TOP_IN_CHART, len(data.public.standings))
+    return "\n".join(
+        [
+            "# Charts",
+            "",
+            f"## Best public score over time{f' — the top {top}' if top else ''}",
+            "",
+            "![Best public score over time of the leading participants](charts/best-over-time.svg){ .grader-chart }",
+            "",
+            "## Distribution of public scores",
+            "",
+            "Every completed submission's public score.",
+            "",
+            "![Histogram of the public scores of all completed submissions](charts/scores.svg){ .grader-chart }",
+            "",
+            _updated(data),
+            "",
+        ]
+    )
+
+
+def _best_chart(data: SiteData) -> str:
+    c = data.competition
+    by_name = {p.username: p for p in data.participants}
+    greater = c.metric.greater_is_better
+    series = []
+    for standing in data.public.standings[:TOP_IN_CHART]:
+        points: list[tuple[datetime, float]] = []
+        for r in by_name[standing.username].submissions if standing.username in by_name else ():
+            if r.status != "completed" or r.score is None or r.score != r.score:
+                continue
+            if not points or (r.score > points[-1][1] if greater else r.score < points[-1][1]):
+                points.append((datetime.fromisoformat(r.timestamp), r.score))
+        series.append(charts.Series(standing.username, points))
+    moments = [moment for line in series for moment, _ in line.points]
+    if not moments:
+        return charts.best_over_time([], start=c.start, end=c.end, tz=c.timezone, score_label="")
+    # From the first scored submission to now (or the end), at least an hour wide.
+    start = min(moments)
+    end = max(max(moments), min(data.now, c.end))
+    if end - start < timedelta(hours=1):
+        start, end = start - timedelta(minutes=30), end + timedelta(minutes=30)
+    return charts.best_over_time(series, start=start, end=end, tz=c.timezone, score_label=f"public {c.metric.name}")
+
+
+def _board_csv(board: Board, participants: tuple[Participant, ...]) -> str:
+    """The board as CSV; text cells a spreadsheet would run as a formula are prefixed with '."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("rank", "participant", "best_public_score", "entries", "last_submission"))
+    for s in board.standings:
+        writer.writerow(
+            (s.rank, _cell(s.username), repr(s.best_score), s.submission_count, _cell(s.last_submission_at))
+        )
+    return out.getvalue()
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def asset(name: str) -> str:
+    """One of the site's own scripts or stylesheets, shipped in the package."""
+    return (ASSETS / name).read_text(encoding="utf-8")
+
+
+def schema() -> str:
+    """competition.schema.json, published so that the guides can link to it."""
+    return SCHEMA_PATH.read_text(encoding="utf-8")
+
+
+# -- building ----------------------------------------------------------------------------
+
+
+def build(
+    competition: Competition,
+    *,
+    db: Path,
+    out: Path,
+    now: datetime,
+    config_file: Path | None = None,
+) -> Built:
+    """Generate the pages from ``db`` and run the MkDocs build (strict) into ``out``.
+
+    ``config_file`` is the site's mkdocs.yml [default: beside competition.yaml]. The build
+    goes to a temporary folder that replaces ``out`` only when it succeeded, so a failed
+    build leaves the last good site in place.
+    """
+    import shutil
+    import tempfile
+
+    from mkdocs.commands.build import build as mkdocs_build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import Abort, ConfigurationError, MkDocsException
+
+    config_file = config_file or competition.root / "mkdocs.yml"
+    if not config_file.is_file():
+        raise SiteError(
+            f"no {config_file}: the site is described by mkdocs.yml beside {CONFIG_NAME}. "
+            "Copy it from the grader repository, or pass --mkdocs PATH."
+        )
+    data = load(competition, db, now=now)
+    out = out.resolve()
+    if out == competition.root.resolve() or out in competition.root.resolve().parents:
+        raise UsageError(f"--out {out} would replace the competition's own folder; choose a new folder such as site/.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    warnings = _Warnings()
+    logger = logging.getLogger("mkdocs")
+    logger.addHandler(warnings)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        cfg = load_config(str(config_file), site_dir=str(staging), strict=True)
+        plugin = cfg.plugins.get("grader")
+        if plugin is None:
+            raise SiteError(f"{config_file} does not use the grader plugin; add `- grader` under `plugins:`.")
+        plugin.data = data
+        cfg.plugins.on_startup(command="build", dirty=False)
+        try:
+            mkdocs_build(cfg)
+        finally:
+            cfg.plugins.on_shutdown()
+    except (Abort, ConfigurationError, MkDocsException) as ex:
+        shutil.rmtree(staging, ignore_errors=True)
+        detail = "; ".join(warnings.messages[:5]) or str(ex)
+        raise SiteError(f"the MkDocs build failed: {detail}. Fix it and build again; {out} is unchanged.") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        logger.removeHandler(warnings)
+        logger.propagate = propagate
+    old = out.with_name(f".{out.name}-old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    return Built(
+        out=out,
+        participants=len(data.participants),
+        ranked=len(data.public.standings),
+        submissions=data.submission_count,
+        files=len(files),
+        bytes=sum(p.stat().st_size for p in files),
+    )
+
+
+class _Warnings(logging.Handler):
+    """Keeps MkDocs' warnings, to explain why a strict build failed (instead of printing them)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(" ".join(record.getMessage().split()))

@@ -1,0 +1,150 @@
+// The competition site's own script: a live countdown, a searchable and sortable leaderboard,
+// and participants' histories loaded on demand. No library, no request outside the site.
+// Everything that comes from the data is inserted as text (textContent), never as HTML.
+(function () {
+  "use strict";
+
+  function countdown(box) {
+    var start = Date.parse(box.getAttribute("data-start"));
+    var end = Date.parse(box.getAttribute("data-end"));
+    var line = box.querySelector(".grader-countdown");
+    if (!line || isNaN(start) || isNaN(end)) return;
+    function span(ms) {
+      var s = Math.max(0, Math.floor(ms / 1000));
+      var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);
+      var m = Math.floor((s % 3600) / 60), sec = s % 60;
+      var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+      return (d ? d + " d " : "") + pad(h) + " h " + pad(m) + " min " + pad(sec) + " s";
+    }
+    function tick() {
+      var now = Date.now();
+      if (now < start) {
+        box.className = "grader-status grader-upcoming";
+        line.textContent = "Opens in " + span(start - now) + ".";
+      } else if (now < end) {
+        box.className = "grader-status grader-open";
+        line.textContent = "Open — closes in " + span(end - now) + ".";
+      } else {
+        box.className = "grader-status grader-ended";
+        line.textContent = "Ended.";
+        return;
+      }
+      window.setTimeout(tick, 1000);
+    }
+    tick();
+  }
+
+  function board(root) {
+    var table = root.querySelector("table");
+    var filter = root.querySelector(".grader-filter");
+    var nomatch = root.querySelector(".grader-nomatch");
+    if (!table) return;
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var headers = table.tHead.rows[0].cells;
+
+    function value(row, col, numeric) {
+      var cell = row.cells[col];
+      var raw = cell.hasAttribute("data-v") ? cell.getAttribute("data-v") : cell.textContent;
+      return numeric ? parseFloat(raw) : raw.toLowerCase();
+    }
+    function sortBy(col, ascending) {
+      var numeric = headers[col].getAttribute("data-sort") === "num";
+      var sorted = rows.slice().sort(function (a, b) {
+        var x = value(a, col, numeric), y = value(b, col, numeric);
+        var c = x < y ? -1 : x > y ? 1 : 0;
+        if (!ascending) c = -c;
+        return c !== 0 ? c : value(a, 0, true) - value(b, 0, true);  // equal: the better rank first
+      });
+      var fragment = document.createDocumentFragment();
+      sorted.forEach(function (row) { fragment.appendChild(row); });
+      body.appendChild(fragment);
+      for (var i = 0; i < headers.length; i++) {
+        headers[i].setAttribute("aria-sort", i === col ? (ascending ? "ascending" : "descending") : "none");
+      }
+    }
+    Array.prototype.forEach.call(headers, function (th, col) {
+      th.tabIndex = 0;
+      th.title = "Sort by this column";
+      function activate() { sortBy(col, th.getAttribute("aria-sort") !== "ascending"); }
+      th.addEventListener("click", activate);
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); activate(); } });
+    });
+    if (filter) {
+      filter.addEventListener("input", function () {
+        var q = filter.value.trim().toLowerCase(), shown = 0;
+        rows.forEach(function (row) {
+          var hit = !q || row.cells[1].textContent.toLowerCase().indexOf(q) !== -1;
+          row.hidden = !hit;
+          if (hit) shown++;
+        });
+        if (nomatch) nomatch.hidden = shown !== 0;
+      });
+    }
+  }
+
+  function history(root) {
+    var base = root.getAttribute("data-base");
+    var shards = parseInt(root.getAttribute("data-shards"), 10) || 1;
+    function shard(key) {  // FNV-1a, as grader.site.shard computes it
+      var h = 0x811c9dc5;
+      for (var i = 0; i < key.length; i++) { h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0; }
+      return h % shards;
+    }
+    var view = root.querySelector(".grader-view");
+    var message = root.querySelector(".grader-message");
+    var form = root.querySelector(".grader-pick");
+    var score = function (v) { return v === null ? "—" : v.toFixed(5); };
+
+    function say(text) { message.textContent = text; message.hidden = false; view.hidden = true; }
+    function show(data) {
+      root.querySelector(".grader-who").textContent = data.username;
+      var rank = data.rank === null ? "no score yet" : "rank " + data.rank + ", best public score " + score(data.best_score);
+      root.querySelector(".grader-summary").textContent = rank + "; " + data.entries + " entr" + (data.entries === 1 ? "y" : "ies") + ".";
+      var body = view.querySelector("tbody");
+      while (body.firstChild) body.removeChild(body.firstChild);
+      data.submissions.forEach(function (s) {
+        var tr = document.createElement("tr");
+        tr.className = "grader-" + s[3];
+        [String(s[0]), s[1], s[2], s[3], score(s[4]), s[5]].forEach(function (text) {
+          var td = document.createElement("td");
+          td.textContent = text;
+          tr.appendChild(td);
+        });
+        body.appendChild(tr);
+      });
+      message.hidden = true;
+      view.hidden = false;
+    }
+    function load() {
+      var key = decodeURIComponent(window.location.hash.slice(1));
+      if (!key) return;
+      if (!/^[A-Za-z0-9-]{1,39}$/.test(key)) { say("There is no participant called “" + key + "”."); return; }
+      say("Loading…");
+      fetch(base + shard(key) + ".json", { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+        .then(function (all) {
+          if (!Object.prototype.hasOwnProperty.call(all, key)) throw new Error("unknown");
+          show(all[key]);
+        })
+        .catch(function () { say("There is no participant called “" + key + "”."); });
+    }
+    if (form) {
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var who = form.elements.who.value.trim();
+        if (who) window.location.hash = encodeURIComponent(who);
+      });
+    }
+    window.addEventListener("hashchange", load);
+    load();
+  }
+
+  function start() {
+    document.querySelectorAll(".grader-status[data-end]").forEach(countdown);
+    document.querySelectorAll(".grader-board").forEach(board);
+    document.querySelectorAll(".grader-history").forEach(history);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

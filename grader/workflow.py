@@ -1,0 +1,181 @@
+"""The GitHub side of grading, one function per workflow step (each is one `grader pr` command).
+
+evaluate.yml (pull_request, no secrets, read-only token):
+    :func:`prepare` — which notebook does the pull request submit? Early refusal if the files
+    break the rules; notes the pull request and commit for the scoring side. Then `grader run`.
+
+score.yml (workflow_run of evaluate, default-branch code):
+    :func:`verify` — unpack the artifact as hostile data, ask the API about the pull request
+    it claims, decide (:mod:`grader.verify`), and write the trusted facts (``verified.json``)
+    beside the unpacked run. Then `grader score`.
+    :func:`record` — record the run under the verified facts and push the leaderboard, racing
+    safely with other recorders (:mod:`grader.gitsync`); returns the public :class:`Answer`.
+    :func:`answer` — the one comment on the pull request, the commit status, the job summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from grader import answer as answers
+from grader import artifact, verify
+from grader import github as gh
+from grader.answer import Answer
+from grader.config import Competition
+from grader.errors import GraderError, UsageError
+
+VERIFIED_NAME = "verified.json"
+
+
+@dataclass(frozen=True)
+class Verified:
+    """The facts the scoring side established itself (never read from the artifact)."""
+
+    pr: int
+    user: str
+    notebook: str
+    head_sha: str
+    run_id: str  # the idempotency key: the evaluate run and its attempt
+    submitted_at: str  # when GitHub created the evaluate run
+    run_url: str
+
+
+def prepare(out_dir: Path, competition: Competition, *, event: Mapping[str, Any], root: Path) -> verify.Verdict:
+    """Evaluate's first step: note the pull request in ``out_dir`` and find its one notebook."""
+    from grader.gitsync import changed_files
+
+    number, head_sha, author = gh.pull_request_event(event)
+    artifact.write_claim(out_dir, number, head_sha)
+    return verify.check_files(changed_files(root), author, submissions_dir=competition.submission.directory)
+
+
+def verify_run(
+    artifact_dir: Path, out_dir: Path, competition: Competition, *, event: Mapping[str, Any], api: gh.GitHub
+) -> tuple[Verified | None, Answer | None]:
+    """Check the evaluate run's artifact and its pull request: (facts, None) or (None, refusal)."""
+    run = gh.workflow_run(event)
+    known = run.pull_numbers[0] if len(run.pull_numbers) == 1 else None
+
+    def refuse(reason: str, pr: int | None) -> tuple[None, Answer]:
+        return None, answers.refused((reason,), pr=pr, head_sha=run.head_sha, run_url=run.html_url)
+
+    if run.event != "pull_request":
+        return refuse(f"the evaluate run was started by a {run.event!r} event, not a pull request.", None)
+    try:
+        unpacked = artifact.unpack(artifact_dir, out_dir, competition)
+    except artifact.ArtifactRefused as ex:
+        return refuse(str(ex), known)
+    claim = unpacked.claim
+    if claim is not None and claim.head_sha != run.head_sha:
+        return refuse("the artifact names another commit than the one evaluated; the artifact is forged.", None)
+    number = claim.number if claim is not None else known
+    if number is None:
+        return refuse("the artifact does not say which pull request it comes from.", None)
+    pull = api.pull_request(number)
+    verdict = verify.verify_pull_request(
+        pull,
+        run_head_sha=run.head_sha,
+        run_head_repo=run.head_repo,
+        run_pull_numbers=run.pull_numbers,
+        submissions_dir=competition.submission.directory,
+    )
+    pr = number if verdict.pull_verified else None
+    if not verdict.accepted or verdict.notebook is None or verdict.author is None:
+        return None, answers.refused(verdict.reasons, pr=pr, head_sha=run.head_sha, run_url=run.html_url)
+    if unpacked.result is None:
+        return refuse(unpacked.problem or "the artifact has no usable result.json.", pr)
+    if unpacked.result.notebook != Path(verdict.notebook).name:
+        return refuse("the artifact is of another notebook than the one the pull request submits.", pr)
+    attempt = event["workflow_run"].get("run_attempt") or 1
+    facts = Verified(
+        pr=number,
+        user=verdict.author,
+        notebook=verdict.notebook,
+        head_sha=run.head_sha,
+        run_id=f"github-{run.id}-{attempt}",
+        submitted_at=run.created_at,
+        run_url=run.html_url,
+    )
+    (out_dir / VERIFIED_NAME).write_text(json.dumps(asdict(facts), indent=2) + "\n", encoding="utf-8")
+    return facts, None
+
+
+def read_verified(run_dir: Path) -> Verified:
+    path = run_dir / VERIFIED_NAME
+    if not path.is_file():
+        raise UsageError(f"{path}: missing; run `grader pr verify ARTIFACT --out {run_dir}` first.")
+    return Verified(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def record(
+    run_dir: Path,
+    competition: Competition,
+    *,
+    db: Path,
+    push: bool,
+    token: str | None,
+    branch: str = "main",
+    attempts: int = 5,
+) -> Answer:
+    """Record the verified run (``run_dir`` after `grader score`) and push the leaderboard."""
+    from grader import pipeline
+    from grader import result as results
+    from grader.gitsync import record_and_push
+
+    facts = read_verified(run_dir)
+    scored = results.read(run_dir)
+    if scored.status == "completed" and scored.public_score is None:
+        raise UsageError(f"{run_dir} was not scored; run `grader score {run_dir}` (with the truth) first.")
+    now = datetime.fromisoformat(facts.submitted_at.replace("Z", "+00:00"))
+    args: dict[str, Any] = dict(
+        user=facts.user, db=db, now=now, notebook_path=facts.notebook, run_id=facts.run_id, pr_number=facts.pr,
+        head_sha=facts.head_sha,
+    )  # fmt: skip
+    if push:
+        outcome, _ = record_and_push(run_dir, competition, branch=branch, token=token, attempts=attempts, **args)
+    else:
+        outcome = pipeline.record(run_dir, competition, **args)
+    return answers.recorded(
+        results.read(run_dir), outcome, competition, pr=facts.pr, head_sha=facts.head_sha,
+        notebook=facts.notebook, run_url=facts.run_url,
+    )  # fmt: skip
+
+
+def failed_answer(event: Mapping[str, Any], reason: str) -> Answer:
+    """What to say when the scoring side itself broke (no answer came out of it)."""
+    run = gh.workflow_run(event)
+    known = run.pull_numbers[0] if len(run.pull_numbers) == 1 else None
+    return answers.refused((reason,), pr=known, head_sha=run.head_sha, run_url=run.html_url, kind="error")
+
+
+def answer(found: Answer, *, api: gh.GitHub, summary: Path | None) -> str:
+    """Comment on the pull request (when it is verified), set the commit status, write the job summary."""
+    body = answers.comment(found)
+    if found.pr is not None:
+        api.upsert_comment(found.pr, body)
+    if found.head_sha:
+        state, description = answers.status(found)
+        api.set_status(found.head_sha, state, description, target_url=found.run_url)
+    if summary is not None:
+        with summary.open("a", encoding="utf-8") as handle:
+            handle.write(body.replace(answers.MARKER + "\n", "") + "\n")
+    return body
+
+
+def set_output(name: str, value: str, environ: Mapping[str, str] = os.environ) -> None:
+    """Append a step output to ``$GITHUB_OUTPUT`` (if set), safe for any value: a random delimiter ends it."""
+    path = environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+    if delimiter in value:  # pragma: no cover - 128 random bits
+        raise GraderError("refusing to write an output that contains its delimiter.")
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")

@@ -1,0 +1,336 @@
+"""The GitHub side against a local server speaking GitHub's REST format (tests/fake_github.py).
+
+Covers the API module (pull request facts, one comment edited in place, statuses, retries on
+5xx and rate limits) and the scoring workflow's checks of an artifact and its pull request.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CORPUS, ROOT
+from fake_github import BOT, FakeGitHub
+
+from grader import artifact, config, workflow
+from grader import result as results
+from grader.answer import MARKER
+from grader.github import GitHub, GitHubError, read_event, workflow_run
+from grader.result import Result
+
+SHA = "c0ffee" + "0" * 34
+BOBS_SHA = "b0b" + "1" * 37
+REPO = "octo-org/grading"
+
+
+@pytest.fixture
+def fake() -> Any:
+    with FakeGitHub(REPO) as server:
+        yield server
+
+
+@pytest.fixture
+def api(fake: FakeGitHub) -> GitHub:
+    return GitHub(REPO, "t", base_url=fake.url, backoff=0.01, sleep=lambda s: time.sleep(min(s, 0.05)), pace=False)
+
+
+@pytest.fixture(scope="module")
+def competition() -> config.Competition:
+    return config.load(ROOT / "competition.yaml")
+
+
+def run_event(*, head_sha: str = SHA, head_repo: str = "alice/grading", pulls: tuple[int, ...] = ()) -> dict[str, Any]:
+    """The corpus's workflow_run payload (a fork: no pull_requests), as score.yml would receive it."""
+    event = json.loads((CORPUS / "github-events" / "workflow_run.completed.payload.json").read_text())
+    run = event["workflow_run"]
+    run.update(
+        event="pull_request",
+        head_sha=head_sha,
+        id=4242,
+        run_attempt=1,
+        html_url="https://github.com/x/y/actions/runs/4242",
+    )
+    run["head_repository"]["full_name"] = head_repo
+    run["pull_requests"] = [{"number": n, "head": {"sha": head_sha}, "base": {"sha": "f" * 40}} for n in pulls]
+    return event
+
+
+def make_artifact(
+    folder: Path, *, number: int = 7, head_sha: str = SHA, notebook: str = "forest.ipynb", **result: Any
+) -> Path:
+    folder.mkdir(parents=True)
+    artifact.write_claim(folder, number, head_sha)
+    values: dict[str, Any] = dict(
+        status="completed",
+        run_id="r1",
+        notebook=notebook,
+        notebook_sha256="0" * 64,
+        started_at="2026-11-02T10:00:00.000000Z",
+        runtime_seconds=3.5,
+        predictions="predictions.csv",
+    )
+    values.update(result)
+    results.write(Result(**values), folder)
+    (folder / "predictions.csv").write_text("id,label\n0,1\n")
+    (folder / "executed.ipynb").write_text("{}")
+    return folder
+
+
+# -- the API module ----------------------------------------------------------------------------
+
+
+def test_pull_request_facts_come_from_the_api(fake: FakeGitHub, api: GitHub) -> None:
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[("submissions/alice/forest.ipynb", "added")])
+    facts = api.pull_request(7)
+    assert (facts.number, facts.author, facts.head_sha, facts.head_repo, facts.state) == (
+        7,
+        "alice",
+        SHA,
+        "alice/grading",
+        "open",
+    )
+    assert [(f.path, f.status) for f in facts.files] == [("submissions/alice/forest.ipynb", "added")]
+
+
+def test_one_comment_per_pull_request_edited_in_place(fake: FakeGitHub, api: GitHub) -> None:
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[])
+    first = api.upsert_comment(7, "first push")
+    second = api.upsert_comment(7, "second push")
+    assert first == second
+    assert [c["body"] for c in fake.comments[7]] == [f"{MARKER}\nsecond push"]
+
+
+def test_a_students_copy_of_the_marker_is_not_edited(fake: FakeGitHub, api: GitHub) -> None:
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[])
+    fake.add_comment(7, f"{MARKER}\nI am the grader now", {"login": "alice", "id": 1, "type": "User"})
+    api.upsert_comment(7, "the real answer")
+    bodies = [(c["user"]["login"], c["body"]) for c in fake.comments[7]]
+    assert bodies == [("alice", f"{MARKER}\nI am the grader now"), (BOT["login"], f"{MARKER}\nthe real answer")]
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "after"),
+    [
+        (502, {}, False),
+        (502, {}, True),  # the comment was created, then the answer was lost
+        (403, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "{now}"}, False),
+        (429, {"Retry-After": "1"}, False),
+    ],
+    ids=["502-then-200", "created-then-502", "primary-rate-limit-403", "secondary-rate-limit-429"],
+)
+def test_retries_end_with_exactly_one_comment(
+    fake: FakeGitHub, api: GitHub, status: int, headers: dict[str, str], after: bool
+) -> None:
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[])
+    headers = {k: v.replace("{now}", str(int(time.time()))) for k, v in headers.items()}
+    body = {"message": "API rate limit exceeded for installation."} if status == 403 else {"message": "Bad Gateway"}
+    fake.fail("POST", r".*/issues/7/comments", status, headers=headers, body=body, after=after)
+    api.upsert_comment(7, "scored")
+    assert len(fake.comments[7]) == 1
+    assert fake.comments[7][0]["body"].endswith("scored")
+    assert [m for m, p in fake.requests if m == "POST"] == ["POST", "POST"] if not after else ["POST"]
+
+
+def test_reads_are_retried_on_server_errors(fake: FakeGitHub, api: GitHub) -> None:
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[("submissions/alice/a.ipynb", "added")])
+    fake.fail("GET", r".*/pulls/7", 503)
+    fake.fail("GET", r".*/pulls/7/files", 502)
+    assert api.pull_request(7).author == "alice"
+    assert fake.requests.count(("GET", f"/repos/{REPO}/pulls/7")) == 2
+
+
+def test_retries_are_bounded_and_the_error_says_what_to_do(fake: FakeGitHub) -> None:
+    api = GitHub(REPO, "t", base_url=fake.url, attempts=2, backoff=0.01, sleep=lambda s: None, pace=False)
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[])
+    for _ in range(3):
+        fake.fail("POST", r".*/issues/7/comments", 500)
+    with pytest.raises(GitHubError, match=r"HTTP 500 .*re-run the job later"):
+        api.upsert_comment(7, "x")
+    assert 7 not in fake.comments
+
+
+def test_missing_permission_is_explained(fake: FakeGitHub, api: GitHub) -> None:
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[])
+    fake.fail("POST", r".*/statuses/.*", 403, body={"message": "Resource not accessible by integration"})
+    with pytest.raises(GitHubError, match="lacks a permission"):
+        api.set_status(SHA, "success", "ok")
+
+
+def test_commit_status(fake: FakeGitHub, api: GitHub) -> None:
+    api.set_status(SHA, "failure", "x" * 200, target_url="https://github.com/r/actions/runs/1")
+    (status,) = fake.statuses
+    assert (status["sha"], status["state"], status["context"]) == (SHA, "failure", "grader")
+    assert len(status["description"]) == 140
+
+
+def test_events_are_read_from_github_event_path(tmp_path: Path) -> None:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(run_event()))
+    event = read_event(environ={"GITHUB_EVENT_PATH": str(path)})
+    run = workflow_run(event)
+    assert (run.id, run.head_sha, run.head_repo, run.pull_numbers) == (4242, SHA, "alice/grading", ())
+    same_repo = json.loads(
+        (CORPUS / "github-events" / "workflow_run.completed.with-pull-requests.payload.json").read_text()
+    )
+    assert workflow_run(same_repo).pull_numbers == (2,)
+
+
+# -- the scoring side's checks, answered on the pull request ------------------------------------
+
+
+def verify_and_answer(
+    tmp_path: Path,
+    fake: FakeGitHub,
+    api: GitHub,
+    competition: config.Competition,
+    event: dict[str, Any],
+    art: Path,
+) -> tuple[workflow.Verified | None, Any]:
+    facts, refusal = workflow.verify_run(art, tmp_path / "run", competition, event=event, api=api)
+    if refusal is not None:
+        workflow.answer(refusal, api=api, summary=tmp_path / "summary.md")
+    return facts, refusal
+
+
+def test_an_honest_fork_pull_request_is_accepted(
+    tmp_path: Path, fake: FakeGitHub, api: GitHub, competition: config.Competition
+) -> None:
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[("submissions/alice/forest.ipynb", "added")])
+    art = make_artifact(tmp_path / "artifact")
+    facts, refusal = verify_and_answer(tmp_path, fake, api, competition, run_event(), art)
+    assert refusal is None and facts is not None
+    assert (facts.pr, facts.user, facts.notebook, facts.run_id) == (
+        7,
+        "alice",
+        "submissions/alice/forest.ipynb",
+        "github-4242-1",
+    )
+    assert workflow.read_verified(tmp_path / "run") == facts
+    assert not fake.comments and not fake.statuses
+
+
+@pytest.mark.parametrize(
+    ("files", "why"),
+    [
+        (
+            [("submissions/alice/forest.ipynb", "added"), (".github/workflows/score.yml", "modified")],
+            "a submission can never change the workflows",
+        ),
+        ([("submissions/bob/forest.ipynb", "added")], "outside your folder `submissions/alice/`"),
+        (
+            [("submissions/alice/forest.ipynb", "added"), ("submissions/alice/data.csv", "added")],
+            "`submissions/alice/data.csv` is not a notebook",
+        ),
+    ],
+    ids=["touches-github", "other-students-folder", "non-notebook"],
+)
+def test_a_pull_request_breaking_the_rules_is_refused_with_a_comment_saying_why(
+    tmp_path: Path,
+    fake: FakeGitHub,
+    api: GitHub,
+    competition: config.Competition,
+    files: list[tuple[str, str]],
+    why: str,
+) -> None:
+    fake.add_pull(7, author="alice", head_sha=SHA, files=files)
+    facts, refusal = verify_and_answer(tmp_path, fake, api, competition, run_event(), make_artifact(tmp_path / "a"))
+    assert facts is None and refusal is not None
+    (comment,) = fake.comments[7]
+    assert "not graded" in comment["body"] and why in comment["body"]
+    assert [(s["sha"], s["state"]) for s in fake.statuses] == [(SHA, "failure")]
+    assert why in (tmp_path / "summary.md").read_text()
+    assert not (tmp_path / "run" / workflow.VERIFIED_NAME).exists()
+
+
+def test_a_forged_pull_request_number_is_caught_and_the_victim_is_left_alone(
+    tmp_path: Path, fake: FakeGitHub, api: GitHub, competition: config.Competition
+) -> None:
+    """alice's evaluate run claims to be bob's pull request #9."""
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[("submissions/alice/forest.ipynb", "added")])
+    fake.add_pull(9, author="bob", head_sha=BOBS_SHA, files=[("submissions/bob/forest.ipynb", "added")])
+    art = make_artifact(tmp_path / "artifact", number=9)
+    facts, refusal = verify_and_answer(tmp_path, fake, api, competition, run_event(), art)
+    assert facts is None and refusal is not None and refusal.pr is None
+    assert "wrong pull request" in refusal.reasons[0]
+    assert not fake.comments  # nothing written on bob's pull request
+    assert [(s["sha"], s["state"]) for s in fake.statuses] == [(SHA, "failure")]  # alice's commit says why
+
+
+def test_a_claim_of_another_commit_is_forged(
+    tmp_path: Path, fake: FakeGitHub, api: GitHub, competition: config.Competition
+) -> None:
+    fake.add_pull(9, author="bob", head_sha=BOBS_SHA, files=[("submissions/bob/forest.ipynb", "added")])
+    art = make_artifact(tmp_path / "artifact", number=9, head_sha=BOBS_SHA)
+    facts, refusal = verify_and_answer(tmp_path, fake, api, competition, run_event(), art)
+    assert facts is None and refusal is not None and "forged" in refusal.reasons[0]
+    assert not fake.comments
+
+
+def test_same_repository_pull_request_list_overrules_the_artifact(
+    tmp_path: Path, fake: FakeGitHub, api: GitHub, competition: config.Competition
+) -> None:
+    fake.add_pull(
+        9, author="bob", head_sha=SHA, files=[("submissions/bob/forest.ipynb", "added")], head_repo="alice/grading"
+    )
+    art = make_artifact(tmp_path / "artifact", number=9)
+    facts, refusal = verify_and_answer(tmp_path, fake, api, competition, run_event(pulls=(7,)), art)
+    assert facts is None and refusal is not None and "forged" in refusal.reasons[0]
+    assert not fake.comments
+
+
+@pytest.mark.parametrize("kind", ["symlink", "huge", "scored", "fifo", "traversal-name"])
+def test_a_hostile_artifact_is_refused_or_ignored(
+    tmp_path: Path, fake: FakeGitHub, api: GitHub, competition: config.Competition, kind: str
+) -> None:
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[("submissions/alice/forest.ipynb", "added")])
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the truth")
+    if kind == "scored":
+        art = make_artifact(tmp_path / "artifact", public_score=1.0, private_score=1.0)
+    else:
+        art = make_artifact(tmp_path / "artifact")
+    if kind == "symlink":
+        (art / "log.txt").symlink_to(secret)
+    elif kind == "huge":
+        with (art / "predictions.csv").open("wb") as handle:
+            handle.truncate(competition.submission.max_predictions_size + 1)
+    elif kind == "fifo":
+        (art / "log.txt").unlink(missing_ok=True)
+        os.mkfifo(art / "log.txt")
+    elif kind == "traversal-name":
+        (art / "..result.json").write_text("{}")
+        (art / "nested").mkdir()
+        (art / "nested" / "result.json").write_text("{}")
+    facts, refusal = verify_and_answer(tmp_path, fake, api, competition, run_event(), art)
+    if kind == "traversal-name":  # unknown names are ignored, never followed
+        assert facts is not None
+        assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+            "executed.ipynb",
+            "predictions.csv",
+            "pull_request.json",
+            "result.json",
+            "verified.json",
+        ]
+        return
+    assert facts is None and refusal is not None
+    assert "the truth" not in json.dumps([c["body"] for c in fake.comments.get(7, [])])
+    expected = {"symlink": "symbolic links", "huge": "more than", "scored": "carries scores", "fifo": "not a regular"}
+    assert expected[kind] in refusal.reasons[0]
+
+
+def test_the_answer_job_reports_a_broken_scoring_job(tmp_path: Path, fake: FakeGitHub, api: GitHub) -> None:
+    same_repo = run_event(pulls=(7,))
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[])
+    answer = workflow.failed_answer(same_repo, "the scoring job gave no answer.")
+    workflow.answer(answer, api=api, summary=None)
+    assert [(s["sha"], s["state"]) for s in fake.statuses] == [(SHA, "error")]
+    assert "not your notebook's fault" in fake.comments[7][0]["body"]
+
+
+def test_event_copies_are_not_shared() -> None:
+    assert run_event() == copy.deepcopy(run_event())

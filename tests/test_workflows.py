@@ -1,0 +1,277 @@
+"""The workflows themselves: linted (zizmor, actionlint), checked against the team's rules, and run with act.
+
+act runs the real workflow files on this machine (``-P ubuntu-latest=-self-hosted``, no
+Docker). What needs GitHub is replaced by local stand-ins (tests/act_standins/):
+``actions/upload-artifact`` and ``actions/download-artifact`` through act's
+``--local-repository`` (they copy to and from a folder), ``actions/checkout`` (act has
+copied the scratch repository into the workspace; it checks out the ref), the repository's
+``.github/actions/setup-grader`` (puts this virtualenv's ``grader`` on the PATH), and
+``sudo`` (records the command). GitHub's API is tests/fake_github.py, reached through GITHUB_API_URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import CORPUS, ROOT
+from fake_github import FakeGitHub
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+STANDINS = Path(__file__).parent / "act_standins"
+BIN = Path(sys.executable).parent
+ACT = BIN / "act"
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+UPLOAD = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02"
+DOWNLOAD = "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093"
+CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"
+NOTEBOOK = ROOT / "examples" / "submissions" / "alice"
+
+
+def load(name: str) -> dict[Any, Any]:
+    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as True
+    return data
+
+
+ALL = sorted(p.name for p in WORKFLOWS.glob("*.yml"))
+
+
+# -- lint -----------------------------------------------------------------------------------------
+
+
+def test_zizmor_finds_nothing() -> None:
+    proc = subprocess.run(
+        [BIN / "zizmor", "--offline", "--no-progress", ".github"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings" in proc.stdout + proc.stderr
+
+
+def test_actionlint_finds_nothing() -> None:
+    proc = subprocess.run([BIN / "actionlint"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_four_workflows_exist() -> None:
+    assert ALL == ["admin.yml", "ci.yml", "evaluate.yml", "score.yml"]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_team_rules(name: str) -> None:
+    text = (WORKFLOWS / name).read_text()
+    flow = load(name)
+    assert "pull_request_target" not in text
+    assert flow["permissions"] == {}
+    steps: list[dict[str, Any]] = []
+    for job_name, job in flow["jobs"].items():
+        assert isinstance(job.get("timeout-minutes"), int), f"{job_name} has no timeout-minutes"
+        assert "permissions" in job, f"{job_name} does not say its permissions"
+        steps += job["steps"]
+    for step in steps:
+        uses = step.get("uses", "")
+        if uses and not uses.startswith("./"):
+            assert PINNED.match(uses), f"{uses} is not pinned to a full commit SHA"
+            assert re.search(re.escape(uses) + r" # v\d+\.\d+\.\d+", text), f"{uses} has no version comment"
+        if uses.startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
+        assert "${{" not in step.get("run", ""), f"an expression inside run: in {step.get('name')}"
+
+
+def test_secrets_only_where_needed() -> None:
+    score = load("score.yml")["jobs"]
+    holders = {
+        (job, step.get("name")): set(step.get("env", {}))
+        for job, body in score.items()
+        for step in body["steps"]
+        if "secrets." in json.dumps(step)
+    }
+    assert holders == {
+        ("score", "Score against the hidden truth"): {"GRADER_TRUTH"},
+        ("publish", "Mirror to the Hugging Face Space"): {"HF_TOKEN", "HF_SPACE"},
+    }
+    assert score["answer"]["permissions"] == {"pull-requests": "write", "statuses": "write"}
+    assert "contents" not in score["answer"]["permissions"]
+    assert load("evaluate.yml")["jobs"]["evaluate"]["permissions"] == {"contents": "read"}
+    assert "secrets." not in (WORKFLOWS / "evaluate.yml").read_text()
+
+
+# -- act ------------------------------------------------------------------------------------------
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> dict[str, Path]:
+    """A competition repository (main + a pull request adding alice's notebook) and its bare remote."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("competition.yaml", "mkdocs.yml"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, repo)
+    shutil.copytree(ROOT / "data", repo / "data")
+    shutil.copytree(ROOT / ".github", repo / ".github")
+    shutil.copy(STANDINS / "setup-grader" / "action.yml", repo / ".github" / "actions" / "setup-grader" / "action.yml")
+    (repo / "leaderboard").mkdir()
+    (repo / "leaderboard" / ".keep").write_text("")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "competition")
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    git(repo, "remote", "add", "origin", str(bare))
+    git(repo, "fetch", "-q", "origin")
+    git(repo, "checkout", "-q", "-b", "pr")
+    notebook = next(NOTEBOOK.glob("*.ipynb"))
+    (repo / "submissions" / "alice").mkdir(parents=True)
+    shutil.copy(notebook, repo / "submissions" / "alice" / notebook.name)
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=alice", "-c", "user.email=a@a", "commit", "-qm", "my submission")
+    return {"repo": repo, "remote": bare, "tmp": tmp_path, "notebook": repo / "submissions" / "alice" / notebook.name}
+
+
+def act(
+    repo: Path,
+    tmp: Path,
+    event_name: str,
+    workflow: str,
+    event: dict[str, Any],
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    event_file = tmp / f"{event_name}.json"
+    event_file.write_text(json.dumps(event))
+    variables = {
+        "ACT_ARTIFACTS": str(tmp / "artifacts"),
+        "ACT_SUDO_LOG": str(tmp / "sudo.log"),
+        "ACT_SOURCE_REPO": str(repo),
+        "GRADER_VENV_BIN": str(BIN),
+        **(env or {}),
+    }
+    command = [
+        str(ACT),
+        event_name,
+        "-W",
+        f".github/workflows/{workflow}",
+        "-e",
+        str(event_file),
+        "-P",
+        "ubuntu-latest=-self-hosted",
+        "--action-cache-path",
+        str(tmp / "act-cache"),
+        "--local-repository",
+        f"{UPLOAD}={STANDINS / 'upload-artifact'}",
+        "--local-repository",
+        f"{DOWNLOAD}={STANDINS / 'download-artifact'}",
+        "--local-repository",
+        f"{CHECKOUT}={STANDINS / 'checkout'}",
+        *[arg for key, value in variables.items() for arg in ("--env", f"{key}={value}")],
+        *extra,
+    ]
+    path = f"{STANDINS / 'bin'}:{BIN}:{os.environ['PATH']}"
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    proc = subprocess.run(
+        command,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PATH": path, "HOME": str(home)},
+    )
+    (tmp / f"act-{workflow}.log").write_text(proc.stdout + proc.stderr)
+    return proc
+
+
+def pull_request_event(repo: Path) -> dict[str, Any]:
+    event = json.loads((CORPUS / "github-events" / "pull_request.opened.payload.json").read_text())
+    event["pull_request"]["user"]["login"] = "alice"
+    event["pull_request"]["head"]["sha"] = git(repo, "rev-parse", "HEAD").strip()
+    return event
+
+
+def workflow_run_event(repo: Path, fake: FakeGitHub, head_sha: str) -> dict[str, Any]:
+    """The corpus's workflow_run payload of a fork's pull request (pull_requests is empty), for this run."""
+    event = json.loads((CORPUS / "github-events" / "workflow_run.completed.payload.json").read_text())
+    run = event["workflow_run"]
+    run.update(
+        event="pull_request",
+        head_sha=head_sha,
+        id=777,
+        run_attempt=1,
+        conclusion="success",
+        created_at="2026-11-02T10:00:00Z",
+        name="evaluate",
+        path=".github/workflows/evaluate.yml",
+        html_url=f"https://github.com/{fake.repo}/actions/runs/777",
+        pull_requests=[],
+    )
+    run["head_repository"]["full_name"] = f"alice/{fake.repo.split('/')[1]}"
+    event["repository"].update(full_name=fake.repo, default_branch="main")
+    return event
+
+
+def test_act_a_pull_request_is_graded_then_recorded_answered_and_pushed(scratch: dict[str, Path]) -> None:
+    """evaluate.yml on a pull_request event runs alice's notebook; score.yml on the workflow_run event
+    verifies, scores, records, pushes and answers, twice (the second time changes nothing)."""
+    import base64
+    import gzip
+
+    repo, tmp, remote = scratch["repo"], scratch["tmp"], scratch["remote"]
+    event = pull_request_event(repo)
+    head_sha = event["pull_request"]["head"]["sha"]
+    evaluated = act(repo, tmp, "pull_request", "evaluate.yml", event)
+    assert evaluated.returncode == 0, evaluated.stdout[-6000:]
+    run = tmp / "artifacts" / "run"
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "completed", result
+    assert result["private_score"] is None and result["public_score"] is None  # evaluate never scores
+    assert json.loads((run / "pull_request.json").read_text()) == {"number": 2, "head_sha": head_sha}
+    assert (run / "executed.ipynb").is_file() and (run / "predictions.csv").is_file()
+    sudo = (tmp / "sudo.log").read_text()
+    assert "apt-get install -y -qq bubblewrap" in sudo and "kernel.apparmor_restrict_unprivileged_userns=0" in sudo
+
+    git(repo, "checkout", "-q", "main")  # score.yml runs the default branch's code
+    truth = base64.b64encode(gzip.compress((ROOT / "examples" / "truth.csv").read_bytes())).decode()
+    with FakeGitHub("octo-org/grading") as fake:
+        fake.add_pull(
+            2, author="alice", head_sha=head_sha, files=[(scratch["notebook"].relative_to(repo).as_posix(), "added")]
+        )
+        wr = workflow_run_event(repo, fake, head_sha)
+        secrets = ["-s", f"GRADER_TRUTH={truth}", "-s", "GITHUB_TOKEN=test-token", "-j", "answer"]
+        env = {"GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": fake.repo}
+        bodies = []
+        for _ in range(2):  # the second run of the same evaluate run changes nothing
+            scored = act(repo, tmp, "workflow_run", "score.yml", wr, *secrets, env=env)
+            assert scored.returncode == 0, scored.stdout[-8000:] + scored.stderr[-2000:]
+            assert len(fake.comments[2]) == 1  # one comment, edited in place
+            bodies.append(fake.comments[2][0]["body"])
+        statuses = fake.statuses
+
+    body = bodies[0]
+    assert "Scored" in body and "| Rank | **1** (new on the leaderboard) |" in body
+    assert bodies[1] == body.replace("**1** (new on the leaderboard)", "**1**")
+    assert [(s["sha"], s["state"]) for s in statuses] == [(head_sha, "success"), (head_sha, "success")]
+    log = git(remote, "log", "--format=%s", "main").splitlines()
+    assert log == ["Record alice's submission from #2 (github-777-1)", "competition"]
+    check = tmp / "check"
+    git(tmp, "clone", "-q", str(remote), str(check))
+    with sqlite3.connect(check / "leaderboard" / "leaderboard.db") as conn:
+        rows = conn.execute(
+            "SELECT username, run_id, pr_number, head_sha, status, private_score FROM submissions"
+        ).fetchall()
+    assert len(rows) == 1 and rows[0][:5] == ("alice", "github-777-1", 2, head_sha, "completed")
+    private = f"{rows[0][5]:.5f}"
+    assert f"{rows[0][5]:.5f}" != f"{0.0:.5f}"
+    assert private not in body and private not in (tmp / "act-score.yml.log").read_text()
