@@ -308,14 +308,31 @@ def check(
 @cli.command()
 @db_opt
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--at",
+    "at",
+    metavar="DATE|COMMIT",
+    help="The board as it was: at a date (YYYY-MM-DD: the end of that day; or an ISO date and time, in the "
+    "competition's time zone without an offset), or as committed in a git commit.",
+)
+@click.option("--private", is_flag=True, help="The private (final) leaderboard; only after `grader reveal`.")
 @click.pass_context
-def leaderboard(ctx: click.Context, db: Path | None, fmt: str) -> None:
+def leaderboard(ctx: click.Context, db: Path | None, fmt: str, at: str | None, private: bool) -> None:
     """Show the ranking: each participant's best public score."""
+    from grader import timetravel
     from grader.store import Store
 
     competition = _competition(ctx)
-    with Store(_db(ctx, db)) as store:
-        standings = store.leaderboard(competition)
+    if at is not None and private:
+        raise click.UsageError("--at and --private cannot be combined.")
+    moment = _moment(at, competition.timezone) if at is not None else None
+    if moment is not None:
+        standings = timetravel.at_time(competition, _db(ctx, db), moment)
+    elif at is not None:
+        standings = timetravel.at_commit(competition, _db(ctx, db), at)
+    else:
+        with Store(_db(ctx, db)) as store:
+            standings = store.private_leaderboard(competition) if private else store.leaderboard(competition)
     rows = [(s.rank, s.username, s.best_score, s.submission_count, s.last_submission_at) for s in standings]
     if fmt == "json":
         import json
@@ -630,6 +647,202 @@ def pr_answer(answer_env: str, event_path: Path | None) -> None:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     workflow.answer(found, api=_api(event), summary=Path(summary) if summary else None)
     click.echo(f"Answered: {found.kind}" + (f" on #{found.pr}" if found.pr else " (no verified pull request)"))
+
+
+# -- running a competition: `grader admin ...`, `grader reveal`, `grader export ...` ---------------
+
+
+def _moment(text: str, tz: Any) -> datetime | None:
+    """``--at``: a date or date-time (None when it is neither, i.e. a commit)."""
+    from datetime import date, time, timedelta
+
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz) - timedelta(microseconds=1)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+
+
+by_opt = click.option(
+    "--by", required=True, envvar="GRADER_ADMIN", help="Your GitHub login, for the audit trail [env: GRADER_ADMIN]."
+)
+reason_opt = click.option(
+    "--reason", required=True, help="Why, in one line: kept in the audit trail and shown publicly."
+)
+admin_push_opt = click.option(
+    "--push", is_flag=True, help="Then commit leaderboard/ and push it (token: GITHUB_TOKEN)."
+)
+admin_branch_opt = click.option("--branch", default="main", show_default=True, help="Branch to push to (with --push).")
+
+
+def _done(done: Any) -> None:
+    pushed = done.pushed
+    tail = ""
+    if pushed is not None:
+        tail = f" Pushed {pushed.commit[:12]}." if pushed.commit else " Nothing new to push."
+    click.echo(f"{done.summary} (audit #{done.action.id}).{tail}")
+
+
+@cli.group()
+def admin() -> None:
+    """Organisers' actions on a running competition; each leaves an audit row (who, when, why).
+
+    TARGET is a submission id (12 or #12) or a participant's login (alice, or @12345 for a
+    login made of digits). With --push the leaderboard is committed ("admin: ...") and pushed.
+    """
+
+
+def _admin_verb(verb: str, help_text: str) -> None:
+    @admin.command(verb, help=help_text)
+    @click.argument("target", metavar="TARGET")
+    @reason_opt
+    @by_opt
+    @db_opt
+    @admin_push_opt
+    @admin_branch_opt
+    @click.pass_context
+    def command(
+        ctx: click.Context, target: str, reason: str, by: str, db: Path | None, push: bool, branch: str
+    ) -> None:
+        from grader import admin as admins
+
+        done = admins.take_off(
+            _competition(ctx), _db(ctx, db), admins.parse_target(target), verb=verb,  # type: ignore[arg-type]
+            reason=reason, by=by, now=datetime.now(UTC), push=push, branch=branch, token=os.environ.get("GITHUB_TOKEN"),
+        )  # fmt: skip
+        _done(done)
+
+
+_admin_verb("remove", "Take a submission or a participant off the board (withdrawn, a mistake), with a reason.")
+_admin_verb("disqualify", "Disqualify a submission or a participant (a broken rule), with a reason.")
+_admin_verb("restore", "Put a removed or disqualified submission or participant back on the board.")
+
+
+@admin.command("reset")
+@reason_opt
+@by_opt
+@db_opt
+@admin_push_opt
+@admin_branch_opt
+@click.pass_context
+def admin_reset(ctx: click.Context, reason: str, by: str, db: Path | None, push: bool, branch: str) -> None:
+    """Archive the leaderboard as it stands and start afresh (submissions are kept, set aside)."""
+    from grader import admin as admins
+
+    done = admins.reset(
+        _competition(ctx), _db(ctx, db), reason=reason, by=by, now=datetime.now(UTC), push=push, branch=branch,
+        token=os.environ.get("GITHUB_TOKEN"),
+    )  # fmt: skip
+    _done(done)
+
+
+@admin.command("log")
+@db_opt
+@click.pass_context
+def admin_log(ctx: click.Context, db: Path | None) -> None:
+    """Show the audit trail: every admin action, oldest first."""
+    from grader import render
+    from grader.store import Store
+
+    competition = _competition(ctx)
+    with Store(_db(ctx, db)) as store:
+        actions = store.admin_log()
+    if not actions:
+        _finish("No admin actions yet.", ok=True)
+    rows = [
+        (a.id, render.short_time(a.timestamp, competition.timezone), a.actor, a.action, a.target, _clip(a.reason, 60))
+        for a in actions
+    ]
+    click.echo(render.table(("#", "when", "by", "action", "target", "reason"), rows, align="r"))
+
+
+@admin.command("new-key")
+def admin_new_key() -> None:
+    """Print a fresh private key; store it as the GRADER_PRIVATE_KEY secret of the scoring side."""
+    from grader.sealing import new_key
+
+    click.echo(new_key())
+
+
+@admin.command("seal")
+@by_opt
+@db_opt
+@admin_push_opt
+@admin_branch_opt
+@click.pass_context
+def admin_seal(ctx: click.Context, by: str, db: Path | None, push: bool, branch: str) -> None:
+    """Encrypt private scores stored in clear (recorded before GRADER_PRIVATE_KEY was set)."""
+    from grader import admin as admins
+
+    count = admins.seal(
+        _competition(ctx), _db(ctx, db), by=by, now=datetime.now(UTC), push=push, branch=branch,
+        token=os.environ.get("GITHUB_TOKEN"),
+    )  # fmt: skip
+    click.echo(f"Sealed {count} private score(s)." if count else "Every private score is already sealed.")
+
+
+@cli.command()
+@by_opt
+@click.option("--early", is_flag=True, help="Reveal before the competition's end.")
+@db_opt
+@admin_push_opt
+@admin_branch_opt
+@click.pass_context
+def reveal(ctx: click.Context, by: str, early: bool, db: Path | None, push: bool, branch: str) -> None:
+    """Decrypt the private scores (key: GRADER_PRIVATE_KEY) and publish the private leaderboard.
+
+    Writes leaderboard/private_leaderboard.csv; `grader leaderboard --private` shows it.
+    """
+    from grader import admin as admins
+
+    done = admins.reveal(
+        _competition(ctx), _db(ctx, db), by=by, now=datetime.now(UTC), early=early, push=push, branch=branch,
+        token=os.environ.get("GITHUB_TOKEN"),
+    )  # fmt: skip
+    _done(done)
+
+
+@cli.group("export")
+def export_group() -> None:
+    """Export the results for other systems."""
+
+
+@export_group.command("grades")
+@click.option(
+    "--roster",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="CSV with the columns login and id (keep it out of the repository).",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("grades.csv"),
+    show_default=True,
+    help="The grade file to write (outside the repository, or ignored by git).",
+)
+@click.option("--login-column", default="login", show_default=True, help="The roster's column of GitHub logins.")
+@click.option("--id-column", default="id", show_default=True, help="The roster's column of student ids.")
+@db_opt
+@click.pass_context
+def export_grades(
+    ctx: click.Context, roster: Path, out_file: Path, login_column: str, id_column: str, db: Path | None
+) -> None:
+    """One row per roster student: login, roster id, best public and private score, ranks, submissions."""
+    from grader.export import grades
+
+    done = grades(_competition(ctx), _db(ctx, db), roster, out_file, login_column=login_column, id_column=id_column)
+    private = "" if done.revealed else " (private scores come after the reveal)"
+    click.echo(f"Wrote {done.students} students to {done.out}, {done.with_score} with a score{private}.")
+    if done.not_on_roster:
+        click.echo(f"Not on the roster: {len(done.not_on_roster)} participant(s) with submissions.", err=True)
 
 
 def _leaderboard_table(competition: Any, standings: list[Any]) -> str:

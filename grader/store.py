@@ -35,19 +35,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader.config import Competition
 from grader.errors import StoreError, UsageError
 from grader.ranking import Entry, Scored, Standing, improves, rank, rankable
 from grader.result import Result
 
+if TYPE_CHECKING:
+    from grader.sealing import Sealer
+
 DB_NAME = "leaderboard.db"
 LEADERBOARD_CSV = "leaderboard.csv"
 SUBMISSIONS_CSV = "submissions.csv"
+PRIVATE_LEADERBOARD_CSV = "private_leaderboard.csv"  # written only after the reveal
 DEFAULT_TIMEOUT = 60.0  # seconds a writer waits for the lock before giving up
 MAX_MESSAGE_CHARS = 2000  # error messages are student-controlled and end up in a committed CSV
 
+ADMIN_ACTIONS = ("remove", "disqualify", "restore", "reset", "seal", "reveal")
 STATUSES = ("pending", "running", "completed", "failed", "timeout", "invalid", "rejected")
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _LOGIN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
@@ -91,6 +96,47 @@ MIGRATIONS: list[tuple[int, Migration]] = [
             "CREATE INDEX leaderboard_order ON leaderboard (best_score, best_timestamp, username)",
         ),
     ),
+    (
+        2,
+        (
+            # The audit trail: every admin action, who, when, why. Never updated, never deleted.
+            f"""CREATE TABLE admin_actions (
+                id INTEGER PRIMARY KEY,
+                timestamp TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL CHECK (action IN ({", ".join(repr(a) for a in ADMIN_ACTIONS)})),
+                target_kind TEXT NOT NULL CHECK (target_kind IN ('submission', 'participant', 'competition')),
+                target TEXT NOT NULL,
+                reason TEXT NOT NULL
+            )""",
+            # A removed or disqualified participant: none of their submissions rank while the row exists.
+            """CREATE TABLE participants (
+                username TEXT PRIMARY KEY,
+                removed TEXT NOT NULL CHECK (removed IN ('removed', 'disqualified')),
+                reason TEXT NOT NULL,
+                action_id INTEGER NOT NULL REFERENCES admin_actions (id)
+            )""",
+            # What a reset took off the board, as it stood.
+            """CREATE TABLE leaderboard_archive (
+                reset_id INTEGER NOT NULL REFERENCES admin_actions (id),
+                rank INTEGER NOT NULL,
+                username TEXT NOT NULL,
+                best_score REAL,
+                best_submission_id INTEGER NOT NULL,
+                submission_count INTEGER NOT NULL,
+                last_updated TEXT NOT NULL,
+                PRIMARY KEY (reset_id, username)
+            )""",
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "ALTER TABLE submissions ADD COLUMN removed TEXT CHECK (removed IN ('removed', 'disqualified'))",
+            "ALTER TABLE submissions ADD COLUMN removed_reason TEXT",
+            "ALTER TABLE submissions ADD COLUMN reset_id INTEGER REFERENCES admin_actions (id)",
+            # The private score as a Fernet token until the reveal (then NULL, and private_score holds it).
+            "ALTER TABLE submissions ADD COLUMN private_sealed TEXT",
+            # Rows with a plaintext private score: empty once sealed, so the check on each record is free.
+            "CREATE INDEX submissions_private_plain ON submissions (id) WHERE private_score IS NOT NULL",
+        ),
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -98,10 +144,16 @@ LEADERBOARD_COLUMNS = ("rank", "username", "best_score", "best_submission_id", "
 SUBMISSION_COLUMNS = (
     "id", "timestamp", "username", "notebook_path", "notebook_sha256", "status", "score",
     "error_type", "error_message", "error_cell", "runtime_seconds", "pr_number", "head_sha", "grader_version",
+    "removed", "removed_reason", "reset_id",
 )  # fmt: skip
 _TEXT_COLUMNS = ("timestamp", "username", "notebook_path", "notebook_sha256", "status", "error_type",
-                 "error_message", "head_sha", "grader_version")  # fmt: skip
+                 "error_message", "head_sha", "grader_version", "removed", "removed_reason")  # fmt: skip
 _ROW_COLUMNS = ("id", "run_id", *SUBMISSION_COLUMNS[1:])
+# A submission that can rank: accepted, not taken off the board by an organiser, not archived by a reset.
+_COUNTS = (
+    "status != 'rejected' AND removed IS NULL AND reset_id IS NULL "
+    "AND username NOT IN (SELECT username FROM participants)"
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +175,22 @@ class SubmissionRow:
     pr_number: int | None
     head_sha: str | None
     grader_version: str | None
+    removed: str | None = None  # "removed" or "disqualified" by an organiser (the submission itself)
+    removed_reason: str | None = None
+    reset_id: int | None = None  # the reset that archived it
+
+
+@dataclass(frozen=True)
+class AdminAction:
+    """One row of the audit trail."""
+
+    id: int
+    timestamp: str
+    actor: str
+    action: str
+    target_kind: str
+    target: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -150,6 +218,30 @@ def check_login(user: str) -> str:
     return user
 
 
+MAX_REASON_CHARS = 500
+_VERB = {"removed": "remove", "disqualified": "disqualify"}
+
+
+def check_reason(reason: str) -> str:
+    """An organiser's reason on one line (it is shown on the site and in a commit message), or UsageError."""
+    text = " ".join(str(reason).split())
+    if not text:
+        raise UsageError("give a reason (--reason TEXT): it is kept in the audit trail and shown to participants.")
+    if len(text) > MAX_REASON_CHARS:
+        raise UsageError(f"the reason is {len(text)} characters long; keep it under {MAX_REASON_CHARS}.")
+    return text
+
+
+def defuse(value: str | None) -> str | None:
+    """A text cell for a CSV file, defused against spreadsheet formulas (as the exports do)."""
+    return _text(value)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in _VERB:
+        raise ValueError(f"kind must be 'removed' or 'disqualified', not {kind!r}")
+
+
 def timestamp(moment: datetime) -> str:
     """The store's fixed-width UTC form of an aware datetime: ``2026-11-02T13:05:00.000000Z``."""
     _check_aware(moment)
@@ -168,8 +260,12 @@ class Store:
     migrations and refuses a database written by a newer grader.
     """
 
-    def __init__(self, db: Path | str | sqlite3.Connection, *, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(
+        self, db: Path | str | sqlite3.Connection, *, timeout: float = DEFAULT_TIMEOUT, private_key: str | None = None
+    ):
         self.timeout = timeout
+        # The key that seals private scores; None: $GRADER_PRIVATE_KEY when recording (see grader.sealing).
+        self.private_key = private_key
         self._owns = not isinstance(db, sqlite3.Connection)
         if isinstance(db, sqlite3.Connection):
             self._conn = db
@@ -192,6 +288,8 @@ class Store:
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            # Freed space is zeroed, so a private score that was sealed leaves no plaintext bytes in the file.
+            self._conn.execute("PRAGMA secure_delete = ON")
             if self.path is not None:
                 self._conn.execute("PRAGMA journal_mode = DELETE").fetchone()
             self._migrate()
@@ -255,6 +353,7 @@ class Store:
         if not result.run_id:
             raise UsageError("the result has an empty run_id; it cannot be recorded idempotently.")
         counted = _quota_statuses(competition)
+        sealer = self._sealer()
         with self._transaction(write=True):
             existing = self._row_where("run_id = ?", (result.run_id,))
             if existing is not None:
@@ -281,12 +380,18 @@ class Store:
             if message is not None and len(message) > MAX_MESSAGE_CHARS:
                 message = message[:MAX_MESSAGE_CHARS] + " … (truncated)"
             score = None if verdict else _clean(result.public_score)
+            private = None if verdict else _clean(result.private_score)
+            sealed = None
+            if private is not None and sealer is not None and self._revealed_at() is None:
+                sealed = sealer.seal(private)
+                private = None
+                self._seal_plaintext(sealer)  # rows recorded before the key was set (see docs/organisers.md)
             cursor = self._conn.execute(
                 """INSERT INTO submissions (run_id, username, timestamp, notebook_path, notebook_sha256, status,
-                    score, private_score, error_type, error_message, error_cell, runtime_seconds, pr_number,
-                    head_sha, grader_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    score, private_score, private_sealed, error_type, error_message, error_cell, runtime_seconds,
+                    pr_number, head_sha, grader_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (result.run_id, user, ts, notebook_path, result.notebook_sha256, status, score,
-                 None if verdict else _clean(result.private_score), error_type, message,
+                 private, sealed, error_type, message,
                  None if verdict or error is None else error.cell_index, result.runtime_seconds, pr_number,
                  head_sha, result.grader_version),
             )  # fmt: skip
@@ -318,25 +423,182 @@ class Store:
 
     def rebuild(self, competition: Competition) -> None:
         """Recompute the whole ``leaderboard`` table from ``submissions`` (a repair; record is incremental)."""
-        greater = competition.metric.greater_is_better
         with self._transaction(write=True):
-            rows = self._conn.execute(
-                "SELECT id, username, timestamp, status, score FROM submissions WHERE status != 'rejected' ORDER BY id"
-            ).fetchall()
-            best: dict[str, Scored] = {}
-            count: dict[str, int] = {}
-            last: dict[str, str] = {}
-            for sid, user, ts, status, score in rows:
-                count[user] = count.get(user, 0) + 1
-                last[user] = max(last.get(user, ts), ts)
-                candidate = Scored(sid, score, ts)
-                if status == "completed" and improves(candidate, best.get(user), greater_is_better=greater):
-                    best[user] = candidate
-            self._conn.execute("DELETE FROM leaderboard")
-            self._conn.executemany(
-                "INSERT INTO leaderboard VALUES (?, ?, ?, ?, ?, ?)",
-                [(u, b.score, b.submission_id, b.timestamp, last[u], count[u]) for u, b in sorted(best.items())],
+            self._rebuild(competition)
+
+    # -- admin actions (each one transaction, with its row in the audit trail) ----------
+
+    def remove_submission(
+        self, submission_id: int, *, kind: str, reason: str, by: str, now: datetime, competition: Competition
+    ) -> AdminAction:
+        """Take one submission off the board as ``kind`` ("removed" or "disqualified"), with a public reason."""
+        _check_kind(kind)
+        with self._transaction(write=True):
+            row = self._existing(submission_id)
+            if row.removed is not None:
+                raise UsageError(
+                    f"submission #{submission_id} is already {row.removed} ({row.removed_reason}); "
+                    "restore it first to change that."
+                )
+            action = self._log(now, by, _VERB[kind], "submission", str(submission_id), reason)
+            self._conn.execute(
+                "UPDATE submissions SET removed = ?, removed_reason = ? WHERE id = ?",
+                (kind, action.reason, submission_id),
             )
+            self._rebuild(competition)
+            return action
+
+    def remove_participant(
+        self, user: str, *, kind: str, reason: str, by: str, now: datetime, competition: Competition
+    ) -> AdminAction:
+        """Take every submission of ``user`` off the board (now and later) as ``kind``, with a public reason."""
+        _check_kind(kind)
+        check_login(user)
+        with self._transaction(write=True):
+            self._known(user)
+            current = self._conn.execute(
+                "SELECT removed, reason FROM participants WHERE username = ?", (user,)
+            ).fetchone()
+            if current is not None:
+                raise UsageError(f"{user} is already {current[0]} ({current[1]}); restore them first to change that.")
+            action = self._log(now, by, _VERB[kind], "participant", user, reason)
+            self._conn.execute("INSERT INTO participants VALUES (?, ?, ?, ?)", (user, kind, action.reason, action.id))
+            self._rebuild(competition)
+            return action
+
+    def restore_submission(
+        self, submission_id: int, *, reason: str, by: str, now: datetime, competition: Competition
+    ) -> AdminAction:
+        """Undo :meth:`remove_submission`."""
+        with self._transaction(write=True):
+            row = self._existing(submission_id)
+            if row.removed is None:
+                raise UsageError(f"submission #{submission_id} is not removed or disqualified; nothing to restore.")
+            action = self._log(now, by, "restore", "submission", str(submission_id), reason)
+            self._conn.execute(
+                "UPDATE submissions SET removed = NULL, removed_reason = NULL WHERE id = ?", (submission_id,)
+            )
+            self._rebuild(competition)
+            return action
+
+    def restore_participant(
+        self, user: str, *, reason: str, by: str, now: datetime, competition: Competition
+    ) -> AdminAction:
+        """Undo :meth:`remove_participant` (submissions removed one by one stay removed)."""
+        check_login(user)
+        with self._transaction(write=True):
+            if self._conn.execute("SELECT 1 FROM participants WHERE username = ?", (user,)).fetchone() is None:
+                raise UsageError(f"{user} is not removed or disqualified; nothing to restore.")
+            action = self._log(now, by, "restore", "participant", user, reason)
+            self._conn.execute("DELETE FROM participants WHERE username = ?", (user,))
+            self._rebuild(competition)
+            return action
+
+    def reset(self, *, reason: str, by: str, now: datetime, competition: Competition) -> tuple[AdminAction, int]:
+        """Start the board afresh: archive it as it stands, then set every submission so far aside.
+
+        The submissions stay in the database (marked with this reset's id) and still count for
+        the daily quota; a notebook submitted before may be submitted again. Returns the action
+        and how many rows the archive holds.
+        """
+        with self._transaction(write=True):
+            action = self._log(now, by, "reset", "competition", "leaderboard", reason)
+            standings = self._standings(competition)
+            self._conn.executemany(
+                "INSERT INTO leaderboard_archive VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(action.id, s.rank, s.username, s.best_score, s.best_submission_id, s.submission_count,
+                  s.last_submission_at) for s in standings],
+            )  # fmt: skip
+            self._conn.execute("UPDATE submissions SET reset_id = ? WHERE reset_id IS NULL", (action.id,))
+            self._rebuild(competition)
+            return action, len(standings)
+
+    def archive(self, reset_id: int | None = None) -> list[tuple[int, int, str, float | None, int, int, str]]:
+        """Rows of the archive (reset id, rank, username, best score, submission id, count, last update)."""
+        with self._transaction(write=False):
+            where, params = ("WHERE reset_id = ?", (reset_id,)) if reset_id is not None else ("", ())
+            return [
+                tuple(row)
+                for row in self._conn.execute(
+                    f"SELECT * FROM leaderboard_archive {where} ORDER BY reset_id, rank, username",  # noqa: S608
+                    params,
+                ).fetchall()
+            ]
+
+    def admin_log(self) -> list[AdminAction]:
+        """The audit trail, oldest first."""
+        with self._transaction(write=False):
+            return [AdminAction(*row) for row in self._conn.execute("SELECT * FROM admin_actions ORDER BY id")]
+
+    def participants(self) -> dict[str, tuple[str, str]]:
+        """Participants taken off the board: login → (``removed`` or ``disqualified``, reason)."""
+        with self._transaction(write=False):
+            rows = self._conn.execute("SELECT username, removed, reason FROM participants ORDER BY username")
+            return {user: (kind, reason) for user, kind, reason in rows.fetchall()}
+
+    def participant_status(self, user: str) -> tuple[str, str] | None:
+        """(``removed`` or ``disqualified``, reason) for a participant taken off the board, else None."""
+        with self._transaction(write=False):
+            row = self._conn.execute("SELECT removed, reason FROM participants WHERE username = ?", (user,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    # -- private scores and the reveal ---------------------------------------------------
+
+    def revealed_at(self) -> str | None:
+        """When the private scores were revealed (store timestamp), or None before the reveal."""
+        with self._transaction(write=False):
+            return self._revealed_at()
+
+    def seal(self, *, by: str, now: datetime, reason: str = "seal the private scores") -> int:
+        """Encrypt every plaintext private score (from before sealing existed). Returns how many."""
+        sealer = self._sealer(required=True)
+        assert sealer is not None
+        with self._transaction(write=True):
+            if self._revealed_at() is not None:
+                raise UsageError("the private scores were already revealed; there is nothing left to seal.")
+            count = self._seal_plaintext(sealer)
+            if count:
+                self._log(now, by, "seal", "competition", "private scores", reason)
+            return count
+
+    def reveal(self, *, by: str, now: datetime, competition: Competition, reason: str = "the reveal") -> int:
+        """Decrypt every sealed private score into ``private_score``; from now on they are public.
+
+        One transaction: a token that the key cannot open changes nothing. Returns how many
+        scores were decrypted.
+        """
+        with self._transaction(write=True):
+            if self._revealed_at() is not None:
+                raise UsageError(f"the private scores were already revealed on {self._revealed_at()}.")
+            rows = self._conn.execute(
+                "SELECT id, private_sealed FROM submissions WHERE private_sealed IS NOT NULL"
+            ).fetchall()
+            sealer = self._sealer(required=bool(rows))
+            opened = [(sealer.open(token) if sealer else None, sid) for sid, token in rows]
+            self._conn.executemany(
+                "UPDATE submissions SET private_score = ?, private_sealed = NULL WHERE id = ?", opened
+            )
+            action = self._log(now, by, "reveal", "competition", "private scores", reason)
+            self._conn.execute("INSERT INTO meta VALUES ('revealed_at', ?)", (action.timestamp,))
+            return len(rows)
+
+    def private_leaderboard(self, competition: Competition) -> list[Standing]:
+        """The final ranking, after the reveal: each participant's selected submission by its private score.
+
+        The selected submission is the participant's best public one (the row the public
+        board shows). Raises :class:`UsageError` before the reveal.
+        """
+        with self._transaction(write=False):
+            if self._revealed_at() is None:
+                raise UsageError("the private leaderboard is hidden until the reveal (grader reveal).")
+            return self._private_standings(competition)
+
+    def private_scores(self) -> dict[int, float | None]:
+        """Every submission's private score after the reveal (id → score); raises before it."""
+        with self._transaction(write=False):
+            if self._revealed_at() is None:
+                raise UsageError("private scores are hidden until the reveal (grader reveal).")
+            return dict(self._conn.execute("SELECT id, private_score FROM submissions").fetchall())
 
     # -- reading -----------------------------------------------------------------------
 
@@ -349,6 +611,56 @@ class Store:
         """Every submission of ``user`` (rejected ones too), oldest first."""
         with self._transaction(write=False):
             return self._rows_where("username = ? ORDER BY timestamp, id", (user,))
+
+    def all_submissions(self) -> list[SubmissionRow]:
+        """Every submission, in id order."""
+        with self._transaction(write=False):
+            return self._rows_where("1 ORDER BY id", ())
+
+    def leaderboard_at(self, competition: Competition, at: datetime) -> list[Standing]:
+        """The board as it stood at ``at``: submissions recorded by then, admin actions taken by then.
+
+        Replays the audit trail up to ``at`` (a removal later restored, a reset later on), so it
+        does not depend on the current state of the rows.
+        """
+        limit = timestamp(at)
+        greater = competition.metric.greater_is_better
+        with self._transaction(write=False):
+            rows = self._conn.execute(
+                """SELECT id, username, timestamp, status, score, reset_id FROM submissions
+                   WHERE timestamp <= ? AND status != 'rejected' ORDER BY id""",
+                (limit,),
+            ).fetchall()
+            actions = self._conn.execute(
+                "SELECT id, action, target_kind, target FROM admin_actions WHERE timestamp <= ? ORDER BY id", (limit,)
+            ).fetchall()
+        off_submissions: set[int] = set()
+        off_users: set[str] = set()
+        resets: set[int] = set()
+        for action_id, action, kind, target in actions:
+            if action == "reset":
+                resets.add(action_id)
+            elif kind == "submission":
+                (off_submissions.discard if action == "restore" else off_submissions.add)(int(target))
+            elif kind == "participant":
+                (off_users.discard if action == "restore" else off_users.add)(target)
+        best: dict[str, Scored] = {}
+        count: dict[str, int] = {}
+        last: dict[str, str] = {}
+        for sid, user, ts, status, score, reset_id in rows:
+            if sid in off_submissions or user in off_users or reset_id in resets:
+                continue
+            count[user] = count.get(user, 0) + 1
+            last[user] = max(last.get(user, ts), ts)
+            candidate = Scored(sid, score, ts)
+            if status == "completed" and improves(candidate, best.get(user), greater_is_better=greater):
+                best[user] = candidate
+        return rank(
+            (Entry(u, float(b.score), b.submission_id, b.timestamp, last[u], count[u])  # type: ignore[arg-type]
+             for u, b in best.items()),
+            greater_is_better=greater,
+            ties=competition.ranking.ties,
+        )  # fmt: skip
 
     def submission(self, submission_id: int) -> SubmissionRow | None:
         with self._transaction(write=False):
@@ -378,8 +690,89 @@ class Store:
             ]  # fmt: skip
             _write_csv(directory / LEADERBOARD_CSV, LEADERBOARD_COLUMNS, board, ("username", "last_updated"))
             self._export_submissions(directory / SUBMISSIONS_CSV, full=full)
+            if self._revealed_at() is not None:
+                final = [
+                    (s.rank, s.username, s.best_score, s.best_submission_id, s.submission_count, s.last_submission_at)
+                    for s in self._private_standings(competition)
+                ]
+                _write_csv(directory / PRIVATE_LEADERBOARD_CSV, LEADERBOARD_COLUMNS, final,
+                           ("username", "last_updated"))  # fmt: skip
 
     # -- internals ---------------------------------------------------------------------
+
+    def _rebuild(self, competition: Competition) -> None:
+        greater = competition.metric.greater_is_better
+        rows = self._conn.execute(
+            f"SELECT id, username, timestamp, status, score FROM submissions WHERE {_COUNTS} ORDER BY id"  # noqa: S608
+        ).fetchall()
+        best: dict[str, Scored] = {}
+        count: dict[str, int] = {}
+        last: dict[str, str] = {}
+        for sid, user, ts, status, score in rows:
+            count[user] = count.get(user, 0) + 1
+            last[user] = max(last.get(user, ts), ts)
+            candidate = Scored(sid, score, ts)
+            if status == "completed" and improves(candidate, best.get(user), greater_is_better=greater):
+                best[user] = candidate
+        self._conn.execute("DELETE FROM leaderboard")
+        self._conn.executemany(
+            "INSERT INTO leaderboard VALUES (?, ?, ?, ?, ?, ?)",
+            [(u, b.score, b.submission_id, b.timestamp, last[u], count[u]) for u, b in sorted(best.items())],
+        )
+
+    def _log(self, now: datetime, by: str, action: str, kind: str, target: str, reason: str) -> AdminAction:
+        """Write one row of the audit trail (inside the caller's transaction)."""
+        check_login(by)
+        reason = check_reason(reason)
+        ts = timestamp(now)
+        cursor = self._conn.execute(
+            """INSERT INTO admin_actions (timestamp, actor, action, target_kind, target, reason)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (ts, by, action, kind, target, reason),
+        )
+        return AdminAction(int(cursor.lastrowid or 0), ts, by, action, kind, target, reason)
+
+    def _existing(self, submission_id: int) -> SubmissionRow:
+        row = self._row_where("id = ?", (submission_id,))
+        if row is None:
+            raise UsageError(f"there is no submission #{submission_id}; `grader history LOGIN` lists the ids.")
+        return row
+
+    def _known(self, user: str) -> None:
+        if self._conn.execute("SELECT 1 FROM submissions WHERE username = ? LIMIT 1", (user,)).fetchone() is None:
+            raise UsageError(f"{user} has no submissions; check the login (`grader leaderboard` lists participants).")
+
+    def _revealed_at(self) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'revealed_at'").fetchone()
+        return str(row[0]) if row else None
+
+    def _sealer(self, *, required: bool = False) -> Sealer | None:
+        from grader.sealing import sealer
+
+        return sealer(self.private_key, required=required)
+
+    def _seal_plaintext(self, sealer: Sealer) -> int:
+        rows = self._conn.execute(
+            "SELECT id, private_score FROM submissions WHERE private_score IS NOT NULL"
+        ).fetchall()
+        self._conn.executemany(
+            "UPDATE submissions SET private_score = NULL, private_sealed = ? WHERE id = ?",
+            [(sealer.seal(float(score)), sid) for sid, score in rows],
+        )
+        return len(rows)
+
+    def _private_standings(self, competition: Competition) -> list[Standing]:
+        rows = self._conn.execute(
+            """SELECT l.username, s.private_score, l.best_submission_id, l.best_timestamp, l.last_updated,
+                      l.submission_count
+               FROM leaderboard l JOIN submissions s ON s.id = l.best_submission_id
+               WHERE s.private_score IS NOT NULL"""
+        ).fetchall()
+        return rank(
+            (Entry(*row) for row in rows),
+            greater_is_better=competition.metric.greater_is_better,
+            ties=competition.ranking.ties,
+        )
 
     def _export_submissions(self, path: Path, *, full: bool) -> None:
         select = f"SELECT {', '.join(SUBMISSION_COLUMNS)} FROM submissions"  # noqa: S608 - constants
@@ -459,7 +852,8 @@ class Store:
             )
         duplicate = self._conn.execute(
             """SELECT id, timestamp FROM submissions
-               WHERE username = ? AND notebook_sha256 = ? AND status = 'completed' ORDER BY id LIMIT 1""",
+               WHERE username = ? AND notebook_sha256 = ? AND status = 'completed' AND reset_id IS NULL
+               ORDER BY id LIMIT 1""",
             (user, sha),
         ).fetchone()
         if duplicate is not None:
@@ -499,6 +893,8 @@ class Store:
 
         Returns whether their best score changed (or they joined the leaderboard).
         """
+        if self._conn.execute("SELECT 1 FROM participants WHERE username = ?", (user,)).fetchone() is not None:
+            return False  # taken off the board by an organiser: their new submissions do not rank either
         row = self._conn.execute(
             "SELECT best_score, best_submission_id, best_timestamp FROM leaderboard WHERE username = ?", (user,)
         ).fetchone()
@@ -508,7 +904,7 @@ class Store:
             if status != "completed" or not improves(candidate, None, greater_is_better=greater):
                 return False  # no score yet: a participant joins the leaderboard with their first scored run
             count, last = self._conn.execute(
-                "SELECT COUNT(*), MAX(timestamp) FROM submissions WHERE username = ? AND status != 'rejected'",
+                f"SELECT COUNT(*), MAX(timestamp) FROM submissions WHERE username = ? AND {_COUNTS}",  # noqa: S608
                 (user,),
             ).fetchone()
             self._conn.execute(

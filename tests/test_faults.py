@@ -145,11 +145,11 @@ def test_a_full_disk_is_a_clear_error_and_leaves_the_record_intact(tmp_path: Pat
     db = folder / "leaderboard.db"
     record_fully(db, comp, "first", "alice", 0.5)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    # A private mount namespace with a 160 KiB tmpfs holding a copy of the leaderboard, then
-    # a record whose error message is far larger than the space left.
+    # A private mount namespace with a small tmpfs holding a copy of the leaderboard, filled
+    # up to the last 24 KiB, then records whose messages soon need more than that.
     script = (
-        'set -e; cp -a "$1"/. "$2"/; mount -t tmpfs -o size=160k tmpfs "$1"; cp -a "$2"/. "$1"/; '
-        'head -c 100000 /dev/zero > "$1"/filler; shift 2; exec "$@"'
+        'set -e; cp -a "$1"/. "$2"/; mount -t tmpfs -o size=2m tmpfs "$1"; cp -a "$2"/. "$1"/; '
+        '(cat /dev/zero > "$1"/filler) 2>/dev/null || true; truncate -s -24K "$1"/filler; shift 2; exec "$@"'
     )
     big = """
 import sys

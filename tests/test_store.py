@@ -131,7 +131,8 @@ def test_database_from_a_newer_grader_is_refused(db: Path) -> None:
     Store(db).close()
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA user_version = 99")
-    with pytest.raises(StoreError, match=r"newer grader \(schema version 99; this grader knows up to 1\)"):
+    known = store.SCHEMA_VERSION
+    with pytest.raises(StoreError, match=rf"newer grader \(schema version 99; this grader knows up to {known}\)"):
         Store(db)
 
 
@@ -145,19 +146,21 @@ def test_later_migrations_apply_in_order_and_roll_back_on_failure(
         conn.execute("ALTER TABLE submissions ADD COLUMN note TEXT")
         conn.execute("THIS IS NOT SQL")
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (2, broken)])
-    monkeypatch.setattr(store, "SCHEMA_VERSION", 2)
+    current = store.SCHEMA_VERSION
+    migrations = list(store.MIGRATIONS)
+    monkeypatch.setattr(store, "MIGRATIONS", [*migrations, (current + 1, broken)])
+    monkeypatch.setattr(store, "SCHEMA_VERSION", current + 1)
     with pytest.raises(StoreError):
         Store(db)
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == current
         assert "note" not in [row[1] for row in conn.execute("PRAGMA table_info(submissions)")]
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS[:1], (2, ["ALTER TABLE submissions ADD note TEXT"])])
+    monkeypatch.setattr(store, "MIGRATIONS", [*migrations, (current + 1, ["ALTER TABLE submissions ADD note TEXT"])])
     with Store(db) as s:
         assert [row.run_id for row in s.history("alice")] == ["r1"]
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == current + 1
 
 
 def test_memory_database_and_open_connection(tmp_path: Path, comp: Competition) -> None:
@@ -478,7 +481,7 @@ def test_csv_export_is_deterministic_escaped_and_secret(tmp_path: Path, comp: Co
     assert lines[0] == ",".join(store.SUBMISSION_COLUMNS)
     assert lines[1] == (
         "1,2026-11-05T11:00:00.000000Z,alice,submissions/alice/solution.ipynb,"
-        f"{hashlib.sha256(b'r1').hexdigest()},completed,0.9000000001,,,,12.5,7,abc123,0.1.0"
+        f"{hashlib.sha256(b'r1').hexdigest()},completed,0.9000000001,,,,12.5,7,abc123,0.1.0,,,"
     )
     assert lines[2].startswith("2,2026-11-05T11:01:00.000000Z,bob,") and ",-0.25," in lines[2]  # numbers stay numbers
     assert ",failed,,'=cmd|' /C calc'!A0,\"'-2+3 is wrong\nsee @here,\n\ttabbed\",4,12.5," in subs.decode()

@@ -97,6 +97,7 @@ def test_secrets_only_where_needed() -> None:
     }
     assert holders == {
         ("score", "Score against the hidden truth"): {"GRADER_TRUTH"},
+        ("score", "Record and push the leaderboard"): {"GITHUB_TOKEN", "GRADER_PRIVATE_KEY"},
         ("publish", "Mirror to the Hugging Face Space"): {"HF_TOKEN", "HF_SPACE"},
     }
     assert score["answer"]["permissions"] == {"pull-requests": "write", "statuses": "write"}
