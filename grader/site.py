@@ -2,13 +2,19 @@
 
 Three layers, top to bottom:
 
-- :func:`load` reads the store (public scores only: the store never returns private ones)
-  into a :class:`SiteData` snapshot;
+- :func:`load` reads the store (public scores; the private board only after the reveal, when
+  the store hands it out) into a :class:`SiteData` snapshot;
 - :func:`render` turns a snapshot into the generated files (Markdown pages, per-participant
   JSON, SVG charts, a CSV), a pure function checked against golden files;
 - :func:`build` runs the real MkDocs build (``mkdocs.yml``, theme Material, strict), whose
   ``grader`` plugin (:mod:`grader.mkdocs_plugin`) adds those files to the site. Nothing is
   written into ``docs/``.
+
+What the organisers decided is shown as they decided it (see docs/organisers.md): a removed
+submission stays in its author's history, marked with the reason, and does not count; a
+removed or disqualified participant is not ranked and their history says why; after a reset
+the board starts again and older submissions are marked as set aside. The private board
+exists only after the reveal (``meta.revealed_at``): before it, nothing private is read.
 
 Scale: the navigation has a fixed handful of pages whatever the number of participants.
 Histories are JSON files (about 20 participants each) that a single page
@@ -26,6 +32,7 @@ import functools
 import hashlib
 import html
 import io
+import itertools
 import json
 import logging
 import math
@@ -45,6 +52,8 @@ from grader.ranking import Standing
 ASSETS = Path(__file__).with_name("site_assets")
 TOP_IN_CHART = 10  # participants drawn in "best score over time"
 MAX_NOTE_CHARS = 300  # error messages in a history are clipped; the full one is in the pull request
+MAX_REASON_CHARS = 500  # an organiser's reason (the store allows no more)
+OFF_LABELS = {"removed": "Removed", "disqualified": "Disqualified"}  # how the store's kinds read in a sentence
 _KEY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _MARKER = re.compile(r"<!-- grader:([a-z0-9-]+) -->")
@@ -68,6 +77,22 @@ class Submission(NamedTuple):
     status: str
     score: float | None  # public
     error_message: str | None
+    removed: str | None = None  # "removed" or "disqualified" by an organiser (this submission itself)
+    removed_reason: str | None = None
+    reset_id: int | None = None  # the reset that set it aside
+
+    @property
+    def counts(self) -> bool:
+        """Whether it can rank (as the store decides): accepted, not taken off, not set aside by a reset."""
+        return self.status != "rejected" and self.removed is None and self.reset_id is None
+
+
+class Reset(NamedTuple):
+    """A reset of the board by an organiser (an audit row): every submission before it was set aside."""
+
+    id: int
+    timestamp: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -78,16 +103,24 @@ class Participant:
     key: str  # safe in a URL fragment and a file name: participants/<key>.json
     rank: int | None
     best_score: float | None
-    entries: int  # submissions that were not rejected, as the leaderboard counts them
+    entries: int  # submissions that count, as the leaderboard counts them (0 for a participant taken off)
     last_submission_at: str | None
     submissions: tuple[Submission, ...]
+    removed: str | None = None  # "removed" or "disqualified": the whole participant is off the ranking
+    removed_reason: str | None = None
+    final_rank: int | None = None  # on the private board; only after the reveal
+    private_score: float | None = None  # of the selected submission; only after the reveal
 
 
 @dataclass(frozen=True)
 class Board:
-    """One leaderboard table. Today only the public one; a private board after the reveal is another."""
+    """One leaderboard table: the public one, and after the reveal the private (final) one.
 
-    name: str  # "public"
+    On the private board ``best_score`` is the private score of each participant's selected
+    submission (their best public one).
+    """
+
+    name: str  # "public" or "private"
     title: str
     score_label: str
     standings: tuple[Standing, ...]
@@ -99,12 +132,24 @@ class SiteData:
 
     competition: Competition
     now: datetime
-    boards: tuple[Board, ...]
+    boards: tuple[Board, ...]  # in the order the leaderboard page shows them: the final one first
     participants: tuple[Participant, ...] = field(default=())
+    resets: tuple[Reset, ...] = ()
+    revealed_at: str | None = None  # when the private scores were revealed (store timestamp)
 
     @property
     def public(self) -> Board:
-        return self.boards[0]
+        return next(b for b in self.boards if b.name == "public")
+
+    @property
+    def private(self) -> Board | None:
+        """The final board, or None before the reveal."""
+        return next((b for b in self.boards if b.name == "private"), None)
+
+    @property
+    def off(self) -> tuple[Participant, ...]:
+        """Participants an organiser removed or disqualified."""
+        return tuple(p for p in self.participants if p.removed is not None)
 
     @property
     def submission_count(self) -> int:
@@ -127,61 +172,93 @@ class Built:
 
 
 def load(competition: Competition, db: Path, *, now: datetime) -> SiteData:
-    """Read the public leaderboard and every participant's history from ``db``.
+    """Read the public leaderboard, the organisers' decisions, every participant's history and,
+    after the reveal only, the private board from ``db``.
 
-    A missing database is a competition nobody has submitted to yet: an empty site, and no
-    file is created.
+    The database is first copied into memory in one read transaction (SQLite's backup), so
+    every page agrees with every other even if a submission is recorded meanwhile, and the
+    file is never written (an old schema is migrated in the copy only). A missing database is
+    a competition nobody has submitted to yet: an empty site, and no file is created.
     """
     from grader.store import Store
 
     if not db.is_file():
         return snapshot(competition, now=now, standings=[], histories={})
+    conn = sqlite3.connect(":memory:")
     try:
-        conn = sqlite3.connect(str(db), timeout=60)
-    except sqlite3.Error as ex:
-        raise SiteError(f"cannot open {db} ({ex}). Check the path given with --db.") from None
-    try:
+        try:
+            source = sqlite3.connect(str(db), timeout=60)
+            try:
+                source.backup(conn)
+            finally:
+                source.close()
+        except sqlite3.Error as ex:
+            raise SiteError(f"cannot read {db} ({ex}). Check the path given with --db.") from None
         with Store(conn) as store:
             standings = store.leaderboard(competition)
-            histories = _histories(conn, db)
+            off = store.participants()
+            resets = [Reset(a.id, a.timestamp, a.reason) for a in store.admin_log() if a.action == "reset"]
+            revealed_at = store.revealed_at()
+            # Asked for only after the reveal (the store refuses before it, and nothing private is read).
+            private = store.private_leaderboard(competition) if revealed_at is not None else None
+        histories = _histories(conn, db)
     finally:
         conn.close()
-    return snapshot(competition, now=now, standings=standings, histories=histories)
+    return snapshot(competition, now=now, standings=standings, histories=histories, off=off, resets=resets,
+                    revealed_at=revealed_at, private=private)  # fmt: skip
 
 
 def _histories(conn: sqlite3.Connection, db: Path) -> dict[str, list[Submission]]:
     """Every participant's submissions, oldest first, in one query (Store.history costs one per participant).
 
-    Only columns that the store also exports to the public CSV: never the private score.
+    Only columns that the store also exports to the public CSV: never a private score or its seal.
     """
-    histories: dict[str, list[Submission]] = {}
     try:
         # "+username": scan the table and sort, rather than walk the (username, timestamp) index
         # and jump to each row, which is 3x slower for the whole table.
         rows = conn.execute(
-            """SELECT username, id, timestamp, notebook_path, status, score, error_message FROM submissions
+            """SELECT username, id, timestamp, notebook_path, status, score, error_message,
+                      removed, removed_reason, reset_id FROM submissions
                ORDER BY +username, timestamp, id"""
         ).fetchall()
     except sqlite3.Error as ex:
         raise SiteError(f"cannot read the submissions from {db} ({ex}).") from None
-    for username, *rest in rows:
-        histories.setdefault(username, []).append(Submission(*rest))
-    return histories
+    make = Submission._make
+    return {username: [make(row[1:]) for row in group] for username, group in itertools.groupby(rows, _first)}
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
 
 
 def snapshot(
-    competition: Competition, *, now: datetime, standings: list[Standing], histories: dict[str, list[Submission]]
+    competition: Competition,
+    *,
+    now: datetime,
+    standings: list[Standing],
+    histories: dict[str, list[Submission]],
+    off: dict[str, tuple[str, str]] | None = None,
+    resets: list[Reset] | tuple[Reset, ...] = (),
+    revealed_at: str | None = None,
+    private: list[Standing] | None = None,
 ) -> SiteData:
-    """A :class:`SiteData` from a ranking and the histories (``load`` without the database)."""
+    """A :class:`SiteData` from a ranking and the histories (``load`` without the database).
+
+    ``off``: participants taken off the ranking, login → (``removed`` or ``disqualified``,
+    reason). ``private``: the private board, used only with ``revealed_at``.
+    """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime, such as datetime.now(UTC)")
+    off = off or {}
+    final = {s.username: s for s in private or ()} if revealed_at is not None else {}
     by_name = {s.username: s for s in standings}
     keys = _keys([*by_name, *histories])
     participants = []
     for name in [s.username for s in standings] + sorted(n for n in histories if n not in by_name):
         rows = tuple(histories.get(name, ()))
         standing = by_name.get(name)
-        counted = [r for r in rows if r.status != "rejected"]
+        kind, reason = off.get(name, (None, None))
+        counted = [r for r in rows if r.counts] if kind is None and standing is None else []
         participants.append(
             Participant(
                 username=name,
@@ -193,16 +270,35 @@ def snapshot(
                 if standing
                 else max((r.timestamp for r in counted), default=None),
                 submissions=rows,
+                removed=kind,
+                removed_reason=reason,
+                final_rank=final[name].rank if name in final else None,
+                private_score=final[name].best_score if name in final else None,
             )
         )
     metric = competition.metric
-    board = Board(
-        name="public",
-        title="Public leaderboard",
-        score_label=f"Best public score ({metric.name}, {'higher' if metric.greater_is_better else 'lower'} is better)",
-        standings=tuple(standings),
-    )
-    return SiteData(competition=competition, now=now, boards=(board,), participants=tuple(participants))
+    direction = "higher" if metric.greater_is_better else "lower"
+    boards = [
+        Board(
+            name="public",
+            title="Public leaderboard",
+            score_label=f"Best public score ({metric.name}, {direction} is better)",
+            standings=tuple(standings),
+        )
+    ]
+    if revealed_at is not None:
+        boards.insert(
+            0,
+            Board(
+                name="private",
+                title="Final leaderboard (private)",
+                score_label=f"Private score ({metric.name}, {direction} is better) of each participant's "
+                "selected submission: their best public one",
+                standings=tuple(private or ()),
+            ),
+        )
+    return SiteData(competition=competition, now=now, boards=tuple(boards), participants=tuple(participants),
+                    resets=tuple(resets), revealed_at=revealed_at)  # fmt: skip
 
 
 def _keys(names: list[str]) -> dict[str, str]:
@@ -242,9 +338,7 @@ def marker(name: str) -> str:
 
 def render(data: SiteData) -> Rendered:
     """Every generated file of the site, by its path in the site's sources. Pure and deterministic."""
-    fragments = {
-        f"board-{board.name}": _board_table(board, data.participants, data.competition) for board in data.boards
-    }
+    fragments = {f"board-{board.name}": _board_table(board, data) for board in data.boards}
     files = {
         "index.md": _home(data),
         "submit.md": _submit(data.competition),
@@ -257,13 +351,15 @@ def render(data: SiteData) -> Rendered:
             [
                 r.score
                 for p in data.participants
+                if p.removed is None
                 for r in p.submissions
-                if r.status == "completed" and r.score is not None
+                if r.status == "completed" and r.score is not None and r.removed is None and r.reset_id is None
             ],
             score_label=f"public score ({data.competition.metric.name})",
         ),
-        "leaderboard.csv": _board_csv(data.public, data.participants),
     }
+    for board in data.boards:
+        files[_csv_name(board)] = _board_csv(board, data.public)
     shards = shard_count(len(data.participants))
     grouped: dict[int, list[Participant]] = {}
     for participant in data.participants:
@@ -348,6 +444,7 @@ def _home(data: SiteData) -> str:
         f'<div class="grader-status grader-{state}" data-start="{_h(c.start.isoformat())}" '
         f'data-end="{_h(c.end.isoformat())}"><p class="grader-countdown">{_h(sentence)}</p></div>',
         "",
+        *_final_news(data, ended=state == "ended"),
         _paragraphs(c.description),
         "",
         f"- **Opens:** {esc(_local(c.start, c))}",
@@ -362,6 +459,24 @@ def _home(data: SiteData) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _final_news(data: SiteData, *, ended: bool) -> list[str]:
+    """What the home page says about the final ranking: revealed (and who leads it), or still to come."""
+    final = data.private
+    if final is None:
+        if not ended:
+            return []
+        return ["The final ranking, by private score, is published after the organisers' reveal.", ""]
+    first = [s.username for s in final.standings if s.rank == 1]
+    lines = [
+        ("**The competition has ended and the final ranking is revealed.** " if ended else
+         "**The final ranking is revealed.** ")
+        + "The private scores decide it: see the [final leaderboard](leaderboard.md)."
+    ]  # fmt: skip
+    if first:
+        lines[0] += f" First place: {', '.join(f'**{esc(name)}**' for name in first)}."
+    return [*lines, ""]
 
 
 def _paragraphs(description: str) -> str:
@@ -486,56 +601,100 @@ def _rules(c: Competition) -> str:
 
 
 def _leaderboard(data: SiteData) -> str:
-    board = data.public
-    return "\n".join(
-        [
-            f"# {esc(board.title)}",
+    c = data.competition
+    several = len(data.boards) > 1
+    lines = [f"# {'Leaderboard' if several else esc(data.public.title)}", ""]
+    if data.revealed_at is not None:
+        lines += [
+            f'<p class="grader-final">The private scores were revealed on {_h(_local(data.revealed_at, c))}: '
+            "the final leaderboard ranks each participant's selected submission (their best public one) "
+            "by its private score.</p>",
             "",
+        ]
+    for reset in data.resets:
+        lines += [
+            f'<p class="grader-reset">The leaderboard was reset on {_h(_local(reset.timestamp, c))} and started '
+            f"again (reason: {_h(_clip(reset.reason, MAX_REASON_CHARS))}). Submissions from before the reset do "
+            "not count; they stay in each participant's history, marked <em>reset</em>.</p>",
+            "",
+        ]
+    for board in data.boards:
+        if several:
+            lines += [f"## {esc(board.title)}", ""]
+        lines += [
             f"<p>{_h(board.score_label)}. {len(board.standings)} participant"
             f"{'s' if len(board.standings) != 1 else ''} with a score. "
-            f'<a href="leaderboard.csv" download>Download as CSV</a>.</p>',
+            f'<a href="{_csv_name(board)}" download>Download as CSV</a>.</p>',
             "",
             marker(f"board-{board.name}"),
             "",
-            # For the site search, which indexes the page before the table is put in.
-            f'<p class="grader-names" hidden>{" ".join(_h(s.username) for s in board.standings)}</p>',
-            "",
-            _updated(data),
-            "",
         ]
-    )
+    # For the site search, which indexes the page before the tables are put in.
+    lines += [f'<p class="grader-names" hidden>{" ".join(_h(s.username) for s in data.public.standings)}</p>', ""]
+    if data.off:
+        lines += ["## Not ranked", "", _off_list(data.off), ""]
+    lines += [_updated(data), ""]
+    return "\n".join(lines)
 
 
-def _board_table(board: Board, participants: tuple[Participant, ...], c: Competition) -> str:
-    """The leaderboard as one HTML block; the site's script makes it searchable and sortable."""
+def _off_list(off: tuple[Participant, ...]) -> str:
+    """Participants taken off the ranking, each with the organisers' reason (escaped: it is text)."""
+    items = [
+        f'<li><a href="participants.html#{_h(p.key)}">{_h(p.username)}</a> — '
+        f"{_h(OFF_LABELS.get(p.removed or '', p.removed))} by the organisers: "
+        f"{_h(_clip(p.removed_reason or '', MAX_REASON_CHARS))}</li>"
+        for p in off
+    ]
+    return "\n".join(['<ul class="grader-off">', *items, "</ul>"])
+
+
+def _csv_name(board: Board) -> str:
+    return "leaderboard.csv" if board.name == "public" else f"leaderboard-{board.name}.csv"
+
+
+def _board_table(board: Board, data: SiteData) -> str:
+    """A leaderboard as one HTML block; the site's script makes it searchable and sortable.
+
+    The public board: rank, participant, best public score, entries, last submission. The
+    private board: rank, participant, private score, and the public score beside it.
+    """
     if not board.standings:
         return '<p class="grader-empty">No scored submissions yet.</p>'
-    keys = {p.username: p.key for p in participants}
+    c = data.competition
+    keys = {p.username: p.key for p in data.participants}
+    public = {s.username: s.best_score for s in data.public.standings}
     rows = []
     for s in board.standings:
         key = keys.get(s.username, s.username)
         # Spaces between cells: the site search indexes the page's text, and "1bob0.97" is no word.
-        rows.append(
-            f'<tr><td data-v="{s.rank}">{s.rank}</td> '
-            f'<td><a href="participants.html#{_h(key)}">{_h(s.username)}</a></td> '
-            f'<td data-v="{s.best_score!r}">{_h(text.score(s.best_score))}</td> '
-            f'<td data-v="{s.submission_count}">{s.submission_count}</td> '
-            f'<td data-v="{_h(s.last_submission_at)}">{_h(_local(s.last_submission_at, c))}</td></tr>'
-        )
+        cells = [
+            f'<td data-v="{s.rank}">{s.rank}</td>',
+            f'<td><a href="participants.html#{_h(key)}">{_h(s.username)}</a></td>',
+            f'<td data-v="{s.best_score!r}">{_h(text.score(s.best_score))}</td>',
+        ]
+        if board.name == "public":
+            cells += [
+                f'<td data-v="{s.submission_count}">{s.submission_count}</td>',
+                f'<td data-v="{_h(s.last_submission_at)}">{_h(_local(s.last_submission_at, c))}</td>',
+            ]
+        else:
+            shown = public.get(s.username)
+            cells.append(f'<td data-v="{shown!r}">{_h(text.score(shown)) if shown is not None else "—"}</td>')
+        rows.append(f"<tr>{' '.join(cells)}</tr>")
     order = "descending" if c.metric.greater_is_better else "ascending"
+    if board.name == "public":
+        heads = '<th data-sort="num">Best public score</th><th data-sort="num">Entries</th>'
+        heads += '<th data-sort="text">Last submission</th>'
+    else:
+        heads = '<th data-sort="num">Private score</th><th data-sort="num">Public score</th>'
     return "\n".join(
         [
             f'<div class="grader-board" data-board="{_h(board.name)}">',
             '<input type="search" class="grader-filter md-input" placeholder="Find a participant" '
             'aria-label="Find a participant" autocomplete="off">',
             f'<table data-score-order="{order}">',
-            "<thead><tr>"
-            '<th data-sort="num" aria-sort="ascending">Rank</th>'
-            '<th data-sort="text">Participant</th>'
-            '<th data-sort="num">Best public score</th>'
-            '<th data-sort="num">Entries</th>'
-            '<th data-sort="text">Last submission</th>'
-            "</tr></thead>",
+            f'<thead><tr><th data-sort="num" aria-sort="ascending">Rank</th><th data-sort="text">Participant</th>'
+            f"{heads}</tr></thead>",
             "<tbody>",
             *rows,
             "</tbody>",
@@ -547,7 +706,7 @@ def _board_table(board: Board, participants: tuple[Participant, ...], c: Competi
 
 
 def _participants(data: SiteData) -> str:
-    unranked = [p for p in data.participants if p.rank is None]
+    unranked = [p for p in data.participants if p.rank is None and p.removed is None]
     lines = [
         "# Participants",
         "",
@@ -568,9 +727,19 @@ def _participants(data: SiteData) -> str:
         "</div>",
         "",
     ]
+    if data.resets:
+        last = data.resets[-1]
+        lines += [
+            f'<p class="grader-reset">Submissions marked <em>reset</em> were made before the leaderboard was reset '
+            f"on {_h(_local(last.timestamp, data.competition))} ({_h(_clip(last.reason, MAX_REASON_CHARS))}); "
+            "they do not count.</p>",
+            "",
+        ]
     if unranked:
         links = ", ".join(f'<a href="participants.html#{_h(p.key)}">{_h(p.username)}</a>' for p in unranked)
         lines += ["## Without a score yet", "", f'<p class="grader-unranked">{links}</p>', ""]
+    if data.off:
+        lines += ["## Disqualified or removed", "", _off_list(data.off), ""]
     lines += [_updated(data), ""]
     return "\n".join(lines)
 
@@ -601,19 +770,40 @@ def _histories_json(group: list[Participant], c: Competition) -> str:
 
 
 def _history(p: Participant, c: Competition) -> dict[str, Any]:
-    rows = [
-        [
-            r.id,
-            _local(r.timestamp, c),
-            r.notebook_path,
-            r.status,
-            r.score if r.status == "completed" else None,
-            _clip(r.error_message or "", MAX_NOTE_CHARS),
-        ]
+    """One participant's history: a row per submission, ``[id, time, notebook, status, public score, note]``.
+
+    A row that does not count gets a seventh item saying why: ``removed`` or ``disqualified``
+    (by an organiser; the note starts with the reason), or ``reset``; rows of a participant
+    who was taken off say so too. Rows that count have six items, to keep big sites small.
+    """
+    rows: list[list[Any]] = [
+        [r.id, _local(r.timestamp, c), r.notebook_path, r.status, r.score if r.status == "completed" else None,
+         _clip(r.error_message, MAX_NOTE_CHARS) if r.error_message else ""]
         for r in p.submissions
-    ]
-    return {"username": p.username, "rank": p.rank, "best_score": p.best_score, "entries": p.entries,
-            "submissions": rows}  # fmt: skip
+    ]  # fmt: skip
+    for r, row in zip(p.submissions, rows, strict=True):
+        if r.removed is not None:
+            reason = f"{OFF_LABELS.get(r.removed, r.removed)} by the organisers: " + _clip(
+                r.removed_reason or "", MAX_REASON_CHARS
+            )
+            row[5] = f"{reason} — {row[5]}" if row[5] else reason
+            row.append(r.removed)
+        elif r.status == "rejected":
+            continue
+        elif p.removed is not None:
+            row.append(p.removed)
+        elif r.reset_id is not None:
+            row.append("reset")
+    history: dict[str, Any] = {"username": p.username, "rank": p.rank, "best_score": p.best_score,
+                               "entries": p.entries}  # fmt: skip
+    if p.removed is not None:
+        history["removed"] = p.removed
+        history["reason"] = _clip(p.removed_reason or "", MAX_REASON_CHARS)
+    if p.final_rank is not None:
+        history["final_rank"] = p.final_rank
+        history["private_score"] = p.private_score
+    history["submissions"] = rows
+    return history
 
 
 def _clip(value: str, width: int) -> str:
@@ -623,6 +813,9 @@ def _clip(value: str, width: int) -> str:
 
 def _charts_page(data: SiteData) -> str:
     top = min(TOP_IN_CHART, len(data.public.standings))
+    aside = bool(data.resets) or any(
+        p.removed is not None or any(r.removed is not None for r in p.submissions) for p in data.participants
+    )
     return "\n".join(
         [
             "# Charts",
@@ -633,7 +826,8 @@ def _charts_page(data: SiteData) -> str:
             "",
             "## Distribution of public scores",
             "",
-            "Every completed submission's public score.",
+            "Every completed submission's public score"
+            + (", except those that do not count (removed, disqualified or before a reset)." if aside else "."),
             "",
             "![Histogram of the public scores of all completed submissions](charts/scores.svg){ .grader-chart }",
             "",
@@ -651,7 +845,7 @@ def _best_chart(data: SiteData) -> str:
     for standing in data.public.standings[:TOP_IN_CHART]:
         points: list[tuple[datetime, float]] = []
         for r in by_name[standing.username].submissions if standing.username in by_name else ():
-            if r.status != "completed" or r.score is None or r.score != r.score:
+            if r.status != "completed" or r.score is None or r.score != r.score or not r.counts:
                 continue
             if not points or (r.score > points[-1][1] if greater else r.score < points[-1][1]):
                 points.append((datetime.fromisoformat(r.timestamp), r.score))
@@ -667,15 +861,25 @@ def _best_chart(data: SiteData) -> str:
     return charts.best_over_time(series, start=start, end=end, tz=c.timezone, score_label=f"public {c.metric.name}")
 
 
-def _board_csv(board: Board, participants: tuple[Participant, ...]) -> str:
-    """The board as CSV; text cells a spreadsheet would run as a formula are prefixed with '."""
+def _board_csv(board: Board, public: Board) -> str:
+    """A board as CSV; text cells a spreadsheet would run as a formula are prefixed with '.
+
+    The private board has the columns of its table: rank, participant, private and public score.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("rank", "participant", "best_public_score", "entries", "last_submission"))
+    if board.name == "public":
+        writer.writerow(("rank", "participant", "best_public_score", "entries", "last_submission"))
+        for s in board.standings:
+            writer.writerow(
+                (s.rank, _cell(s.username), repr(s.best_score), s.submission_count, _cell(s.last_submission_at))
+            )
+        return out.getvalue()
+    scores = {s.username: s.best_score for s in public.standings}
+    writer.writerow(("rank", "participant", "private_score", "public_score"))
     for s in board.standings:
-        writer.writerow(
-            (s.rank, _cell(s.username), repr(s.best_score), s.submission_count, _cell(s.last_submission_at))
-        )
+        shown = scores.get(s.username)
+        writer.writerow((s.rank, _cell(s.username), repr(s.best_score), "" if shown is None else repr(shown)))
     return out.getvalue()
 
 

@@ -2,8 +2,10 @@
 
 The fixture competition is a scratch copy of the demo with a hostile title, and a real
 SQLite leaderboard recorded through the Store, with hostile notebook paths and error
-messages. Golden files live in tests/golden/site/; after a deliberate change, regenerate
-them with GRADER_UPDATE_GOLDEN=1 and review the diff.
+messages. A second one ends: private scores sealed with a key, a reset, a removed
+submission, a disqualified participant (hostile reasons, through grader.admin), then the
+reveal. Golden files live in tests/golden/site/running/ and tests/golden/site/final/; after a
+deliberate change, regenerate them with GRADER_UPDATE_GOLDEN=1 and review the diff.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import config, demo, site
+from grader import admin, config, demo, sealing, site
 from grader.config import Competition
 from grader.ranking import Entry, Standing
 from grader.result import Result, RunError
@@ -64,28 +66,135 @@ def make_db(competition: Competition) -> Path:
     db = competition.root / "leaderboard" / "leaderboard.db"
     with Store(db) as store:
         for i, (user, day, hour, status, score, notebook, message) in enumerate(SUBMISSIONS):
-            sha = hashlib.sha256(f"{user}/{notebook}".encode()).hexdigest()
-            result = Result(
-                status=status,  # type: ignore[arg-type]
-                run_id=f"run-{i}",
-                notebook=Path(notebook).name,
-                notebook_sha256=sha,
-                started_at="",
-                runtime_seconds=10.0,
-                error=RunError("RuntimeError", message, 2) if message else None,
-                public_score=score,
-                private_score=0.123456 if score is not None else None,  # must never appear in the site
-                grader_version="0.1.0",
-            )
             when = datetime(2026, 11, day, hour, 0, tzinfo=UTC)
-            store.record(result, user=user, competition=competition, now=when, notebook_path=notebook)
+            # 0.123456: must never appear in the site
+            record(store, competition, f"run-{i}", user, when, status, score, 0.123456, notebook, message)
     return db
+
+
+def record(
+    store: Store,
+    competition: Competition,
+    run_id: str,
+    user: str,
+    when: datetime,
+    status: str,
+    score: float | None,
+    private: float | None,
+    notebook: str,
+    message: str | None = None,
+) -> int:
+    """Record one run through the real Store; returns the submission id."""
+    sha = hashlib.sha256(f"{user}/{notebook}".encode()).hexdigest()
+    result = Result(
+        status=status,  # type: ignore[arg-type]
+        run_id=run_id,
+        notebook=Path(notebook).name,
+        notebook_sha256=sha,
+        started_at="",
+        runtime_seconds=10.0,
+        error=RunError("RuntimeError", message, 2) if message else None,
+        public_score=score,
+        private_score=private if score is not None else None,
+        grader_version="0.1.0",
+    )
+    return store.record(result, user=user, competition=competition, now=when, notebook_path=notebook).submission_id
+
+
+# -- the competition that ended ------------------------------------------------------------
+
+KEY = sealing.new_key()
+BY = "teacher"
+FINAL_NOW = datetime(2027, 3, 5, 12, 0, tzinfo=UTC)  # after the end (2027-03-01)
+FINAL_NOW_ARG = "2027-03-05T12:00:00Z"
+REVEALED = datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
+RESET_REASON = "the test data leaked <b>twice</b>; starting again"
+REMOVE_REASON = "=HYPERLINK(\"http://x\") <script>alert('reason')</script> | copied *someone*"
+DISQUALIFY_REASON = "shared code with <i>dave</i> & [others](javascript:alert(1)) `rm -rf`"
+# (run, login, day of November 2026, status, public score, private score, notebook).
+# Private scores have distinctive digits, so that a leak is easy to find.
+FINAL = [
+    ("f0", "alice", 2, "completed", 0.80, 0.3141701, "a1.ipynb"),
+    ("f1", "bob", 3, "completed", 0.85, 0.3252702, "b1.ipynb"),
+    # the reset on 10 November
+    ("f2", "alice", 11, "completed", 0.90, 0.7364519, "a2.ipynb"),
+    ("f3", "bob", 12, "completed", 0.97, 0.9475703, "b2.ipynb"),  # removed
+    ("f4", "bob", 13, "completed", 0.88, 0.8264513, "b3.ipynb"),
+    ("f5", "carol", 14, "completed", 0.99, 0.9586704, "c1.ipynb"),  # carol is disqualified
+    ("f6", "dave", 15, "failed", None, None, "d1.ipynb"),  # removed, then restored
+    ("f7", "frank", 16, "completed", 0.90, 0.9164517, "f1.ipynb"),
+]
+PRIVATE = [row[5] for row in FINAL if row[5] is not None]
+
+
+def make_final(folder: Path) -> Competition:
+    """The competition that ended, before the reveal: every private score sealed with KEY.
+
+    Recorded, reset, removed, disqualified and restored through the real Store and grader.admin.
+    """
+    competition = make_competition(folder, title="Final")
+    db = competition.root / "leaderboard" / "leaderboard.db"
+    ids = {}
+    with Store(db, private_key=KEY) as store:
+        for run, user, day, status, score, private, notebook in FINAL:
+            if run == "f2":
+                admin.reset(competition, db, reason=RESET_REASON, by=BY, now=datetime(2026, 11, 10, 12, tzinfo=UTC))
+            when = datetime(2026, 11, day, 9, 30, tzinfo=UTC)
+            notebook = f"submissions/{user}/{notebook}"
+            message = "the kernel died" if status == "failed" else None
+            ids[run] = record(store, competition, run, user, when, status, score, private, notebook, message)
+    later = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    admin.take_off(competition, db, admin.parse_target(str(ids["f3"])), verb="remove", reason=REMOVE_REASON, by=BY,
+                   now=later)  # fmt: skip
+    admin.take_off(competition, db, admin.parse_target("carol"), verb="disqualify", reason=DISQUALIFY_REASON, by=BY,
+                   now=later)  # fmt: skip
+    admin.take_off(competition, db, admin.parse_target(str(ids["f6"])), verb="remove", reason="by mistake", by=BY,
+                   now=later)  # fmt: skip
+    admin.take_off(competition, db, admin.parse_target(str(ids["f6"])), verb="restore", reason="sorry", by=BY,
+                   now=later)  # fmt: skip
+    return competition
+
+
+def reveal(competition: Competition) -> None:
+    """The organisers' reveal, through grader.admin with the key in the environment (as the workflow runs it)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(sealing.KEY_ENV, KEY)
+        admin.reveal(competition, competition.root / "leaderboard" / "leaderboard.db", by=BY, now=REVEALED)
+
+
+def leaks(folder: Path, values: list[float]) -> list[str]:
+    """Every file under ``folder`` that shows one of ``values`` (in full or rounded as the site rounds)
+    or a sealed token."""
+    needles = [repr(v) for v in values] + [f"{v:.5f}" for v in values] + ["gAAAAA"]
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        content = path.read_bytes().decode("utf-8", errors="replace")
+        found += [f"{path.relative_to(folder)}: {n}" for n in needles if n in content]
+    return found
 
 
 @pytest.fixture(scope="module")
 def comp(tmp_path_factory: pytest.TempPathFactory) -> Competition:
     competition = make_competition(tmp_path_factory.mktemp("site") / "comp")
     make_db(competition)
+    return competition
+
+
+@pytest.fixture(scope="module")
+def sealed(tmp_path_factory: pytest.TempPathFactory) -> Competition:
+    """The competition that ended, before the reveal (do not change it: copy it)."""
+    return make_final(tmp_path_factory.mktemp("sealed") / "comp")
+
+
+@pytest.fixture(scope="module")
+def revealed(sealed: Competition, tmp_path_factory: pytest.TempPathFactory) -> Competition:
+    """A copy of ``sealed`` after the reveal."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("revealed") / "comp"
+    shutil.copytree(sealed.root, folder)
+    competition = config.load(folder / "competition.yaml")
+    reveal(competition)
     return competition
 
 
@@ -101,6 +210,16 @@ def built(comp: Competition) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def built_final(revealed: Competition) -> Path:
+    """The competition that ended, after the reveal, built by the real command."""
+    out = revealed.root / "public"
+    proc = grader("site", "build", "--out", str(out), "--mkdocs", str(ROOT / "mkdocs.yml"), "--now", FINAL_NOW_ARG,
+                  cwd=revealed.root)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
 def grader(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "grader", *args],
@@ -112,17 +231,27 @@ def grader(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproce
     )
 
 
-def test_generated_files_match_the_golden_files(comp: Competition) -> None:
-    rendered = site.render(site.load(comp, comp.root / "leaderboard" / "leaderboard.db", now=NOW))
+def check_golden(rendered: site.Rendered, folder: Path) -> None:
     files = {**rendered.files, **{f"_fragments/{name}.html": html for name, html in rendered.fragments.items()}}
     if os.environ.get("GRADER_UPDATE_GOLDEN"):
         for path, content in files.items():
-            (GOLDEN / path).parent.mkdir(parents=True, exist_ok=True)
-            (GOLDEN / path).write_text(content, encoding="utf-8")
-    golden = {p.relative_to(GOLDEN).as_posix() for p in GOLDEN.rglob("*") if p.is_file()}
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_text(content, encoding="utf-8")
+    golden = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     assert set(files) == golden
     for path, content in files.items():
-        assert content == (GOLDEN / path).read_text(encoding="utf-8"), f"{path} differs from tests/golden/site/{path}"
+        assert content == (folder / path).read_text(encoding="utf-8"), f"{path} differs from {folder / path}"
+
+
+def test_generated_files_match_the_golden_files(comp: Competition) -> None:
+    check_golden(
+        site.render(site.load(comp, comp.root / "leaderboard" / "leaderboard.db", now=NOW)), GOLDEN / "running"
+    )
+
+
+def test_the_final_site_matches_the_golden_files(revealed: Competition) -> None:
+    data = site.load(revealed, revealed.root / "leaderboard" / "leaderboard.db", now=FINAL_NOW)
+    check_golden(site.render(data), GOLDEN / "final")
 
 
 def test_generated_pages_rank_escape_and_hide_private_scores(comp: Competition) -> None:
@@ -179,6 +308,94 @@ def test_hostile_names_are_text_everywhere(comp: Competition) -> None:
     assert [row[1] for row in parsed[1:]] == [names[0], "'" + names[1], names[2]]
     chart = files["charts/best-over-time.svg"]
     assert "<script" not in chart and "&lt;script&gt;" in chart
+
+
+def test_removed_disqualified_and_reset_are_shown_with_their_reasons(revealed: Competition) -> None:
+    rendered = site.render(site.load(revealed, revealed.root / "leaderboard" / "leaderboard.db", now=FINAL_NOW))
+    files = rendered.files
+    board = rendered.fill(files["leaderboard.md"])
+    public = rendered.fragments["board-public"]
+    # bob's 0.97 was removed, so his 0.88 counts; carol (0.99) is disqualified; alice and frank tie
+    # at 0.90 and alice got there first. Nothing from before the reset ranks.
+    assert re.findall(r'participants.html#([a-z]+)">', public) == ["alice", "frank", "bob"]
+    assert '<td data-v="0.88">0.88000</td>' in public
+    histories = json.loads(files["participants/0.json"])
+    bob = histories["bob"]
+    assert [row[6:] for row in bob["submissions"]] == [["reset"], ["removed"], []]
+    removed = bob["submissions"][1]
+    assert removed[4] == 0.97  # the score is still shown, marked as not counting
+    assert removed[5] == "Removed by the organisers: " + REMOVE_REASON
+    assert bob["rank"] == 3 and bob["entries"] == 1
+    carol = histories["carol"]
+    assert carol["removed"] == "disqualified" and carol["reason"] == DISQUALIFY_REASON
+    assert carol["rank"] is None and carol["entries"] == 0 and "final_rank" not in carol
+    assert [row[6:] for row in carol["submissions"]] == [["disqualified"]]
+    assert [row[6:] for row in histories["alice"]["submissions"]] == [["reset"], []]
+    assert [len(row) for row in histories["dave"]["submissions"]] == [6]  # restored: counts again
+    assert "removed" not in histories["alice"]
+    # Reasons are organiser text, but text all the same: escaped in the pages, the JSON and the list.
+    assert "reset on 2026-11-10 13:00 CET and started again (reason: the test data leaked &lt;b&gt;twice" in board
+    assert "carol</a> — Disqualified by the organisers: shared code with &lt;i&gt;dave&lt;/i&gt; &amp;" in board
+    assert "&lt;i&gt;dave&lt;/i&gt;" in files["participants.md"]
+    assert "\\u003cscript\\u003ealert('reason')" in files["participants/0.json"]
+    everything = "".join(files.values()) + "".join(rendered.fragments.values())
+    for markup in ("<script", "<b>", "<i>", 'href="javascript'):
+        assert markup not in everything, markup
+    # the charts leave out what does not count: bob's removed 0.97 and carol's 0.99
+    assert "0.97" not in files["charts/best-over-time.svg"] and "carol" not in files["charts/best-over-time.svg"]
+
+
+def test_the_final_board_comes_after_the_reveal_only(sealed: Competition, revealed: Competition) -> None:
+    before = site.render(site.load(sealed, sealed.root / "leaderboard" / "leaderboard.db", now=FINAL_NOW))
+    assert set(before.fragments) == {"board-public"} and "leaderboard-private.csv" not in before.files
+    assert "published after the organisers' reveal" in before.files["index.md"]
+    assert "final_rank" not in before.files["participants/0.json"]
+    after = site.render(site.load(revealed, revealed.root / "leaderboard" / "leaderboard.db", now=FINAL_NOW))
+    final = after.fragments["board-private"]
+    # Each participant's selected (best public) submission, ranked by its private score.
+    assert re.findall(r'participants.html#([a-z]+)">', final) == ["frank", "bob", "alice"]
+    assert '<td data-v="0.9164517">0.91645</td> <td data-v="0.9">0.90000</td>' in final
+    page = after.fill(after.files["leaderboard.md"])
+    assert page.index('data-board="private"') < page.index('data-board="public"')
+    assert "## Final leaderboard \\(private\\)" in page and "## Public leaderboard" in page
+    assert list(csv.reader(io.StringIO(after.files["leaderboard-private.csv"]))) == [
+        ["rank", "participant", "private_score", "public_score"],
+        ["1", "frank", "0.9164517", "0.9"], ["2", "bob", "0.8264513", "0.88"], ["3", "alice", "0.7364519", "0.9"],
+    ]  # fmt: skip
+    home = after.files["index.md"]
+    assert "**The competition has ended and the final ranking is revealed.**" in home
+    assert "First place: **frank**." in home
+    frank = json.loads(after.files["participants/0.json"])["frank"]
+    assert (frank["final_rank"], frank["private_score"], frank["rank"]) == (1, 0.9164517, 2)
+
+
+def test_nothing_private_reaches_the_site_before_the_reveal(
+    sealed: Competition, built_final: Path, tmp_path: Path
+) -> None:
+    """Every built file is searched for the private scores, even with the key in the build's environment."""
+    out = tmp_path / "public"
+    proc = grader("site", "build", "--out", str(out), "--mkdocs", str(ROOT / "mkdocs.yml"), "--now", FINAL_NOW_ARG,
+                  cwd=sealed.root, env={sealing.KEY_ENV: KEY})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len(list(out.rglob("*.html"))) > 10
+    assert leaks(out, PRIVATE) == []
+    # The same search finds them once revealed: the selected submissions' private scores (in full, and
+    # rounded, which is a prefix of it), on the final board, its CSV and the histories; the others nowhere.
+    selected = [0.7364519, 0.8264513, 0.9164517]
+    files = ("leaderboard.html", "leaderboard-private.csv", "participants/0.json")
+    expected = {f"{name}: {shown}" for name in files for v in selected for shown in (repr(v), f"{v:.5f}")}
+    assert set(leaks(built_final, PRIVATE)) == expected
+
+
+def test_the_built_final_site(built_final: Path) -> None:
+    board = (built_final / "leaderboard.html").read_text(encoding="utf-8")
+    assert board.index('data-board="private"') < board.index('data-board="public"')
+    assert "Final leaderboard (private)" in board
+    index = (built_final / "index.html").read_text(encoding="utf-8")
+    assert "The competition has ended and the final ranking is revealed." in index
+    for page in built_final.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        assert "<script>alert" not in html and 'href="javascript' not in html and "<i>dave" not in html, page
 
 
 def test_histories_are_spread_over_a_few_files() -> None:

@@ -2,11 +2,14 @@
 
 Checks what a visitor sees: the leaderboard sorted right and re-sortable, the participant
 filter, a participant's history loaded on demand (hostile text shown as text), the charts
-drawn, no request leaving localhost, no console error. Screenshots go to test-artifacts/.
+drawn, no request leaving localhost, no console error; and after the reveal, the final
+board and what the organisers decided (a removed submission, a disqualified participant).
+Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import shutil
@@ -57,7 +60,29 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (out / "participants").iterdir()) == ["0.json", "1.json", "2.json"]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(out)))
+    with serve(out) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def served_final(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The competition that ended (test_site.make_final), after the reveal, built and served."""
+    comp = test_site.make_final(tmp_path_factory.mktemp("browser-final") / "comp")
+    test_site.reveal(comp)
+    out = comp.root / "public"
+    proc = test_site.grader(
+        "site", "build", "--out", str(out), "--mkdocs", str(ROOT / "mkdocs.yml"), "--now", test_site.FINAL_NOW_ARG,
+        cwd=comp.root,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with serve(out) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve(folder: Path) -> Iterator[str]:
+    """``folder`` served on 127.0.0.1 while the block runs."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -104,8 +129,8 @@ def console_errors(driver: webdriver.Chrome) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
-def column(driver: webdriver.Chrome, index: int) -> list[str]:
-    rows = driver.find_elements(By.CSS_SELECTOR, ".grader-board tbody tr")
+def column(driver: webdriver.Chrome, index: int, board: str = "public") -> list[str]:
+    rows = driver.find_elements(By.CSS_SELECTOR, f'.grader-board[data-board="{board}"] tbody tr')
     return [r.find_elements(By.TAG_NAME, "td")[index].text for r in rows if r.is_displayed()]
 
 
@@ -188,6 +213,36 @@ def test_the_site_in_a_real_browser(served: str, browser: webdriver.Chrome) -> N
     assert len(network) > 10
     outside = [u for u in network if not u.startswith(served + "/")]
     assert outside == [], f"requests left localhost: {outside}"
+    assert console_errors(browser) == []
+
+
+def test_the_final_board_and_the_organisers_decisions(served_final: str, browser: webdriver.Chrome) -> None:
+    wait = WebDriverWait(browser, 10)
+    browser.get(served_final + "/leaderboard.html")
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, '.grader-board[data-board="private"] th')]
+    assert [h.rstrip(" ▲▼") for h in headers] == ["Rank", "Participant", "Private score", "Public score"]
+    assert column(browser, 1, "private") == ["frank", "bob", "alice"]
+    assert column(browser, 2, "private") == ["0.91645", "0.82645", "0.73645"]
+    assert column(browser, 1) == ["alice", "frank", "bob"]  # the public board, below it; carol is not ranked
+    off = browser.find_element(By.CSS_SELECTOR, ".grader-off").text
+    assert off == "carol — Disqualified by the organisers: " + test_site.DISQUALIFY_REASON
+    screenshot(browser, "site-final-leaderboard.png")
+
+    browser.get(served_final + "/participants.html#bob")
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".grader-who").text == "bob")
+    rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+            for tr in browser.find_elements(By.CSS_SELECTOR, ".grader-view tbody tr")]  # fmt: skip
+    assert [(r[3], r[4]) for r in rows] == [("reset", "0.85000 (not counted)"), ("removed", "0.97000 (not counted)"),
+                                            ("completed", "0.88000")]  # fmt: skip
+    assert rows[1][5] == "Removed by the organisers: " + test_site.REMOVE_REASON
+    summary = browser.find_element(By.CSS_SELECTOR, ".grader-summary").text
+    assert summary == "Final rank 2, private score 0.82645; public rank 3, best public score 0.88000; 1 entry."
+    browser.get(served_final + "/participants.html#carol")
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".grader-who").text == "carol")
+    summary = browser.find_element(By.CSS_SELECTOR, ".grader-summary").text
+    assert summary == f"Disqualified by the organisers. Reason: {test_site.DISQUALIFY_REASON}. Not ranked."
+    assert browser.find_elements(By.CSS_SELECTOR, ".grader-view i, .grader-view script") == []
+    screenshot(browser, "site-final-participant.png")
     assert console_errors(browser) == []
 
 

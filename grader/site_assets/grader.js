@@ -97,16 +97,31 @@
     var score = function (v) { return v === null ? "—" : v.toFixed(5); };
 
     function say(text) { message.textContent = text; message.hidden = false; view.hidden = true; }
+    function summary(data) {
+      var text;
+      if (data.removed) {  // taken off the ranking by an organiser: say so, and why
+        text = (data.removed === "disqualified" ? "Disqualified" : "Removed from the ranking") +
+          " by the organisers. Reason: " + data.reason + ". Not ranked";
+      } else {
+        text = (data.rank === null ? "no score yet" : "rank " + data.rank + ", best public score " + score(data.best_score)) +
+          "; " + data.entries + " entr" + (data.entries === 1 ? "y" : "ies");
+      }
+      if (data.final_rank !== undefined) {  // only after the reveal
+        text = "Final rank " + data.final_rank + ", private score " + score(data.private_score) + "; public " + text;
+      }
+      return /[.!?]$/.test(text) ? text : text + ".";
+    }
     function show(data) {
       root.querySelector(".grader-who").textContent = data.username;
-      var rank = data.rank === null ? "no score yet" : "rank " + data.rank + ", best public score " + score(data.best_score);
-      root.querySelector(".grader-summary").textContent = rank + "; " + data.entries + " entr" + (data.entries === 1 ? "y" : "ies") + ".";
+      root.querySelector(".grader-summary").textContent = summary(data);
       var body = view.querySelector("tbody");
       while (body.firstChild) body.removeChild(body.firstChild);
       data.submissions.forEach(function (s) {
         var tr = document.createElement("tr");
-        tr.className = "grader-" + s[3];
-        [String(s[0]), s[1], s[2], s[3], score(s[4]), s[5]].forEach(function (text) {
+        var off = s[6];  // "removed", "disqualified" or "reset": the row does not count
+        tr.className = "grader-" + s[3] + (off ? " grader-off" : "");
+        var shown = off && s[4] !== null ? score(s[4]) + " (not counted)" : score(s[4]);
+        [String(s[0]), s[1], s[2], off || s[3], shown, s[5]].forEach(function (text) {
           var td = document.createElement("td");
           td.textContent = text;
           tr.appendChild(td);
