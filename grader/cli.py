@@ -845,6 +845,117 @@ def export_grades(
         click.echo(f"Not on the roster: {len(done.not_on_roster)} participant(s) with submissions.", err=True)
 
 
+# -- rescoring and regrading: `grader rescore`, `grader regrade` -----------------------------------
+
+
+@cli.command()
+@reason_opt
+@by_opt
+@db_opt
+@admin_push_opt
+@admin_branch_opt
+@click.pass_context
+def rescore(ctx: click.Context, reason: str, by: str, db: Path | None, push: bool, branch: str) -> None:
+    """Score every recorded submission again from its stored predictions, after the metric or the truth changed.
+
+    Needs the truth (and GRADER_PRIVATE_KEY when the scores are sealed). One transaction:
+    from then on only submissions scored by the new scorer version rank; those that cannot
+    be rescored are listed and no longer rank.
+    """
+    from grader import rescore as rescoring
+
+    done = rescoring.rescore(
+        _competition(ctx), _db(ctx, db), by=by, reason=reason, now=datetime.now(UTC), push=push, branch=branch,
+        token=os.environ.get("GITHUB_TOKEN"),
+    )  # fmt: skip
+    was = f" (was {done.previous})" if done.previous and done.previous != done.version else ""
+    click.echo(
+        f"Rescored {done.rescored} submission(s) with scorer {done.version}{was}; "
+        f"{done.changed} public score(s) changed (audit #{done.action.id})."
+    )
+    for sid, why in done.not_rescored:
+        click.echo(f"  #{sid} not rescored, no longer ranked: {why}", err=True)
+    if done.pushed is not None:
+        click.echo(f"Pushed {done.pushed.commit[:12]}." if done.pushed.commit else "Nothing new to push.")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--jobs", "-j", type=click.IntRange(min=1, max=256), default=1, show_default=True,
+              help="Notebooks run at once (one core each is a good start).")  # fmt: skip
+@click.option("--shard", metavar="I/N", default="1/1", show_default=True,
+              help="Run only the I-th of N shares (a CI matrix); `grader regrade merge` joins them.")  # fmt: skip
+@click.option("--only", multiple=True, metavar="LOGIN|ID", help="Only these participants or submission ids (repeat).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for the runs (OUT/<id>/) and the shard's manifest.")  # fmt: skip
+@db_opt
+@timeout_opt
+@sandbox_opt
+@progress_opt
+@click.pass_context
+def regrade(
+    ctx: click.Context, jobs: int, shard: str, only: tuple[str, ...], out_dir: Path | None, db: Path | None,
+    timeout: float | None, sandbox: Mode | None, progress: bool | None,
+) -> None:  # fmt: skip
+    """Run recorded submissions again from the commit they were submitted at (scores are not changed).
+
+    One status line per notebook and a summary at the end; a notebook that fails or hangs
+    costs only its own time limit. `grader regrade merge OUT...` scores and compares the runs.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from grader import regrade as regrading
+    from grader import render
+
+    if out_dir is None:
+        raise click.UsageError("pass --out DIR for the runs.")
+    batch = regrading.regrade(
+        _competition(ctx), _db(ctx, db), out_dir, jobs=jobs, shard=regrading.parse_shard(shard), only=only,
+        run_timeout=timeout, sandbox=sandbox, progress=_progress(progress), echo=click.echo,
+    )  # fmt: skip
+    facts = regrading.describe(batch.outcomes, batch.seconds)
+    click.echo("")
+    click.echo(render.table(("status", "notebooks"), regrading.summary(batch.outcomes), align="lr"))
+    click.echo(
+        f"\nRegraded {facts['notebooks']} notebook(s) of shard {batch.shard[0]}/{batch.shard[1]} in "
+        f"{batch.seconds:.1f} s with {jobs} job(s); manifest: {batch.manifest}."
+    )
+    if facts["working_tree"] or facts["missing"]:
+        click.echo(
+            f"{facts['working_tree']} ran from the working tree (no usable commit), {facts['missing']} could not be "
+            "found; see their lines above.",
+            err=True,
+        )
+
+
+@regrade.command("merge")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False, exists=True))
+@by_opt
+@click.option("--reason", default="regrade report", show_default=True, help="For the audit trail.")
+@db_opt
+@admin_push_opt
+@admin_branch_opt
+@click.pass_context
+def regrade_merge(
+    ctx: click.Context, folders: tuple[Path, ...], by: str, reason: str, db: Path | None, push: bool, branch: str
+) -> None:
+    """Score the regraded runs of every shard (FOLDERS) and compare them with the recorded results.
+
+    Writes leaderboard/regrade.csv (public scores only) and an audit row; changes no score.
+    """
+    from grader import regrade as regrading
+    from grader import render
+
+    merged = regrading.merge(
+        _competition(ctx), _db(ctx, db), list(folders), by=by, reason=reason, now=datetime.now(UTC), push=push,
+        branch=branch, token=os.environ.get("GITHUB_TOKEN"),
+    )  # fmt: skip
+    rows = [(r.submission_id, r.username, r.recorded_status, r.regraded_status, render.score(r.recorded_score),
+             render.score(r.regraded_score), r.verdict) for r in merged.rows]  # fmt: skip
+    click.echo(render.table(("#", "participant", "recorded", "regraded", "score", "now", "verdict"), rows, align="r"))
+    differ = sum(1 for r in merged.rows if r.verdict != "same")
+    click.echo(f"\n{len(merged.rows)} regraded from {merged.shards} shard(s), {differ} differ; see {merged.report}.")
+
+
 def _leaderboard_table(competition: Any, standings: list[Any]) -> str:
     from grader import render
 

@@ -89,9 +89,12 @@ def run(
 
 def score(out_dir: Path, competition: Competition, environ: Mapping[str, str] = os.environ) -> Result:
     """Score the predictions of a finished run against the hidden truth; updates result.json."""
+    from grader.rescore import stamp
     from grader.score import score_run
 
-    return score_run(out_dir, competition, environ)
+    score_run(out_dir, competition, environ)
+    stamp(out_dir, competition, environ)  # which scorer produced the scores (see grader.rescore)
+    return results.read(out_dir)
 
 
 def record(
@@ -114,11 +117,16 @@ def record(
     result = results.read(out_dir)
     if run_id is not None:
         result = replace(result, run_id=run_id)
+    packed = None
+    if result.status == "completed" and result.public_score is not None:
+        from grader.rescore import pack
+
+        packed = pack(out_dir, competition)  # kept (sealed with a key) so that the run can be rescored
     with Store(db) as store:
         # Exported every time, even for a run recorded before: it repairs CSVs left stale by a failed export.
         recorded = store.record_and_export(
             result, user=user, competition=competition, now=now, notebook_path=notebook_path or result.notebook,
-            pr_number=pr_number, head_sha=head_sha,
+            pr_number=pr_number, head_sha=head_sha, predictions=packed,
         )  # fmt: skip
     return recorded
 

@@ -22,6 +22,7 @@ returned by the read methods; they stay secret until a reveal.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import math
@@ -29,7 +30,7 @@ import os
 import re
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
@@ -52,13 +53,52 @@ PRIVATE_LEADERBOARD_CSV = "private_leaderboard.csv"  # written only after the re
 DEFAULT_TIMEOUT = 60.0  # seconds a writer waits for the lock before giving up
 MAX_MESSAGE_CHARS = 2000  # error messages are student-controlled and end up in a committed CSV
 
-ADMIN_ACTIONS = ("remove", "disqualify", "restore", "reset", "seal", "reveal")
+ADMIN_ACTIONS_V2 = ("remove", "disqualify", "restore", "reset", "seal", "reveal")
+ADMIN_ACTIONS = (*ADMIN_ACTIONS_V2, "rescore", "regrade")
 STATUSES = ("pending", "running", "completed", "failed", "timeout", "invalid", "rejected")
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _LOGIN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
+
+
+def _migration_3(conn: sqlite3.Connection) -> None:
+    """Scorer versions, stored predictions (for rescoring), and the rescore and regrade actions.
+
+    SQLite cannot change a CHECK constraint in place, so ``admin_actions`` is rebuilt: copied,
+    dropped and created again with the same rows. Other tables reference it and foreign keys
+    cannot be switched off inside a transaction, so the check is deferred to the commit, by
+    which time every referenced row is back.
+    """
+    conn.execute("PRAGMA defer_foreign_keys = ON")
+    conn.execute("CREATE TABLE admin_actions_copy AS SELECT * FROM admin_actions")
+    conn.execute("DROP TABLE admin_actions")
+    conn.execute(
+        f"""CREATE TABLE admin_actions (
+            id INTEGER PRIMARY KEY,
+            timestamp TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ({", ".join(repr(a) for a in ADMIN_ACTIONS)})),
+            target_kind TEXT NOT NULL CHECK (target_kind IN ('submission', 'participant', 'competition')),
+            target TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )"""
+    )
+    conn.execute("INSERT INTO admin_actions SELECT * FROM admin_actions_copy ORDER BY id")
+    conn.execute("DROP TABLE admin_actions_copy")
+    # Which scorer (metric, its arguments, the truth, grader's major.minor) produced the scores of a row.
+    conn.execute("ALTER TABLE submissions ADD COLUMN scorer_version TEXT")
+    # What a completed run predicted, packed (see grader.rescore), sealed with the private key when there is one.
+    conn.execute(
+        """CREATE TABLE predictions (
+            submission_id INTEGER PRIMARY KEY REFERENCES submissions (id),
+            ids_digest TEXT NOT NULL,
+            sealed INTEGER NOT NULL CHECK (sealed IN (0, 1)),
+            data BLOB NOT NULL
+        )"""
+    )
+
 
 MIGRATIONS: list[tuple[int, Migration]] = [
     (
@@ -104,7 +144,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
                 id INTEGER PRIMARY KEY,
                 timestamp TEXT NOT NULL,
                 actor TEXT NOT NULL,
-                action TEXT NOT NULL CHECK (action IN ({", ".join(repr(a) for a in ADMIN_ACTIONS)})),
+                action TEXT NOT NULL CHECK (action IN ({", ".join(repr(a) for a in ADMIN_ACTIONS_V2)})),
                 target_kind TEXT NOT NULL CHECK (target_kind IN ('submission', 'participant', 'competition')),
                 target TEXT NOT NULL,
                 reason TEXT NOT NULL
@@ -137,6 +177,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
             "CREATE INDEX submissions_private_plain ON submissions (id) WHERE private_score IS NOT NULL",
         ),
     ),
+    (3, _migration_3),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -148,7 +189,8 @@ SUBMISSION_COLUMNS = (
 )  # fmt: skip
 _TEXT_COLUMNS = ("timestamp", "username", "notebook_path", "notebook_sha256", "status", "error_type",
                  "error_message", "head_sha", "grader_version", "removed", "removed_reason")  # fmt: skip
-_ROW_COLUMNS = ("id", "run_id", *SUBMISSION_COLUMNS[1:])
+# The CSV's columns are fixed (others parse them); the scorer version is read from the database.
+_ROW_COLUMNS = ("id", "run_id", *SUBMISSION_COLUMNS[1:], "scorer_version")
 # A submission that can rank: accepted, not taken off the board by an organiser, not archived by a reset.
 _COUNTS = (
     "status != 'rejected' AND removed IS NULL AND reset_id IS NULL "
@@ -178,6 +220,24 @@ class SubmissionRow:
     removed: str | None = None  # "removed" or "disqualified" by an organiser (the submission itself)
     removed_reason: str | None = None
     reset_id: int | None = None  # the reset that archived it
+    scorer_version: str | None = None  # the scorer that produced ``score`` (see grader.rescore)
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A completed run's predictions packed for storage (:func:`grader.rescore.pack`), not yet sealed."""
+
+    ids_digest: str  # which test ids, in which order, the values belong to
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Versions:
+    """Which scorer produced the scores: the current one and how many completed submissions each has."""
+
+    current: str | None  # None: no version yet (every scored submission ranks, as before versions existed)
+    completed: dict[str | None, int]  # scorer version (None: unknown) → completed submissions
+    with_predictions: int  # completed submissions whose predictions are stored (they can be rescored)
 
 
 @dataclass(frozen=True)
@@ -342,11 +402,18 @@ class Store:
         notebook_path: str,
         pr_number: int | None = None,
         head_sha: str | None = None,
+        predictions: Packed | None = None,
     ) -> Recorded:
         """Store one run of a notebook by ``user`` at ``now``, applying the competition's rules.
 
         One transaction, idempotent by ``result.run_id``: recording the same run again changes
         nothing and returns ``already_recorded=True``. Does not write the CSV files.
+
+        The scorer version is ``result.extra["scorer_version"]`` (set by :func:`grader.pipeline.score`);
+        the first scored submission of a competition makes it the current one, and a submission
+        scored by another version does not rank until ``grader rescore``. ``predictions`` of a
+        completed run are stored in the same transaction (sealed when there is a private key),
+        so that it can be rescored.
         """
         check_login(user)
         ts = timestamp(now)
@@ -381,6 +448,8 @@ class Store:
                 message = message[:MAX_MESSAGE_CHARS] + " … (truncated)"
             score = None if verdict else _clean(result.public_score)
             private = None if verdict else _clean(result.private_score)
+            version = result.extra.get("scorer_version") if score is not None else None
+            version = version if isinstance(version, str) and version else None
             sealed = None
             if private is not None and sealer is not None and self._revealed_at() is None:
                 sealed = sealer.seal(private)
@@ -389,15 +458,21 @@ class Store:
             cursor = self._conn.execute(
                 """INSERT INTO submissions (run_id, username, timestamp, notebook_path, notebook_sha256, status,
                     score, private_score, private_sealed, error_type, error_message, error_cell, runtime_seconds,
-                    pr_number, head_sha, grader_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    pr_number, head_sha, grader_version, scorer_version)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (result.run_id, user, ts, notebook_path, result.notebook_sha256, status, score,
                  private, sealed, error_type, message,
                  None if verdict or error is None else error.cell_index, result.runtime_seconds, pr_number,
-                 head_sha, result.grader_version),
+                 head_sha, result.grader_version, version),
             )  # fmt: skip
             submission_id = int(cursor.lastrowid or 0)
+            if predictions is not None and status == "completed":
+                self._store_predictions(submission_id, predictions)
+            if version is not None and status == "completed" and self._current_version() is None:
+                self._adopt_version(version, competition)
+            ranks = status == "completed" and self._ranks(version)
             moved = status != "rejected" and self._update_leaderboard(
-                user, submission_id, ts, status, score, competition
+                user, submission_id, ts, "completed" if ranks else "unranked", score, competition
             )
             # Only this participant's best can change in this transaction, so their rank is
             # recounted only when it did (counting costs one index scan over those ahead).
@@ -414,10 +489,11 @@ class Store:
         notebook_path: str,
         pr_number: int | None = None,
         head_sha: str | None = None,
+        predictions: Packed | None = None,
     ) -> Recorded:
         """:meth:`record`, then :meth:`export_csv`. If the export fails the record stands; export again."""
         outcome = self.record(result, user=user, competition=competition, now=now, notebook_path=notebook_path,
-                              pr_number=pr_number, head_sha=head_sha)  # fmt: skip
+                              pr_number=pr_number, head_sha=head_sha, predictions=predictions)  # fmt: skip
         self.export_csv(competition)
         return outcome
 
@@ -600,6 +676,131 @@ class Store:
                 raise UsageError("private scores are hidden until the reveal (grader reveal).")
             return dict(self._conn.execute("SELECT id, private_score FROM submissions").fetchall())
 
+    # -- scorer versions, stored predictions and rescoring --------------------------------
+
+    def versions(self) -> Versions:
+        """The current scorer version and which versions scored the completed submissions."""
+        with self._transaction(write=False):
+            rows = self._conn.execute(
+                "SELECT scorer_version, COUNT(*) FROM submissions WHERE status = 'completed' GROUP BY scorer_version"
+            ).fetchall()
+            stored = self._conn.execute(
+                """SELECT COUNT(*) FROM predictions p JOIN submissions s ON s.id = p.submission_id
+                   WHERE s.status = 'completed'"""
+            ).fetchone()[0]
+            return Versions(self._current_version(), {v: int(n) for v, n in rows}, int(stored))
+
+    def stored_predictions(self) -> list[tuple[int, str, bytes]]:
+        """(submission id, ids digest, packed data) of every completed submission with stored predictions.
+
+        Sealed predictions are opened with the private key (:class:`~grader.sealing.SealError`
+        when it is missing or wrong).
+        """
+        with self._transaction(write=False):
+            rows = self._conn.execute(
+                """SELECT p.submission_id, p.ids_digest, p.sealed, p.data FROM predictions p
+                   JOIN submissions s ON s.id = p.submission_id WHERE s.status = 'completed' ORDER BY p.submission_id"""
+            ).fetchall()
+        fernet = self._fernet(required=any(sealed for _, _, sealed, _ in rows))
+        out = []
+        for sid, digest, sealed, data in rows:
+            out.append((int(sid), str(digest), _open_bytes(fernet, bytes(data)) if sealed else bytes(data)))
+        return out
+
+    def rescore(
+        self,
+        scores: Mapping[int, tuple[float, float]],
+        *,
+        version: str,
+        by: str,
+        reason: str,
+        now: datetime,
+        competition: Competition,
+    ) -> AdminAction:
+        """Replace the scores of the submissions in ``scores`` (id → (public, private)) and make ``version`` current.
+
+        One transaction with its audit row, then the leaderboard table is rebuilt: from now on
+        only submissions scored by ``version`` rank. Private scores are sealed when there is a
+        private key (and always before the reveal once any score is sealed); after the reveal
+        they are written in clear, like the rest.
+        """
+        if not version:
+            raise ValueError("a rescore needs a scorer version")
+        with self._transaction(write=True):
+            revealed = self._revealed_at() is not None
+            has_sealed = (
+                self._conn.execute("SELECT 1 FROM submissions WHERE private_sealed IS NOT NULL LIMIT 1").fetchone()
+                is not None
+            )
+            sealer = None if revealed else self._sealer(required=has_sealed)
+            known = {int(r[0]) for r in self._conn.execute("SELECT id FROM submissions WHERE status = 'completed'")}
+            unknown = sorted(set(scores) - known)
+            if unknown:
+                raise UsageError(f"submission #{unknown[0]} is not a completed submission; it cannot be rescored.")
+            updates = []
+            for sid, (public, private) in sorted(scores.items()):
+                public_clean, private_clean = _clean(public), _clean(private)
+                token = sealer.seal(private_clean) if sealer is not None and private_clean is not None else None
+                updates.append((public_clean, None if token else private_clean, token, version, sid))
+            self._conn.executemany(
+                """UPDATE submissions SET score = ?, private_score = ?, private_sealed = ?, scorer_version = ?
+                   WHERE id = ?""",
+                updates,
+            )
+            if sealer is not None:
+                self._seal_plaintext(sealer)
+            action = self._log(now, by, "rescore", "competition", f"scorer {version}", reason)
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('scorer_version', ?)", (version,))
+            self._rebuild(competition)
+            return action
+
+    def log_action(self, action: str, target: str, *, by: str, reason: str, now: datetime) -> AdminAction:
+        """Write one audit row about the competition (a regrade, say) that changes nothing else."""
+        if action not in ADMIN_ACTIONS:
+            raise ValueError(f"unknown admin action {action!r}")
+        with self._transaction(write=True):
+            return self._log(now, by, action, "competition", target, reason)
+
+    def _current_version(self) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'scorer_version'").fetchone()
+        return str(row[0]) if row else None
+
+    def _ranks(self, version: str | None) -> bool:
+        current = self._current_version()
+        return current is None or version == current
+
+    def _adopt_version(self, version: str, competition: Competition) -> None:
+        """Make the first scorer version seen the current one, unless unversioned scores exist.
+
+        Submissions scored before versions were recorded (a database from before migration 3)
+        keep ranking beside new ones until ``grader rescore`` sets the version explicitly.
+        """
+        legacy = self._conn.execute(
+            "SELECT 1 FROM submissions WHERE status = 'completed' AND scorer_version IS NULL LIMIT 1"
+        ).fetchone()
+        if legacy is None:
+            self._conn.execute("INSERT INTO meta VALUES ('scorer_version', ?)", (version,))
+
+    def _store_predictions(self, submission_id: int, packed: Packed) -> None:
+        fernet = None if self._revealed_at() is not None else self._fernet()
+        data = _seal_bytes(fernet, packed.data) if fernet is not None else packed.data
+        self._conn.execute(
+            "INSERT INTO predictions VALUES (?, ?, ?, ?)",
+            (submission_id, packed.ids_digest, int(fernet is not None), data),
+        )
+
+    def _fernet(self, *, required: bool = False) -> Any:
+        """A Fernet for the private key (checked by :mod:`grader.sealing`), or None without a key."""
+        checked = self._sealer(required=required)
+        if checked is None:
+            return None
+        from cryptography.fernet import Fernet
+
+        from grader.sealing import KEY_ENV
+
+        key = self.private_key if self.private_key is not None else os.environ.get(KEY_ENV, "")
+        return Fernet(key.strip().encode("ascii"))
+
     # -- reading -----------------------------------------------------------------------
 
     def leaderboard(self, competition: Competition) -> list[Standing]:
@@ -627,10 +828,11 @@ class Store:
         greater = competition.metric.greater_is_better
         with self._transaction(write=False):
             rows = self._conn.execute(
-                """SELECT id, username, timestamp, status, score, reset_id FROM submissions
+                """SELECT id, username, timestamp, status, score, reset_id, scorer_version FROM submissions
                    WHERE timestamp <= ? AND status != 'rejected' ORDER BY id""",
                 (limit,),
             ).fetchall()
+            current = self._current_version()
             actions = self._conn.execute(
                 "SELECT id, action, target_kind, target FROM admin_actions WHERE timestamp <= ? ORDER BY id", (limit,)
             ).fetchall()
@@ -647,13 +849,15 @@ class Store:
         best: dict[str, Scored] = {}
         count: dict[str, int] = {}
         last: dict[str, str] = {}
-        for sid, user, ts, status, score, reset_id in rows:
+        for sid, user, ts, status, score, reset_id, version in rows:
             if sid in off_submissions or user in off_users or reset_id in resets:
                 continue
             count[user] = count.get(user, 0) + 1
             last[user] = max(last.get(user, ts), ts)
             candidate = Scored(sid, score, ts)
-            if status == "completed" and improves(candidate, best.get(user), greater_is_better=greater):
+            # Scores are those of today's scorer: a board of the past shows them, not the ones rescored since.
+            ranks = status == "completed" and (current is None or version == current)
+            if ranks and improves(candidate, best.get(user), greater_is_better=greater):
                 best[user] = candidate
         return rank(
             (Entry(u, float(b.score), b.submission_id, b.timestamp, last[u], count[u])  # type: ignore[arg-type]
@@ -703,16 +907,19 @@ class Store:
     def _rebuild(self, competition: Competition) -> None:
         greater = competition.metric.greater_is_better
         rows = self._conn.execute(
-            f"SELECT id, username, timestamp, status, score FROM submissions WHERE {_COUNTS} ORDER BY id"  # noqa: S608
+            f"""SELECT id, username, timestamp, status, score, scorer_version FROM submissions
+                WHERE {_COUNTS} ORDER BY id"""  # noqa: S608
         ).fetchall()
         best: dict[str, Scored] = {}
         count: dict[str, int] = {}
         last: dict[str, str] = {}
-        for sid, user, ts, status, score in rows:
+        current = self._current_version()
+        for sid, user, ts, status, score, version in rows:
             count[user] = count.get(user, 0) + 1
             last[user] = max(last.get(user, ts), ts)
             candidate = Scored(sid, score, ts)
-            if status == "completed" and improves(candidate, best.get(user), greater_is_better=greater):
+            ranks = status == "completed" and (current is None or version == current)
+            if ranks and improves(candidate, best.get(user), greater_is_better=greater):
                 best[user] = candidate
         self._conn.execute("DELETE FROM leaderboard")
         self._conn.executemany(
@@ -1135,3 +1342,22 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]],
     except OSError as ex:
         Path(tmp).unlink(missing_ok=True)
         raise StoreError(f"cannot write {path} ({ex.strerror}); check the folder and free disk space.") from None
+
+
+def _seal_bytes(fernet: Any, data: bytes) -> bytes:
+    """``data`` encrypted (a Fernet token, kept as raw bytes: a third smaller than its base64 text)."""
+    return base64.urlsafe_b64decode(fernet.encrypt(data))
+
+
+def _open_bytes(fernet: Any, data: bytes) -> bytes:
+    from cryptography.fernet import InvalidToken
+
+    from grader.sealing import KEY_ENV, SealError
+
+    try:
+        return bytes(fernet.decrypt(base64.urlsafe_b64encode(data)))
+    except InvalidToken:
+        raise SealError(
+            f"${KEY_ENV} cannot open the stored predictions: it is not the key they were sealed with. "
+            "Nothing was changed; set the key that the scoring workflow used."
+        ) from None
