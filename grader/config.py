@@ -70,6 +70,7 @@ class Limits:
     cpu_time: float = 0.0  # 0: the same as run_timeout
     processes: int = 64
     disk: int = 1024**3
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
         cpu_time=parse_duration(lim.get("cpu_time", lim["run_timeout"])),
         processes=lim.get("processes", Limits.processes),
         disk=parse_size(lim.get("disk", Limits.disk)),
+        threads=lim.get("threads", Limits.threads),
     )
     if limits.cell_timeout > limits.run_timeout:
         raise ConfigError("must not be longer than limits.run_timeout.", path=path, key="limits.cell_timeout")

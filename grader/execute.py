@@ -88,6 +88,7 @@ MAX_MESSAGE_CHARS = 300  # an exception message quoted in result.json
 STARTUP_TIMEOUT = 60  # seconds for the kernel to answer its first kernel_info
 IOPUB_GRACE = 10  # seconds to wait for a cell's last outputs after its reply
 KILL_WAIT = 2.0  # seconds to wait for killed processes to be gone
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 MONITOR_EVERY = 0.2  # seconds between two looks at the kernel's memory, processes and disk
 TMPFS_SIZE = 64 * 1024**2  # the sandbox's private /tmp (TMPDIR points into the scratch folder)
 MAX_FILES = 100_000  # files in the scratch folder before the run is stopped
@@ -290,7 +291,7 @@ def count_code_cells(nb: nbformat.NotebookNode) -> int:
     return sum(1 for cell in nb.cells if cell.cell_type == "code" and cell.source.strip())
 
 
-def kernel_env(home: Path, tmp: Path) -> dict[str, str]:
+def kernel_env(home: Path, tmp: Path, threads: int = 1) -> dict[str, str]:
     """The whole environment of the kernel: nothing of the grader's own environment passes."""
     return {
         # The grader's Python first, so `python`, `pip` and `!cmd` resolve as in the grader.
@@ -301,10 +302,11 @@ def kernel_env(home: Path, tmp: Path) -> dict[str, str]:
         "LC_ALL": "C.UTF-8",
         "PYTHONHASHSEED": "0",  # same set/dict order on every run
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # else debugpy warns about frozen modules on each start
-        # The same thread counts on a 2-core runner and a 32-core laptop: the same verdict
-        # (threads count against limits.processes) and comparable run times.
-        **dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"), "2"),
-        "LOKY_MAX_CPU_COUNT": "2",
+        # The same thread counts on a 2-core runner and a 32-core laptop (limits.threads): the
+        # same verdict (threads count against limits.processes), comparable run times, and
+        # notebooks graded side by side do not fight over the cores.
+        **dict.fromkeys(THREAD_VARIABLES, str(threads)),
+        "LOKY_MAX_CPU_COUNT": str(threads),
     }
 
 
@@ -645,7 +647,7 @@ def _engine() -> type[Any]:
             if run.bwrap and run.uid is not None:  # the kernel reads it as the sandbox's uid
                 os.chown(self.connection_file, run.uid, run.uid)
             kw.update(
-                env=kernel_env(run.scratch.home, run.scratch.tmp),
+                env=kernel_env(run.scratch.home, run.scratch.tmp, run.limits.threads),
                 cwd=str(run.scratch.work),
                 stdout=run.output.write_fd,
                 stderr=subprocess.STDOUT,

@@ -84,7 +84,8 @@ def test_a_normal_notebook_runs_reads_data_and_writes_predictions(tmp_path: Path
         from sklearn.neighbors import KNeighborsClassifier
         train = pd.read_csv("data/train.csv")
         model = KNeighborsClassifier().fit(train.drop(columns=["id", "label"]), train["label"])
-        seen = {"uid": os.getuid(), "cwd": os.getcwd(), "hostname": os.uname().nodename, "rows": len(train)}
+        seen = {"uid": os.getuid(), "cwd": os.getcwd(), "hostname": os.uname().nodename, "rows": len(train),
+                "threads": os.environ["OMP_NUM_THREADS"]}
         """,
         WRITE_REPORT,
     )
@@ -93,6 +94,7 @@ def test_a_normal_notebook_runs_reads_data_and_writes_predictions(tmp_path: Path
     seen = report(tmp_path)
     assert seen["rows"] == 1200 and seen["hostname"] == "sandbox"
     assert seen["uid"] != 0  # never root inside
+    assert seen["threads"] == "1"  # limits.threads: the same on every machine
 
 
 def test_no_network_not_even_the_hosts_loopback(tmp_path: Path, bwrap: str) -> None:
