@@ -601,6 +601,11 @@ def _quiet() -> AbstractContextManager[None]:
 # --- papermill / nbclient glue (built on first use: importing them is slow) ---------------------
 
 
+def prepare_engine() -> None:
+    """Import and register the execution engine now (it is slow to import) rather than at the first run."""
+    _engine()
+
+
 @functools.cache
 def _engine() -> type[Any]:
     """Register (once) and return the papermill engine that runs notebooks for the grader."""

@@ -155,7 +155,11 @@ def grade(
 
     require_truth_source(competition, environ)  # no truth, no point in running: say so before spending the run
     # Scoring needs pandas and scikit-learn (over a second to import): import them while the
-    # notebook's kernel starts and runs, on the other core.
+    # notebook's kernel starts and runs, on the other core — after the execution engine's own
+    # imports, which the run needs at once and which would otherwise wait for the lock.
+    from grader.execute import prepare_engine
+
+    prepare_engine()
     threading.Thread(target=_warm_up_scoring, args=(competition,), name="grader-warm-up", daemon=True).start()
     now = now or datetime.now(UTC)
     shown_path = notebook_path or _display_path(notebook, competition.root)
