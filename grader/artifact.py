@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader import result as results
 from grader.config import Competition
 from grader.errors import GraderError
+from grader.untrusted import Unreadable, read_regular
 
 PULL_REQUEST_NAME = "pull_request.json"
 LOG_NAME = "log.txt"
@@ -107,18 +107,14 @@ def unpack(source: Path, dest: Path, competition: Competition) -> Unpacked:
 def _copy(source: Path, target: Path, cap: int) -> None:
     """Copy one regular file of at most ``cap`` bytes without following links."""
     try:
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    except OSError as ex:
-        raise ArtifactRefused(f"cannot read {source.name!r} from the artifact ({ex.strerror}).") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ArtifactRefused(f"{source.name!r} in the artifact is not a regular file; refused.")
-        if info.st_size > cap:
-            raise ArtifactRefused(f"{source.name!r} in the artifact is {info.st_size} bytes, more than {cap}; refused.")
-        data = handle.read(cap + 1)
-    if len(data) > cap:
-        raise ArtifactRefused(f"{source.name!r} in the artifact is larger than {cap} bytes; refused.")
+        data = read_regular(source, cap)
+    except Unreadable as ex:
+        if ex.reason == "too_large":
+            raise ArtifactRefused(f"{source.name!r} in the artifact is more than {cap} bytes; refused.") from None
+        if ex.reason in ("missing", "unreadable"):
+            detail = f" ({ex.detail})" if ex.detail else ""
+            raise ArtifactRefused(f"cannot read {source.name!r} from the artifact{detail}.") from None
+        raise ArtifactRefused(f"{source.name!r} in the artifact is not a regular file; refused.") from None
     target.write_bytes(data)
 
 

@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from grader.config import Limits, format_size
 from grader.result import EXECUTED_NAME, Result, RunError, write
 from grader.sandbox import LAUNCHER, Sandbox, sandbox_uid
+from grader.untrusted import Unreadable, read_regular
 
 if TYPE_CHECKING:
     import nbformat
@@ -1032,42 +1033,22 @@ def _reap(process: subprocess.Popen[bytes]) -> None:
 def _collect_predictions(result: Result, source: Path, out_dir: Path, max_size: int) -> Result:
     """Copy the predictions file when it is a regular file of at most ``max_size`` bytes."""
     name = source.name
-    problem = None
     try:
-        info = source.lstat()
-    except FileNotFoundError:
-        if result.status != "completed":  # a failed run has a better explanation already
+        data = read_regular(source, max_size)
+    except Unreadable as ex:
+        if ex.reason == "missing" and result.status != "completed":  # a failed run has a better explanation
             return result
-        problem = f"the notebook did not write {name} in its working folder"
-    else:
-        if stat.S_ISLNK(info.st_mode):
-            problem = f"{name} is a symbolic link, not a file; it was not copied"
-        elif not stat.S_ISREG(info.st_mode):
-            problem = f"{name} is not a regular file; it was not copied"
-        elif info.st_size > max_size:
-            size, limit = format_size(info.st_size), format_size(max_size)
-            problem = f"{name} is {size}, larger than the {limit} limit; it was not copied"
-    if problem is None:
-        problem = _copy_regular(source, out_dir / name, max_size)
-    if problem is not None:
+        problem = {
+            "missing": f"the notebook did not write {name} in its working folder",
+            "symlink": f"{name} is a symbolic link, not a file; it was not copied",
+            "directory": f"{name} is not a regular file; it was not copied",
+            "special": f"{name} is not a regular file; it was not copied",
+            "too_large": f"{name} is larger than the {format_size(max_size)} limit; it was not copied",
+            "unreadable": f"{name} could not be read ({ex.detail}); it was not copied",
+        }[ex.reason]
         return replace(result, predictions=None, extra={**result.extra, "predictions_problem": problem})
+    (out_dir / name).write_bytes(data)
     return replace(result, predictions=name)
-
-
-def _copy_regular(source: Path, target: Path, max_size: int) -> str | None:
-    """Copy without following a symlink swapped in after the check; None when it worked."""
-    try:
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return f"{source.name} is not a regular file; it was not copied"
-            data = handle.read(max_size + 1)
-    except OSError as ex:
-        return f"{source.name} could not be read ({ex.strerror}); it was not copied"
-    if len(data) > max_size:
-        return f"{source.name} is larger than the {format_size(max_size)} limit; it was not copied"
-    target.write_bytes(data)
-    return None
 
 
 def _write_evidence(

@@ -48,7 +48,6 @@ import math
 import numbers
 import os
 import re
-import stat
 import sys
 import warnings
 from collections import Counter
@@ -61,6 +60,7 @@ from grader import result as results
 from grader.config import Competition, Metric, Submission, format_size
 from grader.errors import ConfigError, GraderError, InvalidPredictions, TruthError
 from grader.result import Result, RunError
+from grader.untrusted import Unreadable, read_regular
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -650,47 +650,19 @@ def _read_untrusted(path: Path, limit: int) -> bytes:
     """The bytes of the regular file ``path`` (at most ``limit``), or InvalidPredictions."""
     name = path.name
     try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        raise InvalidPredictions(
-            [
-                f"the notebook did not write {name} in its working directory; "
-                f"end it with e.g. df.to_csv({name!r}, index=False)"
-            ]
-        ) from None
-    except (OSError, ValueError) as ex:
-        raise InvalidPredictions([f"{name} cannot be read ({getattr(ex, 'strerror', None) or ex})"]) from None
-    if stat.S_ISLNK(info.st_mode):
-        raise InvalidPredictions([f"{name} is a symbolic link; write the file itself"])
-    if not stat.S_ISREG(info.st_mode):
-        raise InvalidPredictions([f"{name} is not a regular file; write a CSV file with that name"])
-    too_big = f"{name} is larger than the limit of {format_size(limit)}; write only the two columns, one row per id"
-    if info.st_size > limit:
-        raise InvalidPredictions([too_big])
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as ex:
-        raise InvalidPredictions([f"{name} cannot be opened ({ex.strerror}); write a plain CSV file"]) from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InvalidPredictions([f"{name} is not a regular file; write a CSV file with that name"])
-        chunks = []
-        remaining = limit + 1
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-    except OSError as ex:
-        raise InvalidPredictions([f"{name} cannot be read ({ex.strerror}); write a plain CSV file"]) from None
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    if len(data) > limit:
-        raise InvalidPredictions([too_big])
-    return data
+        return read_regular(path, limit)
+    except Unreadable as ex:
+        problem = {
+            "missing": f"the notebook did not write {name} in its working directory; "
+            f"end it with e.g. df.to_csv({name!r}, index=False)",
+            "symlink": f"{name} is a symbolic link; write the file itself",
+            "directory": f"{name} is not a regular file; write a CSV file with that name",
+            "special": f"{name} is not a regular file; write a CSV file with that name",
+            "too_large": f"{name} is larger than the limit of {format_size(limit)}; "
+            "write only the two columns, one row per id",
+            "unreadable": f"{name} cannot be read ({ex.detail}); write a plain CSV file",
+        }[ex.reason]
+        raise InvalidPredictions([problem]) from None
 
 
 def _decode(data: bytes, name: str) -> str:

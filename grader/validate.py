@@ -41,9 +41,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
-import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from grader.config import format_size
 from grader.errors import InvalidNotebook
+from grader.untrusted import Unreadable, read_regular
 
 if TYPE_CHECKING:
     import nbformat
@@ -126,68 +125,24 @@ def validate(path: Path, *, max_size: int) -> ValidNotebook:
 def _read_bounded(path: Path, max_size: int, problems: list[str]) -> bytes | None:
     """The file's bytes, or None (with a problem) when it is not a small regular file."""
     try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        problems.append("there is no file at this path; check the name and the folder")
+        return read_regular(path, max_size)
+    except Unreadable as ex:
+        if ex.reason == "unreadable" and "\0" in str(path):
+            problems.append("the file name is not valid; rename the notebook with letters, digits, - and _")
+        else:
+            problems.append(_UNREADABLE[ex.reason].format(limit=format_size(max_size), detail=ex.detail))
         return None
-    except OSError as ex:
-        problems.append(f"the file cannot be read ({ex.strerror}); check its permissions")
-        return None
-    except ValueError:  # a NUL byte in the path
-        problems.append("the file name is not valid; rename the notebook with letters, digits, - and _")
-        return None
-    kind = _file_kind(info.st_mode)
-    if kind:
-        problems.append(kind)
-        return None
-    too_big = (
-        f"the notebook is larger than the limit of {format_size(max_size)}; "
-        "clear the outputs (Edit → Clear Outputs of All Cells), remove large embedded images and save it again"
-    )
-    if info.st_size > max_size:
-        problems.append(too_big)
-        return None
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as ex:
-        # O_NOFOLLOW on a symlink swapped in since lstat gives ELOOP: still a symlink.
-        problems.append(f"the file cannot be opened ({ex.strerror}); submit a plain notebook file")
-        return None
-    try:
-        kind = _file_kind(os.fstat(fd).st_mode)
-        if kind:
-            problems.append(kind)
-            return None
-        chunks: list[bytes] = []
-        remaining = max_size + 1
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-    except OSError as ex:
-        problems.append(f"the file cannot be read ({ex.strerror}); submit a plain notebook file")
-        return None
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    if len(data) > max_size:
-        problems.append(too_big)
-        return None
-    return data
 
 
-def _file_kind(mode: int) -> str | None:
-    """A problem when ``mode`` is not a regular file, else None."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISLNK(mode):
-        return "the file is a symbolic link; submit the notebook file itself, not a link to it"
-    if stat.S_ISDIR(mode):
-        return "this is a folder, not a notebook file; submit the .ipynb file itself"
-    return "this is not a regular file (it is a pipe, socket or device); submit the .ipynb file Jupyter saved"
+_UNREADABLE = {
+    "missing": "there is no file at this path; check the name and the folder",
+    "symlink": "the file is a symbolic link; submit the notebook file itself, not a link to it",
+    "directory": "this is a folder, not a notebook file; submit the .ipynb file itself",
+    "special": "this is not a regular file (it is a pipe, socket or device); submit the .ipynb file Jupyter saved",
+    "too_large": "the notebook is larger than the limit of {limit}; clear the outputs (Edit → Clear Outputs of "
+    "All Cells), remove large embedded images and save it again",
+    "unreadable": "the file cannot be read ({detail}); submit a plain notebook file",
+}
 
 
 def _parse_json(data: bytes, problems: list[str]) -> dict[str, Any] | None:
