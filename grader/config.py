@@ -235,6 +235,15 @@ def parse_duration(value: float | int | str) -> float:
     return float(match[1]) * _TIME_UNITS[match[2]]
 
 
+def format_duration(seconds: float) -> str:
+    """60 → '60 s', 180 → '3 min', 7200 → '2 h': how limits read in competition.yaml."""
+    if seconds >= 7200 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 120 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
 def format_size(n: int) -> str:
     """2147483648 → '2 GiB' (the shortest exact-enough binary unit)."""
     for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):

@@ -57,7 +57,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from grader.config import Limits, format_size
+from grader.config import Limits, format_duration, format_size
 from grader.result import EXECUTED_NAME, Result, RunError, write
 from grader.sandbox import LAUNCHER, Sandbox, sandbox_uid
 from grader.untrusted import Unreadable, read_regular
@@ -171,7 +171,7 @@ def _problem(trace: Trace, limits: Limits) -> Problem | None:
     if trace.limit_hit is not None:
         return _limit_problem(trace.limit_hit, where, limits)
     if trace.stop == "cell_timeout":
-        limit = _duration(limits.cell_timeout)
+        limit = format_duration(limits.cell_timeout)
         return CELL_TIMEOUT, f"cell {_cell_no(where)} ran longer than the {limit} limit per cell", where
     if trace.stop == "dead" or not trace.alive_at_end:
         return _death_problem(trace, limits)
@@ -226,7 +226,7 @@ def _death_problem(trace: Trace, limits: Limits) -> Problem:
     if code is not None and code >= 0:
         return SYSTEM_EXIT, _stopped_itself(n, f"the kernel exited with code {code}"), where
     if code == -signal.SIGXCPU:
-        cpu = _duration(limits.cpu_time or limits.run_timeout)
+        cpu = format_duration(limits.cpu_time or limits.run_timeout)
         return CPU_TIME, f"used more than {cpu} of CPU time in cell {n}", where
     how = f" (killed by {_signal_name(-code)})" if code is not None else ""
     return DEAD_KERNEL, f"the kernel died in cell {n}{how}", where
@@ -244,7 +244,7 @@ def _out_of_memory(n: int | str, limits: Limits) -> str:
 
 
 def _run_timeout_message(trace: Trace, limits: Limits) -> str:
-    limit = f"the notebook ran longer than the {_duration(limits.run_timeout)} limit for the whole run"
+    limit = f"the notebook ran longer than the {format_duration(limits.run_timeout)} limit for the whole run"
     if trace.running is not None:
         return f"{limit} (stopped in cell {trace.running + 1})"
     if trace.replies:
@@ -269,15 +269,6 @@ def _cell_no(index: int | None) -> str:
 def _clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _duration(seconds: float) -> str:
-    """60 → '60 s', 180 → '3 min', 7200 → '2 h' (how the limits read in competition.yaml)."""
-    if seconds >= 7200 and seconds % 3600 == 0:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 120 and seconds % 60 == 0:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
 
 
 def _signal_name(number: int) -> str:

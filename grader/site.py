@@ -45,7 +45,7 @@ from typing import Any, NamedTuple
 
 from grader import charts
 from grader import render as text
-from grader.config import CONFIG_NAME, SCHEMA_PATH, Competition, format_size
+from grader.config import CONFIG_NAME, SCHEMA_PATH, Competition, format_duration, format_size
 from grader.errors import GraderError, UsageError
 from grader.ranking import Standing
 
@@ -527,8 +527,8 @@ def _submit(c: Competition) -> str:
             "|---|---|",
             f"| Notebook size | at most {esc(format_size(s.max_notebook_size))} |",
             f"| {code(s.predictions)} size | at most {esc(format_size(s.max_predictions_size))} |",
-            f"| Time per cell | {esc(_seconds(c.limits.cell_timeout))} |",
-            f"| Time for the whole notebook | {esc(_seconds(c.limits.run_timeout))} |",
+            f"| Time per cell | {esc(format_duration(c.limits.cell_timeout))} |",
+            f"| Time for the whole notebook | {esc(format_duration(c.limits.run_timeout))} |",
             f"| Memory | {esc(format_size(c.limits.memory))} |",
             f"| Daily limit | {esc(quota)} |",
             "",
@@ -541,14 +541,6 @@ def _submit(c: Competition) -> str:
             "",
         ]
     )
-
-
-def _seconds(value: float) -> str:
-    if value >= 3600 and value % 3600 == 0:
-        return f"{value / 3600:g} h"
-    if value >= 60 and value % 60 == 0:
-        return f"{value / 60:g} min"
-    return f"{value:g} s"
 
 
 def _rules(c: Competition) -> str:
@@ -583,8 +575,8 @@ def _rules(c: Competition) -> str:
             "",
             "| What | Limit |",
             "|---|---|",
-            f"| Time per cell | {esc(_seconds(c.limits.cell_timeout))} |",
-            f"| Time for the whole notebook | {esc(_seconds(c.limits.run_timeout))} |",
+            f"| Time per cell | {esc(format_duration(c.limits.cell_timeout))} |",
+            f"| Time for the whole notebook | {esc(format_duration(c.limits.run_timeout))} |",
             f"| Memory | {esc(format_size(c.limits.memory))} |",
             f"| Output kept | {esc(format_size(c.limits.max_output))} |",
             f"| Notebook size | {esc(format_size(c.submission.max_notebook_size))} |",
