@@ -66,10 +66,14 @@ def recorder(db: Path, cfg: Path, run_id: str, user: str, score: float) -> subpr
     )
 
 
-def record_fully(db: Path, cfg: Path, run_id: str, user: str, score: float) -> None:
+def record_fully(db: Path, cfg: Path, run_id: str, user: str, score: float) -> float:
+    """Record one run to the end; the seconds from "go" to "done"."""
     proc = recorder(db, cfg, run_id, user, score)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    started = time.perf_counter()
     out, err = proc.communicate("go\n", timeout=60)
     assert proc.returncode == 0 and "done" in out, err
+    return time.perf_counter() - started
 
 
 def user_of(run: str) -> str:
@@ -94,28 +98,29 @@ def assert_consistent(db: Path, cfg: Path, runs: list[str]) -> None:
 def test_recorders_killed_at_random_points_lose_nothing_and_duplicate_nothing(tmp_path: Path, comp: Path) -> None:
     db = tmp_path / "leaderboard" / "leaderboard.db"
     rng = random.Random(20261128)
+    # How long one record takes here, from "go" to "done": the kills are spread over it.
+    span = record_fully(db, comp, "calibration", "calibrator", 0.1)
     runs = [f"run{i:03d}" for i in range(100)]
     killed = 0
     for batch in range(0, len(runs), 4):  # four at a time: the two cores stay busy
-        procs = [
-            (run, recorder(db, comp, run, f"user{int(run[3:]) % 13}", rng.random())) for run in runs[batch : batch + 4]
-        ]
-        for _, proc in procs:
+        procs = [recorder(db, comp, run, user_of(run), rng.random()) for run in runs[batch : batch + 4]]
+        for proc in procs:
             assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
-        for _, proc in procs:
+        go = time.perf_counter()
+        for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write("go\n")
             proc.stdin.flush()
-        for _, proc in procs:
-            time.sleep(rng.uniform(0, 0.02))
+        for when, proc in sorted(((rng.uniform(0, span), proc) for proc in procs), key=lambda pair: pair[0]):
+            time.sleep(max(0.0, go + when - time.perf_counter()))
             proc.kill()
-        for _, proc in procs:
+        for proc in procs:
             out, _ = proc.communicate()
             killed += "done" not in out
-    assert killed >= 20  # enough kills landed before the end to mean something
+    assert killed >= 25, killed  # a good share of the kills landed inside the record, not after it
     for run in runs:  # the retry: the workflow records the same run again
         record_fully(db, comp, run, user_of(run), 0.5)
-    assert_consistent(db, comp, runs)
+    assert_consistent(db, comp, ["calibration", *runs])
 
 
 @pytest.mark.slow
