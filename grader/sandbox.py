@@ -56,8 +56,8 @@ SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", 
 SANDBOX_UID_BASE = 1_900_000_000
 TMP = "/tmp"  # noqa: S108 - inside the sandbox: a fresh tmpfs, not the host's /tmp
 HOW_TO_INSTALL = (
-    "install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap); on Ubuntu 24.04, also allow "
-    "unprivileged user namespaces: sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+    "install bubblewrap 0.8 or newer (Debian 12, Ubuntu 24.04: sudo apt-get install bubblewrap); on Ubuntu "
+    "24.04, also allow unprivileged user namespaces: sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
 )
 
 
