@@ -1,11 +1,12 @@
 """What the organisers do to a running competition, each action one transaction with an audit row.
 
-Remove, disqualify or restore a submission or a participant; reset the board (archived
-first); seal the private scores; reveal them. Every action records who (``by``, a GitHub
-login), when (``now``) and why (``reason``) in the ``admin_actions`` table, rewrites the CSV
-exports in full (rows already exported change), and with ``push`` commits the leaderboard
-folder with the message of :func:`commit_message` and pushes it like ``grader record
---push`` does (:func:`grader.gitsync.push_with_retry`).
+Remove, disqualify or restore a submission or a participant; mark a baseline (restore
+turns it back into a participant); reset the board (archived first); seal the private
+scores; reveal them. Every action records who (``by``, a GitHub login), when (``now``) and
+why (``reason``) in the ``admin_actions`` table, rewrites the CSV exports in full (rows
+already exported change), and with ``push`` commits the leaderboard folder with the message
+of :func:`commit_message` and pushes it like ``grader record --push`` does
+(:func:`grader.gitsync.push_with_retry`).
 """
 
 from __future__ import annotations
@@ -133,6 +134,33 @@ def take_off(
     what = f"submission {target}" if target.submission_id is not None else str(target)
     done = {"remove": "removed", "disqualify": "disqualified", "restore": "restored"}[verb]
     return Done(action, f"{what[0].upper()}{what[1:]} {done} by {by}: {action.reason}", pushed)
+
+
+def baseline(
+    competition: Competition,
+    db: Path,
+    login: str,
+    *,
+    reason: str,
+    by: str,
+    now: datetime,
+    push: bool = False,
+    branch: str = "main",
+    token: str | None = None,
+) -> Done:
+    """Mark ``login`` as a baseline (an organiser's reference account): shown on the board, marked, never ranked.
+
+    ``take_off(..., verb="restore")`` with the login turns it back into a participant.
+    """
+    check_login(by)
+    login = check_login(login.removeprefix("@"))
+    reason = check_reason(reason)
+    action, pushed = change(
+        competition, db,
+        lambda store: store.mark_baseline(login, reason=reason, by=by, now=now, competition=competition),
+        message=commit_message("baseline", login, reason), push=push, branch=branch, token=token,
+    )  # fmt: skip
+    return Done(action, f"{login} is a baseline (shown, never ranked), marked by {by}: {action.reason}", pushed)
 
 
 def reset(

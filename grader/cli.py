@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -318,11 +319,16 @@ def check(
 @click.option("--private", is_flag=True, help="The private (final) leaderboard; only after `grader reveal`.")
 @click.pass_context
 def leaderboard(ctx: click.Context, db: Path | None, fmt: str, at: str | None, private: bool) -> None:
-    """Show the ranking: each participant's best public score."""
+    """Show the ranking: each participant's best public score.
+
+    The table also shows the baselines (`grader admin baseline`), unranked, where their scores sit.
+    """
     from grader import timetravel
+    from grader.ranking import Entry
     from grader.store import Store
 
     competition = _competition(ctx)
+    baselines: list[Entry] = []
     if at is not None and private:
         raise click.UsageError("--at and --private cannot be combined.")
     moment = _moment(at, competition.timezone) if at is not None else None
@@ -333,6 +339,8 @@ def leaderboard(ctx: click.Context, db: Path | None, fmt: str, at: str | None, p
     else:
         with Store(_db(ctx, db)) as store:
             standings = store.private_leaderboard(competition) if private else store.leaderboard(competition)
+            if not private:
+                baselines = [b.best for b in store.baselines(competition) if b.best is not None]
     rows = [(s.rank, s.username, s.best_score, s.submission_count, s.last_submission_at) for s in standings]
     if fmt == "json":
         import json
@@ -346,7 +354,7 @@ def leaderboard(ctx: click.Context, db: Path | None, fmt: str, at: str | None, p
         writer.writerow(("rank", "username", "best_score", "submission_count", "last_submission_at"))
         writer.writerows(rows)
     else:
-        click.echo(_leaderboard_table(competition, standings))
+        click.echo(_leaderboard_table(competition, standings, baselines))
 
 
 @cli.command()
@@ -721,7 +729,31 @@ def _admin_verb(verb: str, help_text: str) -> None:
 
 _admin_verb("remove", "Take a submission or a participant off the board (withdrawn, a mistake), with a reason.")
 _admin_verb("disqualify", "Disqualify a submission or a participant (a broken rule), with a reason.")
-_admin_verb("restore", "Put a removed or disqualified submission or participant back on the board.")
+_admin_verb("restore", "Put a removed or disqualified submission or participant, or a baseline, back on the board.")
+
+
+@admin.command("baseline")
+@click.argument("login")
+@reason_opt
+@by_opt
+@db_opt
+@admin_push_opt
+@admin_branch_opt
+@click.pass_context
+def admin_baseline(ctx: click.Context, login: str, reason: str, by: str, db: Path | None, push: bool,
+                   branch: str) -> None:  # fmt: skip
+    """Mark LOGIN as a baseline (an organiser's reference account): shown on the board, marked, never ranked.
+
+    Its submissions are graded as anyone's (quota and duplicates too). `grader admin restore LOGIN`
+    makes it a participant again.
+    """
+    from grader import admin as admins
+
+    done = admins.baseline(
+        _competition(ctx), _db(ctx, db), login, reason=reason, by=by, now=datetime.now(UTC), push=push,
+        branch=branch, token=os.environ.get("GITHUB_TOKEN"),
+    )  # fmt: skip
+    _done(done)
 
 
 @admin.command("reset")
@@ -956,24 +988,28 @@ def regrade_merge(
     click.echo(f"\n{len(merged.rows)} regraded from {merged.shards} shard(s), {differ} differ; see {merged.report}.")
 
 
-def _leaderboard_table(competition: Any, standings: list[Any]) -> str:
+def _leaderboard_table(competition: Any, standings: list[Any], baselines: Sequence[Any] = ()) -> str:
+    """The ranking as a table; each baseline is a row marked "baseline" instead of a rank, where its score sits."""
     from grader import render
+    from grader.ranking import place
 
-    if not standings:
+    greater = competition.metric.greater_is_better
+    shown = place(standings, baselines, greater_is_better=greater)
+    if not shown:
         return "No completed submissions yet."
-    direction = "higher is better" if competition.metric.greater_is_better else "lower is better"
+    direction = "higher is better" if greater else "lower is better"
     title = f"{competition.title} — {competition.metric.name} ({direction})"
     body = render.table(
         ("rank", "participant", "best score", "entries", "last submission"),
         [
             (
-                s.rank,
-                s.username,
-                render.score(s.best_score),
-                s.submission_count,
-                render.short_time(s.last_submission_at, competition.timezone),
+                "baseline" if rank is None else rank,
+                e.username,
+                render.score(e.best_score),
+                e.submission_count,
+                render.short_time(e.last_submission_at, competition.timezone),
             )
-            for s in standings
+            for rank, e in shown
         ],
         align="rlrrl",
     )

@@ -140,3 +140,24 @@ def rank(entries: Iterable[Entry], *, greater_is_better: bool, ties: Ties) -> li
         shares = standings and standings[-1].entry.best_score == entry.best_score
         standings.append(Standing(rank=standings[-1].rank if shares else i, entry=entry))
     return standings
+
+
+def place(
+    standings: Iterable[Standing], baselines: Iterable[Entry], *, greater_is_better: bool
+) -> list[tuple[int | None, Entry]]:
+    """The board as shown: the ranked rows, each baseline (rank None) slotted in where its score sits.
+
+    A baseline goes below every participant with a score at least as good, so it never takes a
+    place from anyone; baselines without a usable score are left out.
+    """
+    waiting = sorted(
+        (b for b in baselines if rankable(b.best_score)),
+        key=lambda b: (-b.best_score if greater_is_better else b.best_score, b.username),
+    )
+    rows: list[tuple[int | None, Entry]] = []
+    for standing in standings:
+        while waiting and better(waiting[0].best_score, standing.best_score, greater_is_better):
+            rows.append((None, waiting.pop(0)))
+        rows.append((standing.rank, standing.entry))
+    rows += [(None, b) for b in waiting]
+    return rows

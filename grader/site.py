@@ -41,13 +41,16 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from grader import charts
 from grader import render as text
 from grader.config import CONFIG_NAME, SCHEMA_PATH, Competition, format_duration, format_size
 from grader.errors import GraderError, UsageError
 from grader.ranking import Standing
+
+if TYPE_CHECKING:
+    from grader.store import Baseline
 
 ASSETS = Path(__file__).with_name("site_assets")
 TOP_IN_CHART = 10  # participants drawn in "best score over time"
@@ -110,6 +113,7 @@ class Participant:
     removed_reason: str | None = None
     final_rank: int | None = None  # on the private board; only after the reveal
     private_score: float | None = None  # of the selected submission; only after the reveal
+    baseline: bool = False  # an organiser's reference account: shown, never ranked
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,7 @@ class SiteData:
     participants: tuple[Participant, ...] = field(default=())
     resets: tuple[Reset, ...] = ()
     revealed_at: str | None = None  # when the private scores were revealed (store timestamp)
+    baselines: tuple[Baseline, ...] = ()  # best score first, as Store.baselines returns them
 
     @property
     def public(self) -> Board:
@@ -197,6 +202,7 @@ def load(competition: Competition, db: Path, *, now: datetime) -> SiteData:
         with Store(conn) as store:
             standings = store.leaderboard(competition)
             off = store.participants()
+            baselines = store.baselines(competition)
             resets = [Reset(a.id, a.timestamp, a.reason) for a in store.admin_log() if a.action == "reset"]
             revealed_at = store.revealed_at()
             # Asked for only after the reveal (the store refuses before it, and nothing private is read).
@@ -205,7 +211,7 @@ def load(competition: Competition, db: Path, *, now: datetime) -> SiteData:
     finally:
         conn.close()
     return snapshot(competition, now=now, standings=standings, histories=histories, off=off, resets=resets,
-                    revealed_at=revealed_at, private=private)  # fmt: skip
+                    revealed_at=revealed_at, private=private, baselines=baselines)  # fmt: skip
 
 
 def _histories(conn: sqlite3.Connection, db: Path) -> dict[str, list[Submission]]:
@@ -241,15 +247,18 @@ def snapshot(
     resets: list[Reset] | tuple[Reset, ...] = (),
     revealed_at: str | None = None,
     private: list[Standing] | None = None,
+    baselines: list[Baseline] | tuple[Baseline, ...] = (),
 ) -> SiteData:
     """A :class:`SiteData` from a ranking and the histories (``load`` without the database).
 
     ``off``: participants taken off the ranking, login → (``removed`` or ``disqualified``,
-    reason). ``private``: the private board, used only with ``revealed_at``.
+    reason). ``private``: the private board, used only with ``revealed_at``. ``baselines``: the
+    organisers' reference accounts, shown beside the ranking.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime, such as datetime.now(UTC)")
     off = off or {}
+    reference = {b.username: b for b in baselines}
     final = {s.username: s for s in private or ()} if revealed_at is not None else {}
     by_name = {s.username: s for s in standings}
     keys = _keys([*by_name, *histories])
@@ -258,13 +267,14 @@ def snapshot(
         rows = tuple(histories.get(name, ()))
         standing = by_name.get(name)
         kind, reason = off.get(name, (None, None))
+        best = reference[name].best if name in reference else None
         counted = [r for r in rows if r.counts] if kind is None and standing is None else []
         participants.append(
             Participant(
                 username=name,
                 key=keys[name],
                 rank=standing.rank if standing else None,
-                best_score=standing.best_score if standing else None,
+                best_score=standing.best_score if standing else best.best_score if best else None,
                 entries=standing.submission_count if standing else len(counted),
                 last_submission_at=standing.last_submission_at
                 if standing
@@ -274,6 +284,7 @@ def snapshot(
                 removed_reason=reason,
                 final_rank=final[name].rank if name in final else None,
                 private_score=final[name].best_score if name in final else None,
+                baseline=name in reference,
             )
         )
     metric = competition.metric
@@ -298,7 +309,7 @@ def snapshot(
             ),
         )
     return SiteData(competition=competition, now=now, boards=tuple(boards), participants=tuple(participants),
-                    resets=tuple(resets), revealed_at=revealed_at)  # fmt: skip
+                    resets=tuple(resets), revealed_at=revealed_at, baselines=tuple(baselines))  # fmt: skip
 
 
 def _keys(names: list[str]) -> dict[str, str]:
@@ -450,7 +461,7 @@ def _home(data: SiteData) -> str:
         f"- **Opens:** {esc(_local(c.start, c))}",
         f"- **Closes:** {esc(_local(c.end, c))}",
         f"- **Metric:** {code(c.metric.name)}, {direction}",
-        f"- **Participants:** {len(data.participants)} ({ranked} with a score)",
+        f"- **Participants:** {sum(not p.baseline for p in data.participants)} ({ranked} with a score)",
         f"- **Submissions:** {data.submission_count}",
         "",
         "[How to submit](submit.md) · [Rules](rules.md) · [Leaderboard](leaderboard.md) · [Charts](charts.md)",
@@ -623,10 +634,33 @@ def _leaderboard(data: SiteData) -> str:
         ]
     # For the site search, which indexes the page before the tables are put in.
     lines += [f'<p class="grader-names" hidden>{" ".join(_h(s.username) for s in data.public.standings)}</p>', ""]
+    if data.baselines:
+        lines += ["## Baselines", "", _baseline_list(data), ""]
     if data.off:
         lines += ["## Not ranked", "", _off_list(data.off), ""]
     lines += [_updated(data), ""]
     return "\n".join(lines)
+
+
+def _baseline_list(data: SiteData) -> str:
+    """The organisers' reference accounts, marked and unranked, best first (the reason is text: escaped)."""
+    keys = {p.username: p.key for p in data.participants}
+    items = []
+    for b in data.baselines:
+        score = f"best public score {text.score(b.best.best_score)}" if b.best is not None else "no score yet"
+        items.append(
+            f'<li><a href="participants.html#{_h(keys.get(b.username, b.username))}">{_h(b.username)}</a> '
+            f'<span class="grader-baseline">baseline</span> — {_h(score)}, not ranked: '
+            f"{_h(_clip(b.reason, MAX_REASON_CHARS))}</li>"
+        )
+    return "\n".join(
+        [
+            "<p>Reference submissions by the organisers, for comparison: they take no rank and push nobody down.</p>",
+            '<ul class="grader-baselines">',
+            *items,
+            "</ul>",
+        ]
+    )
 
 
 def _off_list(off: tuple[Participant, ...]) -> str:
@@ -698,7 +732,7 @@ def _board_table(board: Board, data: SiteData) -> str:
 
 
 def _participants(data: SiteData) -> str:
-    unranked = [p for p in data.participants if p.rank is None and p.removed is None]
+    unranked = [p for p in data.participants if p.rank is None and p.removed is None and not p.baseline]
     lines = [
         "# Participants",
         "",

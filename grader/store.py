@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from grader.config import Competition
 from grader.errors import StoreError, UsageError
-from grader.ranking import Entry, Scored, Standing, improves, rank, rankable
+from grader.ranking import Entry, Scored, Standing, improves, place, rank, rankable
 from grader.result import Result
 
 if TYPE_CHECKING:
@@ -54,7 +54,8 @@ DEFAULT_TIMEOUT = 60.0  # seconds a writer waits for the lock before giving up
 MAX_MESSAGE_CHARS = 2000  # error messages are student-controlled and end up in a committed CSV
 
 ADMIN_ACTIONS_V2 = ("remove", "disqualify", "restore", "reset", "seal", "reveal")
-ADMIN_ACTIONS = (*ADMIN_ACTIONS_V2, "rescore", "regrade")
+ADMIN_ACTIONS_V3 = (*ADMIN_ACTIONS_V2, "rescore", "regrade")
+ADMIN_ACTIONS = (*ADMIN_ACTIONS_V3, "baseline")
 STATUSES = ("pending", "running", "completed", "failed", "timeout", "invalid", "rejected")
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _LOGIN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
@@ -66,27 +67,10 @@ Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
 def _migration_3(conn: sqlite3.Connection) -> None:
     """Scorer versions, stored predictions (for rescoring), and the rescore and regrade actions.
 
-    SQLite cannot change a CHECK constraint in place, so ``admin_actions`` is rebuilt: copied,
-    dropped and created again with the same rows. Other tables reference it and foreign keys
-    cannot be switched off inside a transaction, so the check is deferred to the commit, by
-    which time every referenced row is back.
+    SQLite cannot change a CHECK constraint in place, so ``admin_actions`` is rebuilt with the
+    same rows (:func:`_rebuild_admin_actions`).
     """
-    conn.execute("PRAGMA defer_foreign_keys = ON")
-    conn.execute("CREATE TABLE admin_actions_copy AS SELECT * FROM admin_actions")
-    conn.execute("DROP TABLE admin_actions")
-    conn.execute(
-        f"""CREATE TABLE admin_actions (
-            id INTEGER PRIMARY KEY,
-            timestamp TEXT NOT NULL,
-            actor TEXT NOT NULL,
-            action TEXT NOT NULL CHECK (action IN ({", ".join(repr(a) for a in ADMIN_ACTIONS)})),
-            target_kind TEXT NOT NULL CHECK (target_kind IN ('submission', 'participant', 'competition')),
-            target TEXT NOT NULL,
-            reason TEXT NOT NULL
-        )"""
-    )
-    conn.execute("INSERT INTO admin_actions SELECT * FROM admin_actions_copy ORDER BY id")
-    conn.execute("DROP TABLE admin_actions_copy")
+    _rebuild_admin_actions(conn, ADMIN_ACTIONS_V3)
     # Which scorer (metric, its arguments, the truth, grader's major.minor) produced the scores of a row.
     conn.execute("ALTER TABLE submissions ADD COLUMN scorer_version TEXT")
     # What a completed run predicted, packed (see grader.rescore), sealed with the private key when there is one.
@@ -98,6 +82,42 @@ def _migration_3(conn: sqlite3.Connection) -> None:
             data BLOB NOT NULL
         )"""
     )
+
+
+def _migration_4(conn: sqlite3.Connection) -> None:
+    """Baselines: the organisers' reference accounts, shown on the board but never ranked."""
+    _rebuild_admin_actions(conn, ADMIN_ACTIONS)
+    conn.execute(
+        """CREATE TABLE baselines (
+            username TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            action_id INTEGER NOT NULL REFERENCES admin_actions (id)
+        )"""
+    )
+
+
+def _rebuild_admin_actions(conn: sqlite3.Connection, actions: Sequence[str]) -> None:
+    """Create ``admin_actions`` again with ``actions`` in its CHECK constraint: copied, dropped, created, refilled.
+
+    Other tables reference it and foreign keys cannot be switched off inside a transaction, so
+    the check is deferred to the commit, by which time every referenced row is back.
+    """
+    conn.execute("PRAGMA defer_foreign_keys = ON")
+    conn.execute("CREATE TABLE admin_actions_copy AS SELECT * FROM admin_actions")
+    conn.execute("DROP TABLE admin_actions")
+    conn.execute(
+        f"""CREATE TABLE admin_actions (
+            id INTEGER PRIMARY KEY,
+            timestamp TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ({", ".join(repr(a) for a in actions)})),
+            target_kind TEXT NOT NULL CHECK (target_kind IN ('submission', 'participant', 'competition')),
+            target TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )"""
+    )
+    conn.execute("INSERT INTO admin_actions SELECT * FROM admin_actions_copy ORDER BY id")
+    conn.execute("DROP TABLE admin_actions_copy")
 
 
 MIGRATIONS: list[tuple[int, Migration]] = [
@@ -178,10 +198,14 @@ MIGRATIONS: list[tuple[int, Migration]] = [
         ),
     ),
     (3, _migration_3),
+    (4, _migration_4),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
-LEADERBOARD_COLUMNS = ("rank", "username", "best_score", "best_submission_id", "submission_count", "last_updated")
+RANKING_COLUMNS = ("rank", "username", "best_score", "best_submission_id", "submission_count", "last_updated")
+# leaderboard.csv once there are baselines: a baseline's row has an empty rank and "yes" here, placed where its
+# score sits. private_leaderboard.csv ranks participants only.
+LEADERBOARD_COLUMNS = (*RANKING_COLUMNS, "baseline")
 SUBMISSION_COLUMNS = (
     "id", "timestamp", "username", "notebook_path", "notebook_sha256", "status", "score",
     "error_type", "error_message", "error_cell", "runtime_seconds", "pr_number", "head_sha", "grader_version",
@@ -191,10 +215,15 @@ _TEXT_COLUMNS = ("timestamp", "username", "notebook_path", "notebook_sha256", "s
                  "error_message", "head_sha", "grader_version", "removed", "removed_reason")  # fmt: skip
 # The CSV's columns are fixed (others parse them); the scorer version is read from the database.
 _ROW_COLUMNS = ("id", "run_id", *SUBMISSION_COLUMNS[1:], "scorer_version")
-# A submission that can rank: accepted, not taken off the board by an organiser, not archived by a reset.
+# A submission that can rank: accepted, not taken off the board by an organiser, not archived by a
+# reset, and not a baseline's.
 _COUNTS = (
     "status != 'rejected' AND removed IS NULL AND reset_id IS NULL "
-    "AND username NOT IN (SELECT username FROM participants)"
+    "AND username NOT IN (SELECT username FROM participants) AND username NOT IN (SELECT username FROM baselines)"
+)
+# A baseline's submission that counts, shown beside the ranking and never in it.
+_BASELINE_COUNTS = (
+    "status != 'rejected' AND removed IS NULL AND reset_id IS NULL AND username IN (SELECT username FROM baselines)"
 )
 
 
@@ -251,6 +280,15 @@ class AdminAction:
     target_kind: str
     target: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """An organiser's reference account: shown on the board, marked, never ranked."""
+
+    username: str
+    reason: str
+    best: Entry | None  # its best submission, as a participant's would be; None without a score yet
 
 
 @dataclass(frozen=True)
@@ -531,6 +569,8 @@ class Store:
         _check_kind(kind)
         check_login(user)
         with self._transaction(write=True):
+            if self._baseline(user):
+                raise UsageError(f"{user} is a baseline, which never ranks; `grader admin restore {user}` first.")
             self._known(user)
             current = self._conn.execute(
                 "SELECT removed, reason FROM participants WHERE username = ?", (user,)
@@ -560,15 +600,43 @@ class Store:
     def restore_participant(
         self, user: str, *, reason: str, by: str, now: datetime, competition: Competition
     ) -> AdminAction:
-        """Undo :meth:`remove_participant` (submissions removed one by one stay removed)."""
+        """Undo :meth:`remove_participant` or :meth:`mark_baseline` (submissions removed one by one stay removed)."""
         check_login(user)
         with self._transaction(write=True):
+            table = "participants"
             if self._conn.execute("SELECT 1 FROM participants WHERE username = ?", (user,)).fetchone() is None:
-                raise UsageError(f"{user} is not removed or disqualified; nothing to restore.")
+                if not self._baseline(user):
+                    raise UsageError(f"{user} is not removed, disqualified or a baseline; nothing to restore.")
+                table = "baselines"
             action = self._log(now, by, "restore", "participant", user, reason)
-            self._conn.execute("DELETE FROM participants WHERE username = ?", (user,))
+            self._conn.execute(f"DELETE FROM {table} WHERE username = ?", (user,))  # noqa: S608 - a constant
             self._rebuild(competition)
             return action
+
+    def mark_baseline(self, user: str, *, reason: str, by: str, now: datetime, competition: Competition) -> AdminAction:
+        """Make ``user`` a baseline: their submissions are graded and shown, marked, but never rank.
+
+        The login need not have submitted yet (mark the reference account before its first run).
+        :meth:`restore_participant` turns it back into a participant.
+        """
+        check_login(user)
+        with self._transaction(write=True):
+            current = self._conn.execute(
+                "SELECT removed, reason FROM participants WHERE username = ?", (user,)
+            ).fetchone()
+            if current is not None:
+                raise UsageError(f"{user} is {current[0]} ({current[1]}); restore them first to make them a baseline.")
+            if self._baseline(user):
+                raise UsageError(f"{user} is already a baseline.")
+            action = self._log(now, by, "baseline", "participant", user, reason)
+            self._conn.execute("INSERT INTO baselines VALUES (?, ?, ?)", (user, action.reason, action.id))
+            self._rebuild(competition)
+            return action
+
+    def baselines(self, competition: Competition) -> list[Baseline]:
+        """The baselines, best score first (as the competition ranks), then those without a score by login."""
+        with self._transaction(write=False):
+            return self._baselines(competition)
 
     def reset(self, *, reason: str, by: str, now: datetime, competition: Competition) -> tuple[AdminAction, int]:
         """Start the board afresh: archive it as it stands, then set every submission so far aside.
@@ -837,7 +905,7 @@ class Store:
                 "SELECT id, action, target_kind, target FROM admin_actions WHERE timestamp <= ? ORDER BY id", (limit,)
             ).fetchall()
         off_submissions: set[int] = set()
-        off_users: set[str] = set()
+        off_users: set[str] = set()  # removed, disqualified or a baseline (a login is only ever one of them)
         resets: set[int] = set()
         for action_id, action, kind, target in actions:
             if action == "reset":
@@ -885,30 +953,54 @@ class Store:
             if self.path is None:
                 raise UsageError("this leaderboard is in memory; pass the directory to write the CSV files to.")
             directory = self.path.parent
+        greater = competition.metric.greater_is_better
         with self._transaction(write=False):
-            standings = self._standings(competition)
+            baselines = [b.best for b in self._baselines(competition) if b.best is not None]
+            shown = place(self._standings(competition), baselines, greater_is_better=greater)
+            # The baseline column only when there is a baseline: a competition without one keeps its format.
+            columns = LEADERBOARD_COLUMNS if baselines else RANKING_COLUMNS
             board = [
-                (s.rank, s.entry.username, s.entry.best_score, s.entry.best_submission_id,
-                 s.entry.submission_count, s.entry.last_submission_at)
-                for s in standings
+                (place_, e.username, e.best_score, e.best_submission_id, e.submission_count, e.last_submission_at,
+                 "" if place_ is not None else "yes")[: len(columns)]
+                for place_, e in shown
             ]  # fmt: skip
-            _write_csv(directory / LEADERBOARD_CSV, LEADERBOARD_COLUMNS, board, ("username", "last_updated"))
+            _write_csv(directory / LEADERBOARD_CSV, columns, board, ("username", "last_updated"))
             self._export_submissions(directory / SUBMISSIONS_CSV, full=full)
             if self._revealed_at() is not None:
                 final = [
                     (s.rank, s.username, s.best_score, s.best_submission_id, s.submission_count, s.last_submission_at)
                     for s in self._private_standings(competition)
                 ]
-                _write_csv(directory / PRIVATE_LEADERBOARD_CSV, LEADERBOARD_COLUMNS, final,
+                _write_csv(directory / PRIVATE_LEADERBOARD_CSV, RANKING_COLUMNS, final,
                            ("username", "last_updated"))  # fmt: skip
 
     # -- internals ---------------------------------------------------------------------
 
     def _rebuild(self, competition: Competition) -> None:
+        self._conn.execute("DELETE FROM leaderboard")
+        self._conn.executemany(
+            "INSERT INTO leaderboard VALUES (?, ?, ?, ?, ?, ?)",
+            [(e.username, e.best_score, e.best_submission_id, e.achieved_at, e.last_submission_at, e.submission_count)
+             for e in self._best_entries(_COUNTS, competition)],
+        )  # fmt: skip
+
+    def _baselines(self, competition: Competition) -> list[Baseline]:
+        reasons = dict(self._conn.execute("SELECT username, reason FROM baselines").fetchall())
+        scored = rank(self._best_entries(_BASELINE_COUNTS, competition),
+                      greater_is_better=competition.metric.greater_is_better, ties="earliest")  # fmt: skip
+        shown = [Baseline(s.username, reasons[s.username], s.entry) for s in scored]
+        done = {b.username for b in shown}
+        return shown + [Baseline(user, reasons[user], None) for user in sorted(reasons) if user not in done]
+
+    def _baseline(self, user: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM baselines WHERE username = ?", (user,)).fetchone() is not None
+
+    def _best_entries(self, where: str, competition: Competition) -> list[Entry]:
+        """Each author's best among the submissions matching ``where`` (a constant of this module), by login."""
         greater = competition.metric.greater_is_better
         rows = self._conn.execute(
             f"""SELECT id, username, timestamp, status, score, scorer_version FROM submissions
-                WHERE {_COUNTS} ORDER BY id"""  # noqa: S608
+                WHERE {where} ORDER BY id"""  # noqa: S608
         ).fetchall()
         best: dict[str, Scored] = {}
         count: dict[str, int] = {}
@@ -921,11 +1013,10 @@ class Store:
             ranks = status == "completed" and (current is None or version == current)
             if ranks and improves(candidate, best.get(user), greater_is_better=greater):
                 best[user] = candidate
-        self._conn.execute("DELETE FROM leaderboard")
-        self._conn.executemany(
-            "INSERT INTO leaderboard VALUES (?, ?, ?, ?, ?, ?)",
-            [(u, b.score, b.submission_id, b.timestamp, last[u], count[u]) for u, b in sorted(best.items())],
-        )
+        return [
+            Entry(u, b.score, b.submission_id, b.timestamp, last[u], count[u])  # type: ignore[arg-type]
+            for u, b in sorted(best.items())
+        ]
 
     def _log(self, now: datetime, by: str, action: str, kind: str, target: str, reason: str) -> AdminAction:
         """Write one row of the audit trail (inside the caller's transaction)."""
@@ -1102,6 +1193,8 @@ class Store:
         """
         if self._conn.execute("SELECT 1 FROM participants WHERE username = ?", (user,)).fetchone() is not None:
             return False  # taken off the board by an organiser: their new submissions do not rank either
+        if self._baseline(user):
+            return False  # a baseline never ranks; Store.baselines shows its best
         row = self._conn.execute(
             "SELECT best_score, best_submission_id, best_timestamp FROM leaderboard WHERE username = ?", (user,)
         ).fetchone()

@@ -111,6 +111,7 @@ REVEALED = datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
 RESET_REASON = "the test data leaked <b>twice</b>; starting again"
 REMOVE_REASON = "=HYPERLINK(\"http://x\") <script>alert('reason')</script> | copied *someone*"
 DISQUALIFY_REASON = "shared code with <i>dave</i> & [others](javascript:alert(1)) `rm -rf`"
+BASELINE_REASON = "=SUM(1) k-NN <b>k=5</b>, the course's reference"
 # (run, login, day of November 2026, status, public score, private score, notebook).
 # Private scores have distinctive digits, so that a leak is easy to find.
 FINAL = [
@@ -123,6 +124,7 @@ FINAL = [
     ("f5", "carol", 14, "completed", 0.99, 0.9586704, "c1.ipynb"),  # carol is disqualified
     ("f6", "dave", 15, "failed", None, None, "d1.ipynb"),  # removed, then restored
     ("f7", "frank", 16, "completed", 0.90, 0.9164517, "f1.ipynb"),
+    ("f8", "teacher-knn", 17, "completed", 0.95, 0.9697805, "k1.ipynb"),  # a baseline: the best score, unranked
 ]
 PRIVATE = [row[5] for row in FINAL if row[5] is not None]
 
@@ -130,7 +132,8 @@ PRIVATE = [row[5] for row in FINAL if row[5] is not None]
 def make_final(folder: Path) -> Competition:
     """The competition that ended, before the reveal: every private score sealed with KEY.
 
-    Recorded, reset, removed, disqualified and restored through the real Store and grader.admin.
+    Recorded, reset, removed, disqualified and restored through the real Store and grader.admin;
+    teacher-knn is marked a baseline before its first submission.
     """
     competition = make_competition(folder, title="Final")
     db = competition.root / "leaderboard" / "leaderboard.db"
@@ -139,6 +142,9 @@ def make_final(folder: Path) -> Competition:
         for run, user, day, status, score, private, notebook in FINAL:
             if run == "f2":
                 admin.reset(competition, db, reason=RESET_REASON, by=BY, now=datetime(2026, 11, 10, 12, tzinfo=UTC))
+            if run == "f8":
+                admin.baseline(competition, db, user, reason=BASELINE_REASON, by=BY,
+                               now=datetime(2026, 11, 16, 12, tzinfo=UTC))  # fmt: skip
             when = datetime(2026, 11, day, 9, 30, tzinfo=UTC)
             notebook = f"submissions/{user}/{notebook}"
             message = "the kernel died" if status == "failed" else None
@@ -338,6 +344,15 @@ def test_removed_disqualified_and_reset_are_shown_with_their_reasons(revealed: C
     assert "carol</a> — Disqualified by the organisers: shared code with &lt;i&gt;dave&lt;/i&gt; &amp;" in board
     assert "&lt;i&gt;dave&lt;/i&gt;" in files["participants.md"]
     assert "\\u003cscript\\u003ealert('reason')" in files["participants/0.json"]
+    # The baseline: its best score (the best of all) is shown, marked, below the ranking; nobody moved down.
+    assert "teacher-knn" not in public and "teacher-knn" not in rendered.fragments["board-private"]
+    assert (
+        '<a href="participants.html#teacher-knn">teacher-knn</a> <span class="grader-baseline">baseline</span> — '
+        "best public score 0.95000, not ranked: =SUM(1) k-NN &lt;b&gt;k=5&lt;/b&gt;, the course&#x27;s reference"
+    ) in board
+    assert "teacher-knn" not in files["participants.md"].split("## Without a score yet")[-1]
+    knn = histories["teacher-knn"]
+    assert knn["rank"] is None and knn["best_score"] == 0.95 and knn["entries"] == 1
     everything = "".join(files.values()) + "".join(rendered.fragments.values())
     for markup in ("<script", "<b>", "<i>", 'href="javascript'):
         assert markup not in everything, markup
