@@ -203,8 +203,9 @@ MIGRATIONS: list[tuple[int, Migration]] = [
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 RANKING_COLUMNS = ("rank", "username", "best_score", "best_submission_id", "submission_count", "last_updated")
-# leaderboard.csv once there are baselines: a baseline's row has an empty rank and "yes" here, placed where its
-# score sits. private_leaderboard.csv ranks participants only.
+# leaderboard.csv: a baseline's row has an empty rank and "yes" in the last column, placed where its score
+# sits (the column is always there, so the file's format never changes). private_leaderboard.csv ranks
+# participants only.
 LEADERBOARD_COLUMNS = (*RANKING_COLUMNS, "baseline")
 SUBMISSION_COLUMNS = (
     "id", "timestamp", "username", "notebook_path", "notebook_sha256", "status", "score",
@@ -957,14 +958,12 @@ class Store:
         with self._transaction(write=False):
             baselines = [b.best for b in self._baselines(competition) if b.best is not None]
             shown = place(self._standings(competition), baselines, greater_is_better=greater)
-            # The baseline column only when there is a baseline: a competition without one keeps its format.
-            columns = LEADERBOARD_COLUMNS if baselines else RANKING_COLUMNS
             board = [
                 (place_, e.username, e.best_score, e.best_submission_id, e.submission_count, e.last_submission_at,
-                 "" if place_ is not None else "yes")[: len(columns)]
+                 "" if place_ is not None else "yes")
                 for place_, e in shown
             ]  # fmt: skip
-            _write_csv(directory / LEADERBOARD_CSV, columns, board, ("username", "last_updated"))
+            _write_csv(directory / LEADERBOARD_CSV, LEADERBOARD_COLUMNS, board, ("username", "last_updated"))
             self._export_submissions(directory / SUBMISSIONS_CSV, full=full)
             if self._revealed_at() is not None:
                 final = [

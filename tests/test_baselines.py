@@ -61,8 +61,9 @@ def test_restore_makes_a_baseline_a_participant_again(db: Path, comp: Competitio
         # Replaying the trail: a baseline before the restore, ranked after it.
         assert [x.username for x in s.leaderboard_at(comp, NOW + timedelta(minutes=5))] == ["alice", "bob", "carol"]
         assert s.leaderboard_at(comp, LATER)[0].username == KNN
-    # Without a baseline, leaderboard.csv has its usual columns.
-    assert list(csv_rows(db, store.LEADERBOARD_CSV)[0]) == list(store.RANKING_COLUMNS)
+    # Without a baseline, leaderboard.csv keeps the same columns, the marker empty.
+    assert list(csv_rows(db, store.LEADERBOARD_CSV)[0]) == list(store.LEADERBOARD_COLUMNS)
+    assert {row["baseline"] for row in csv_rows(db, store.LEADERBOARD_CSV)} == {""}
 
 
 def test_a_login_is_a_baseline_or_off_the_board_not_both(db: Path, comp: Competition) -> None:  # noqa: F811

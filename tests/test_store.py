@@ -472,10 +472,10 @@ def test_csv_export_is_deterministic_escaped_and_secret(tmp_path: Path, comp: Co
     assert sorted(p.name for p in dbs[0].parent.iterdir()) == ["leaderboard.csv", "leaderboard.db", "submissions.csv"]
 
     assert board.decode() == (
-        "rank,username,best_score,best_submission_id,submission_count,last_updated\n"
-        "1,alice,0.9000000001,1,1,2026-11-05T11:00:00.000000Z\n"
-        "2,carol,0.5,4,1,2026-11-05T11:03:00.000000Z\n"
-        "3,bob,-0.25,2,2,2026-11-05T11:02:00.000000Z\n"
+        "rank,username,best_score,best_submission_id,submission_count,last_updated,baseline\n"
+        "1,alice,0.9000000001,1,1,2026-11-05T11:00:00.000000Z,\n"
+        "2,carol,0.5,4,1,2026-11-05T11:03:00.000000Z,\n"
+        "3,bob,-0.25,2,2,2026-11-05T11:02:00.000000Z,\n"
     )
     lines = subs.decode().split("\n")
     assert lines[0] == ",".join(store.SUBMISSION_COLUMNS)
