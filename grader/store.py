@@ -955,7 +955,9 @@ class Store:
                 raise UsageError("this leaderboard is in memory; pass the directory to write the CSV files to.")
             directory = self.path.parent
         greater = competition.metric.greater_is_better
-        with self._transaction(write=False):
+        # The write lock, though nothing is written to the database: two graders exporting at
+        # once would both append the same rows, or the older snapshot would replace the newer.
+        with self._transaction(write=True):
             baselines = [b.best for b in self._baselines(competition) if b.best is not None]
             shown = place(self._standings(competition), baselines, greater_is_better=greater)
             board = [
