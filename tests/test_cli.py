@@ -27,15 +27,7 @@ with open("predictions.csv", "w") as f:
 """
 
 
-def grader(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "grader", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
+grader = conftest.run_grader
 
 
 def notebook(path: Path, *sources: str) -> Path:

@@ -21,6 +21,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import conftest
 import pytest
 
 from grader import admin, config, demo, sealing, site
@@ -226,15 +227,7 @@ def built_final(revealed: Competition) -> Path:
     return out
 
 
-def grader(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "grader", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
+grader = conftest.run_grader
 
 
 def check_golden(rendered: site.Rendered, folder: Path) -> None:
