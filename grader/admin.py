@@ -113,6 +113,8 @@ def take_off(
     """Remove, disqualify or restore ``target``; its submissions leave (or rejoin) the ranking."""
     check_login(by)
     reason = check_reason(reason)
+    if target.login is not None:
+        target = Target(login=competition.entrant(target.login))  # a team member's login stands for the team
 
     def apply(store: Store) -> AdminAction:
         if verb == "restore":

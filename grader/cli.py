@@ -367,25 +367,31 @@ def history(ctx: click.Context, login: str, db: Path | None) -> None:
     from grader.store import Store
 
     competition = _competition(ctx)
+    entrant = competition.entrant(login.removeprefix("@"))
     with Store(_db(ctx, db)) as store:
-        rows = store.history(login)
+        rows = store.history(entrant)
+        chosen = set(store.selections().get(entrant, ()))
     if not rows:
         _finish(f"{login} has no submissions yet.", ok=True)
+    if entrant != login.removeprefix("@"):
+        click.echo(f"Team {entrant}: {', '.join(competition.members(entrant))}")
     click.echo(
         render.table(
-            ("#", "submitted", "notebook", "status", "score", "note"),
+            ("#", "submitted", "by", "notebook", "status", "score", "final", "note"),
             [
                 (
                     r.id,
                     render.short_time(r.timestamp, competition.timezone),
+                    r.login,
                     r.notebook_path,
                     r.status,
                     render.score(r.score),
-                    _clip(r.error_message or "", 70),
+                    "yes" if r.id in chosen else "",
+                    _clip(r.error_message or "", 60),
                 )
                 for r in rows
             ],
-            align="rllllr",
+            align="rlllllll",
         )
     )
 
@@ -657,6 +663,28 @@ def pr_answer(answer_env: str, event_path: Path | None) -> None:
     click.echo(f"Answered: {found.kind}" + (f" on #{found.pr}" if found.pr else " (no verified pull request)"))
 
 
+@pr.command("final")
+@db_opt
+@click.option("--push/--no-push", default=True, show_default=True, help="Commit and push the leaderboard.")
+@event_opt
+@click.pass_context
+def pr_final(ctx: click.Context, db: Path | None, push: bool, event_path: Path | None) -> None:
+    """Handle a `/final` or `/final off` comment on a pull request (final.yml): choose, push, answer.
+
+    Exits 0 once the commenter has an answer on the pull request, a refusal included.
+    """
+    from grader import finals
+
+    event = _event(event_path)
+    repository = event.get("repository")
+    branch = repository.get("default_branch") if isinstance(repository, dict) else None
+    text = finals.from_comment(
+        _competition(ctx), _db(ctx, db), event, api=_api(event), now=datetime.now(UTC), push=push,
+        branch=branch if isinstance(branch, str) and branch else "main", token=os.environ.get("GITHUB_TOKEN"),
+    )  # fmt: skip
+    click.echo("Not a /final comment on a pull request; nothing to do." if text is None else text)
+
+
 # -- running a competition: `grader admin ...`, `grader reveal`, `grader export ...` ---------------
 
 
@@ -817,6 +845,40 @@ def admin_seal(ctx: click.Context, by: str, db: Path | None, push: bool, branch:
         token=os.environ.get("GITHUB_TOKEN"),
     )  # fmt: skip
     click.echo(f"Sealed {count} private score(s)." if count else "Every private score is already sealed.")
+
+
+@cli.command("select")
+@click.argument("submission", metavar="ID")
+@click.option("--off", is_flag=True, help="Take the choice back.")
+@click.option("--by", required=True, envvar="GRADER_ADMIN", help="Who chooses (a GitHub login) [env: GRADER_ADMIN].")
+@click.option("--organiser", is_flag=True, help="Choose for the participant (allowed after the end, until the reveal).")
+@click.option("--reason", help="Why, in one line (for the audit trail).")
+@db_opt
+@admin_push_opt
+@admin_branch_opt
+@click.pass_context
+def select_cmd(
+    ctx: click.Context, submission: str, off: bool, by: str, organiser: bool, reason: str | None, db: Path | None,
+    push: bool, branch: str,
+) -> None:  # fmt: skip
+    """Choose submission ID for the private leaderboard (participants comment /final on their pull request).
+
+    Up to ranking.final_submissions choices per participant or team; their best private
+    score among them counts. Without a choice, the best public submission counts.
+    """
+    from grader import finals
+
+    number = submission.strip().removeprefix("#")
+    if not number.isdigit():
+        raise UsageError(f"{submission!r} is not a submission id; `grader history LOGIN` lists them.")
+    chosen = finals.choose(
+        _competition(ctx), _db(ctx, db), by=by, now=datetime.now(UTC), submission_id=int(number), final=not off,
+        organiser=organiser, reason=reason, push=push, branch=branch, token=os.environ.get("GITHUB_TOKEN"),
+    )  # fmt: skip
+    tail = ""
+    if chosen.pushed is not None:
+        tail = f" Pushed {chosen.pushed.commit[:12]}." if chosen.pushed.commit else " Nothing new to push."
+    click.echo(chosen.summary + tail)
 
 
 @cli.command()

@@ -82,6 +82,7 @@ class Quota:
 @dataclass(frozen=True)
 class Ranking:
     ties: Literal["earliest", "shared"]
+    final_submissions: int = 2  # how many a participant may choose for the private board (0: choosing is off)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,22 @@ class Competition:
     quota: Quota
     ranking: Ranking
     sandbox: Literal["required", "auto", "off"] = "auto"
+    teams: dict[str, tuple[str, ...]] = field(default_factory=dict)  # team name → member logins
+
+    def entrant(self, login: str) -> str:
+        """Who ``login`` competes as: their team's name, or the login itself.
+
+        GitHub logins are case-insensitive, so team membership is too.
+        """
+        return self._team_of.get(login.casefold(), login)
+
+    def members(self, entrant: str) -> tuple[str, ...]:
+        """The logins of a team (as written in competition.yaml); ``(entrant,)`` for a solo participant."""
+        return self.teams.get(entrant, (entrant,))
+
+    @property
+    def _team_of(self) -> dict[str, str]:
+        return {login.casefold(): team for team, logins in self.teams.items() for login in logins}
 
 
 def find(start: Path | None = None) -> Path:
@@ -210,9 +227,33 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
         ),
         limits=limits,
         quota=Quota(**raw["quota"]),
-        ranking=Ranking(ties=raw["ranking"]["ties"]),
+        ranking=Ranking(**raw["ranking"]),
         sandbox=raw.get("sandbox", "auto"),
+        teams=_teams(raw.get("teams", {}), path),
     )
+
+
+def _teams(raw: dict[str, list[str]], path: str) -> dict[str, tuple[str, ...]]:
+    """The ``teams`` mapping, checked: a login in one team at most, no team named like a member."""
+    seen: dict[str, str] = {}
+    for team, logins in raw.items():
+        for login in logins:
+            other = seen.setdefault(login.casefold(), team)
+            if other != team:
+                raise ConfigError(
+                    f"{login} is in both {other} and {team}; a login belongs to one team at most.",
+                    path=path,
+                    key=f"teams.{team}",
+                )
+    for team in raw:
+        if team.casefold() in seen:
+            raise ConfigError(
+                f"the team name {team} is also the login of a member of {seen[team.casefold()]}; "
+                "rename the team so that its entry cannot be confused with a participant.",
+                path=path,
+                key=f"teams.{team}",
+            )
+    return {team: tuple(logins) for team, logins in raw.items()}
 
 
 def parse_size(value: int | str) -> int:

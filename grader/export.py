@@ -102,7 +102,8 @@ def grades(
     rows = []
     for login, roster_id in students:
         key = login.lower()
-        standing, final = public.get(key), private.get(key)
+        entrant = competition.entrant(login).lower()  # a team's scores and rank are each member's
+        standing, final = public.get(entrant), private.get(entrant)
         rows.append(
             (
                 _text(login), _text(roster_id),
@@ -111,7 +112,7 @@ def grades(
                 standing.rank if standing else "",
                 final.rank if final else "",
                 counts.get(key, 0),
-                _text(notes.get(key, "")),
+                _text(notes.get(entrant, "")),
             )
         )  # fmt: skip
     _write(out, rows)
@@ -121,11 +122,11 @@ def grades(
 
 
 def _counts_and_notes(store: Store) -> tuple[dict[str, int], dict[str, str]]:
-    """Submissions that count (not rejected) per login, and a note for those taken off the board."""
+    """Submissions that count (not rejected) per login (a member's own, in a team), and notes per entrant taken off."""
     counts: dict[str, int] = {}
     notes: dict[str, str] = {}
     for row in store.all_submissions():
-        key = row.username.lower()
+        key = row.login.lower()
         if row.status != "rejected":
             counts[key] = counts.get(key, 0) + 1
         else:

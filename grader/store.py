@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import math
 import os
 import re
@@ -55,7 +56,8 @@ MAX_MESSAGE_CHARS = 2000  # error messages are student-controlled and end up in 
 
 ADMIN_ACTIONS_V2 = ("remove", "disqualify", "restore", "reset", "seal", "reveal")
 ADMIN_ACTIONS_V3 = (*ADMIN_ACTIONS_V2, "rescore", "regrade")
-ADMIN_ACTIONS = (*ADMIN_ACTIONS_V3, "baseline")
+ADMIN_ACTIONS_V4 = (*ADMIN_ACTIONS_V3, "baseline")
+ADMIN_ACTIONS = (*ADMIN_ACTIONS_V4, "select", "unselect")
 STATUSES = ("pending", "running", "completed", "failed", "timeout", "invalid", "rejected")
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _LOGIN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
@@ -86,11 +88,30 @@ def _migration_3(conn: sqlite3.Connection) -> None:
 
 def _migration_4(conn: sqlite3.Connection) -> None:
     """Baselines: the organisers' reference accounts, shown on the board but never ranked."""
-    _rebuild_admin_actions(conn, ADMIN_ACTIONS)
+    _rebuild_admin_actions(conn, ADMIN_ACTIONS_V4)
     conn.execute(
         """CREATE TABLE baselines (
             username TEXT PRIMARY KEY,
             reason TEXT NOT NULL,
+            action_id INTEGER NOT NULL REFERENCES admin_actions (id)
+        )"""
+    )
+
+
+def _migration_5(conn: sqlite3.Connection) -> None:
+    """Teams and final choices.
+
+    ``username`` is the entrant (a solo participant's login, or a team's name) and ``author``
+    the login that submitted; before teams existed they were the same. ``selections`` holds the
+    submissions a participant chose for the private leaderboard (``/final``), each with the
+    audit row of the choice.
+    """
+    _rebuild_admin_actions(conn, ADMIN_ACTIONS)
+    conn.execute("ALTER TABLE submissions ADD COLUMN author TEXT")
+    conn.execute("UPDATE submissions SET author = username")
+    conn.execute(
+        """CREATE TABLE selections (
+            submission_id INTEGER PRIMARY KEY REFERENCES submissions (id),
             action_id INTEGER NOT NULL REFERENCES admin_actions (id)
         )"""
     )
@@ -199,6 +220,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     ),
     (3, _migration_3),
     (4, _migration_4),
+    (5, _migration_5),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -210,10 +232,10 @@ LEADERBOARD_COLUMNS = (*RANKING_COLUMNS, "baseline")
 SUBMISSION_COLUMNS = (
     "id", "timestamp", "username", "notebook_path", "notebook_sha256", "status", "score",
     "error_type", "error_message", "error_cell", "runtime_seconds", "pr_number", "head_sha", "grader_version",
-    "removed", "removed_reason", "reset_id",
+    "removed", "removed_reason", "reset_id", "author",
 )  # fmt: skip
 _TEXT_COLUMNS = ("timestamp", "username", "notebook_path", "notebook_sha256", "status", "error_type",
-                 "error_message", "head_sha", "grader_version", "removed", "removed_reason")  # fmt: skip
+                 "error_message", "head_sha", "grader_version", "removed", "removed_reason", "author")  # fmt: skip
 # The CSV's columns are fixed (others parse them); the scorer version is read from the database.
 _ROW_COLUMNS = ("id", "run_id", *SUBMISSION_COLUMNS[1:], "scorer_version")
 # A submission that can rank: accepted, not taken off the board by an organiser, not archived by a
@@ -251,6 +273,12 @@ class SubmissionRow:
     removed_reason: str | None = None
     reset_id: int | None = None  # the reset that archived it
     scorer_version: str | None = None  # the scorer that produced ``score`` (see grader.rescore)
+    author: str | None = None  # the login that submitted; ``username`` is the entrant (their team, or the login)
+
+    @property
+    def login(self) -> str:
+        """Who submitted (for a team: the member; before teams were recorded: the entrant)."""
+        return self.author or self.username
 
 
 @dataclass(frozen=True)
@@ -281,6 +309,18 @@ class AdminAction:
     target_kind: str
     target: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What :meth:`Store.select` did."""
+
+    submission_id: int
+    entrant: str
+    final: bool  # chosen (True) or taken back (False)
+    changed: bool  # False: it already was so
+    chosen: tuple[int, ...]  # the entrant's chosen submissions now
+    cap: int  # how many they may choose
 
 
 @dataclass(frozen=True)
@@ -426,7 +466,7 @@ class Store:
         check_login(user)
         _check_aware(now)
         with self._transaction(write=False):
-            verdict = self._rules(user, notebook_sha256, competition, now, uses_quota=True)
+            verdict = self._rules(competition.entrant(user), notebook_sha256, competition, now, uses_quota=True)
         return verdict[1] if verdict else None
 
     # -- writing -----------------------------------------------------------------------
@@ -460,25 +500,32 @@ class Store:
             raise UsageError("the result has an empty run_id; it cannot be recorded idempotently.")
         counted = _quota_statuses(competition)
         sealer = self._sealer()
+        entrant = competition.entrant(user)  # rules and ranking apply to the team, when there is one
         with self._transaction(write=True):
+            self._sync_teams(competition)
             existing = self._row_where("run_id = ?", (result.run_id,))
             if existing is not None:
-                if existing.username != user:
+                if existing.login != user:
                     raise StoreError(
                         f"run {result.run_id} was already recorded as submission #{existing.id} "
-                        f"by {existing.username}, not {user}; refusing to record it twice."
+                        f"by {existing.login}, not {user}; refusing to record it twice."
                     )
-                standing = self._standing(user, competition)
+                standing = self._standing(existing.username, competition)
                 return self._outcome(existing.id, existing.status, existing.error_message, True, standing,
-                                     standing, user, competition, now)  # fmt: skip
+                                     standing, existing.username, competition, now)  # fmt: skip
 
-            previous = self._standing(user, competition)
+            previous = self._standing(entrant, competition)
             if result.status == "rejected":
                 verdict: tuple[str, str] | None = (
                     (result.error.type, result.error.message) if result.error else ("rejected", "rejected")
                 )
+            elif entrant == user and user.casefold() in {team.casefold() for team in competition.teams}:
+                verdict = ("team", (
+                    f"{user} is also the name of a team in competition.yaml, so this login cannot take part "
+                    "on its own; ask the organisers to rename the team or to add you to it."
+                ))  # fmt: skip
             else:
-                verdict = self._rules(user, result.notebook_sha256, competition, now,
+                verdict = self._rules(entrant, result.notebook_sha256, competition, now,
                                       uses_quota=result.status in counted)  # fmt: skip
             status = "rejected" if verdict else result.status
             error = result.error
@@ -497,12 +544,12 @@ class Store:
             cursor = self._conn.execute(
                 """INSERT INTO submissions (run_id, username, timestamp, notebook_path, notebook_sha256, status,
                     score, private_score, private_sealed, error_type, error_message, error_cell, runtime_seconds,
-                    pr_number, head_sha, grader_version, scorer_version)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (result.run_id, user, ts, notebook_path, result.notebook_sha256, status, score,
+                    pr_number, head_sha, grader_version, scorer_version, author)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (result.run_id, entrant, ts, notebook_path, result.notebook_sha256, status, score,
                  private, sealed, error_type, message,
                  None if verdict or error is None else error.cell_index, result.runtime_seconds, pr_number,
-                 head_sha, result.grader_version, version),
+                 head_sha, result.grader_version, version, user),
             )  # fmt: skip
             submission_id = int(cursor.lastrowid or 0)
             if predictions is not None and status == "completed":
@@ -511,12 +558,12 @@ class Store:
                 self._adopt_version(version, competition)
             ranks = status == "completed" and self._ranks(version)
             moved = status != "rejected" and self._update_leaderboard(
-                user, submission_id, ts, "completed" if ranks else "unranked", score, competition
+                entrant, submission_id, ts, "completed" if ranks else "unranked", score, competition
             )
             # Only this participant's best can change in this transaction, so their rank is
             # recounted only when it did (counting costs one index scan over those ahead).
-            after = self._standing(user, competition) if moved else previous
-            return self._outcome(submission_id, status, message, False, previous, after, user, competition, now)
+            after = self._standing(entrant, competition) if moved else previous
+            return self._outcome(submission_id, status, message, False, previous, after, entrant, competition, now)
 
     def record_and_export(
         self,
@@ -686,6 +733,103 @@ class Store:
         with self._transaction(write=False):
             row = self._conn.execute("SELECT removed, reason FROM participants WHERE username = ?", (user,)).fetchone()
         return (row[0], row[1]) if row else None
+
+    # -- teams and final choices -------------------------------------------------------
+
+    def sync_teams(self, competition: Competition) -> bool:
+        """Regroup every submission under the teams of ``competition`` if they changed. Returns whether they did.
+
+        Recording and exporting do this on their own; the audit trail of a team change is the
+        commit that changed competition.yaml.
+        """
+        with self._transaction(write=False):
+            if self._teams_digest() == _teams_key(competition):
+                return False
+        with self._transaction(write=True):
+            return self._sync_teams(competition)
+
+    def select(
+        self,
+        submission_id: int,
+        *,
+        by: str,
+        competition: Competition,
+        now: datetime,
+        final: bool = True,
+        organiser: bool = False,
+        reason: str | None = None,
+    ) -> Selection:
+        """``by`` chooses submission ``submission_id`` for the private leaderboard (``final=False``: takes it back).
+
+        A participant may choose their own or their team's scored submissions, up to
+        ``ranking.final_submissions``, until the end of the competition; ``organiser=True``
+        acts for them (after the end too, never after the reveal). Each change is one
+        transaction with its audit row; asking for what is already so changes nothing.
+        """
+        check_login(by)
+        _check_aware(now)
+        cap = competition.ranking.final_submissions
+        with self._transaction(write=True):
+            self._sync_teams(competition)
+            row = self._existing(submission_id)
+            entrant = row.username
+            if not organiser and competition.entrant(by) != entrant:
+                yours = "your own or your team's" if competition.teams else "your own"
+                raise UsageError(
+                    f"submission #{submission_id} is {entrant}'s; you can choose only {yours} submissions."
+                )
+            revealed = self._revealed_at()
+            if revealed is not None:
+                raise UsageError(f"the private leaderboard was revealed on {revealed}; the final choices are closed.")
+            if not organiser and now >= competition.end:
+                raise UsageError(
+                    f"the competition closed on {_local(competition.end, competition.timezone)}; "
+                    "final choices could be made until then."
+                )
+            if cap == 0:
+                raise UsageError(
+                    "this competition does not let participants choose: each participant's best public "
+                    "submission counts for the private leaderboard (ranking.final_submissions is 0)."
+                )
+            chosen = self._chosen(entrant)
+            if final == (submission_id in chosen):
+                return Selection(submission_id, entrant, final, False, tuple(chosen), cap)
+            if final:
+                counts = self._conn.execute(
+                    f"SELECT 1 FROM submissions WHERE id = ? AND {_COUNTS}",  # noqa: S608 - constants
+                    (submission_id,),
+                ).fetchone()
+                if row.status != "completed" or not rankable(row.score) or counts is None:
+                    why = row.removed or ("archived by a reset" if row.reset_id else row.status)
+                    raise UsageError(
+                        f"submission #{submission_id} cannot count ({why}); choose a submission with a public score."
+                    )
+                if len(chosen) >= cap:
+                    listed = ", ".join(f"#{i}" for i in chosen)
+                    raise UsageError(
+                        f"{entrant} has already chosen {len(chosen)} submission{'s' if len(chosen) != 1 else ''} "
+                        f"({listed}) and may choose {cap}; take one back first (comment `/final off` on its "
+                        "pull request), then choose again."
+                    )
+                action = self._log(now, by, "select", "submission", f"#{submission_id}",
+                                   reason or "chosen for the private leaderboard")  # fmt: skip
+                self._conn.execute("INSERT INTO selections VALUES (?, ?)", (submission_id, action.id))
+            else:
+                self._log(now, by, "unselect", "submission", f"#{submission_id}",
+                          reason or "no longer chosen for the private leaderboard")  # fmt: skip
+                self._conn.execute("DELETE FROM selections WHERE submission_id = ?", (submission_id,))
+            return Selection(submission_id, entrant, final, True, tuple(self._chosen(entrant)), cap)
+
+    def selections(self) -> dict[str, list[int]]:
+        """Each entrant's chosen submissions (ids, oldest first); entrants who chose none are absent."""
+        with self._transaction(write=False):
+            rows = self._conn.execute(
+                "SELECT s.username, s.id FROM selections x JOIN submissions s ON s.id = x.submission_id ORDER BY s.id"
+            ).fetchall()
+        chosen: dict[str, list[int]] = {}
+        for user, sid in rows:
+            chosen.setdefault(user, []).append(int(sid))
+        return chosen
 
     # -- private scores and the reveal ---------------------------------------------------
 
@@ -874,6 +1018,7 @@ class Store:
 
     def leaderboard(self, competition: Competition) -> list[Standing]:
         """Everyone with a score, ranked by the competition's metric direction and tie rule."""
+        self.sync_teams(competition)
         with self._transaction(write=False):
             return self._standings(competition)
 
@@ -881,6 +1026,11 @@ class Store:
         """Every submission of ``user`` (rejected ones too), oldest first."""
         with self._transaction(write=False):
             return self._rows_where("username = ? ORDER BY timestamp, id", (user,))
+
+    def for_pull_request(self, number: int) -> list[SubmissionRow]:
+        """Every submission recorded from pull request ``number``, in id order."""
+        with self._transaction(write=False):
+            return self._rows_where("pr_number = ? ORDER BY id", (number,))
 
     def all_submissions(self) -> list[SubmissionRow]:
         """Every submission, in id order."""
@@ -958,6 +1108,7 @@ class Store:
         # The write lock, though nothing is written to the database: two graders exporting at
         # once would both append the same rows, or the older snapshot would replace the newer.
         with self._transaction(write=True):
+            self._sync_teams(competition)
             baselines = [b.best for b in self._baselines(competition) if b.best is not None]
             shown = place(self._standings(competition), baselines, greater_is_better=greater)
             board = [
@@ -984,6 +1135,32 @@ class Store:
             [(e.username, e.best_score, e.best_submission_id, e.achieved_at, e.last_submission_at, e.submission_count)
              for e in self._best_entries(_COUNTS, competition)],
         )  # fmt: skip
+
+    def _sync_teams(self, competition: Competition) -> bool:
+        """Inside a write transaction: regroup submissions when competition.yaml's teams changed."""
+        key = _teams_key(competition)
+        if self._teams_digest() == key:
+            return False
+        authors = [a for (a,) in self._conn.execute("SELECT DISTINCT author FROM submissions WHERE author IS NOT NULL")]
+        self._conn.executemany(
+            "UPDATE submissions SET username = ? WHERE author = ? AND username != ?",
+            [(competition.entrant(a), a, competition.entrant(a)) for a in authors],
+        )
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('teams', ?)", (key,))
+        self._rebuild(competition)
+        return True
+
+    def _teams_digest(self) -> str:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'teams'").fetchone()
+        return str(row[0]) if row else _NO_TEAMS
+
+    def _chosen(self, entrant: str) -> list[int]:
+        rows = self._conn.execute(
+            """SELECT x.submission_id FROM selections x JOIN submissions s ON s.id = x.submission_id
+               WHERE s.username = ? ORDER BY x.submission_id""",
+            (entrant,),
+        ).fetchall()
+        return [int(sid) for (sid,) in rows]
 
     def _baselines(self, competition: Competition) -> list[Baseline]:
         reasons = dict(self._conn.execute("SELECT username, reason FROM baselines").fetchall())
@@ -1061,17 +1238,32 @@ class Store:
         return len(rows)
 
     def _private_standings(self, competition: Competition) -> list[Standing]:
+        """Each entrant's best private score among their chosen submissions, or of their best public one."""
+        greater = competition.metric.greater_is_better
+        chosen: dict[str, Scored | None] = {}
+        for user, sid, private, ts in self._conn.execute(
+            f"""SELECT username, id, private_score, timestamp FROM submissions
+                WHERE id IN (SELECT submission_id FROM selections) AND status = 'completed' AND {_COUNTS}
+                ORDER BY id"""  # noqa: S608 - constants
+        ):
+            candidate = Scored(int(sid), private, str(ts))
+            best = chosen.get(user)
+            chosen[user] = candidate if improves(candidate, best, greater_is_better=greater) else best
         rows = self._conn.execute(
             """SELECT l.username, s.private_score, l.best_submission_id, l.best_timestamp, l.last_updated,
                       l.submission_count
-               FROM leaderboard l JOIN submissions s ON s.id = l.best_submission_id
-               WHERE s.private_score IS NOT NULL"""
+               FROM leaderboard l JOIN submissions s ON s.id = l.best_submission_id"""
         ).fetchall()
-        return rank(
-            (Entry(*row) for row in rows),
-            greater_is_better=competition.metric.greater_is_better,
-            ties=competition.ranking.ties,
-        )
+        entries = []
+        for user, private, sid, ts, last, count in rows:
+            if user in chosen:
+                pick = chosen[user]
+                if pick is None or pick.score is None:
+                    continue  # chose only submissions without a private score
+                private, sid, ts = pick.score, pick.submission_id, pick.timestamp
+            if private is not None:
+                entries.append(Entry(user, private, sid, ts, last, count))
+        return rank(entries, greater_is_better=greater, ties=competition.ranking.ties)
 
     def _export_submissions(self, path: Path, *, full: bool) -> None:
         select = f"SELECT {', '.join(SUBMISSION_COLUMNS)} FROM submissions"  # noqa: S608 - constants
@@ -1321,6 +1513,15 @@ class Store:
         else:
             message = f"the leaderboard database {where} failed: {text}.{unchanged}"
         return StoreError(message)
+
+
+def _teams_key(competition: Competition) -> str:
+    """The teams of ``competition`` in a canonical form, to notice when they change."""
+    teams = {team: sorted(login.casefold() for login in logins) for team, logins in competition.teams.items()}
+    return json.dumps(teams, sort_keys=True, separators=(",", ":"))
+
+
+_NO_TEAMS = "{}"
 
 
 def _main_file(conn: sqlite3.Connection) -> Path | None:

@@ -481,7 +481,7 @@ def test_csv_export_is_deterministic_escaped_and_secret(tmp_path: Path, comp: Co
     assert lines[0] == ",".join(store.SUBMISSION_COLUMNS)
     assert lines[1] == (
         "1,2026-11-05T11:00:00.000000Z,alice,submissions/alice/solution.ipynb,"
-        f"{hashlib.sha256(b'r1').hexdigest()},completed,0.9000000001,,,,12.5,7,abc123,0.1.0,,,"
+        f"{hashlib.sha256(b'r1').hexdigest()},completed,0.9000000001,,,,12.5,7,abc123,0.1.0,,,,alice"
     )
     assert lines[2].startswith("2,2026-11-05T11:01:00.000000Z,bob,") and ",-0.25," in lines[2]  # numbers stay numbers
     assert ",failed,,'=cmd|' /C calc'!A0,\"'-2+3 is wrong\nsee @here,\n\ttabbed\",4,12.5," in subs.decode()
