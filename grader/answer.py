@@ -58,6 +58,7 @@ class Answer:
     run_url: str | None = None
     submission_id: int | None = None
     already_recorded: bool = False  # a re-run of the scoring: the change of rank was told the first time
+    final_choices: int = 0  # how many submissions a participant may choose with /final (0: choosing is off)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -108,6 +109,7 @@ def recorded(
         run_url=run_url,
         submission_id=outcome.submission_id,
         already_recorded=outcome.already_recorded,
+        final_choices=competition.ranking.final_submissions,
     )
 
 
@@ -137,6 +139,13 @@ def comment(answer: Answer) -> str:
                 lines += ["", fence(excerpt)]
         if answer.kind == "rejected":
             lines += ["", f"**Not scored:** {inline(answer.reasons[0] if answer.reasons else 'rejected')}"]
+        if answer.kind == "scored" and answer.final_choices:
+            lines += [
+                "",
+                "Comment `/final` on this pull request to choose this submission for the private leaderboard "
+                f"(up to {answer.final_choices}; `/final off` takes it back). Without a choice, your best public "
+                "submission counts.",
+            ]
     if answer.run_url:
         lines += [
             "",

@@ -63,7 +63,7 @@ def test_actionlint_finds_nothing() -> None:
 
 
 def test_the_workflows_exist() -> None:
-    assert ALL == ["admin.yml", "ci.yml", "evaluate.yml", "regrade.yml", "score.yml"]
+    assert ALL == ["admin.yml", "ci.yml", "evaluate.yml", "final.yml", "regrade.yml", "score.yml"]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -104,6 +104,8 @@ def test_secrets_only_where_needed() -> None:
     assert "contents" not in score["answer"]["permissions"]
     assert load("evaluate.yml")["jobs"]["evaluate"]["permissions"] == {"contents": "read"}
     assert "secrets." not in (WORKFLOWS / "evaluate.yml").read_text()
+    assert "secrets." not in (WORKFLOWS / "final.yml").read_text()
+    assert load("final.yml")["jobs"]["choose"]["permissions"] == {"contents": "write", "pull-requests": "write"}
 
 
 # -- act ------------------------------------------------------------------------------------------
@@ -223,9 +225,25 @@ def workflow_run_event(repo: Path, fake: FakeGitHub, head_sha: str) -> dict[str,
     return event
 
 
+def issue_comment_event(fake: FakeGitHub, number: int, login: str, body: str) -> dict[str, Any]:
+    """An issue_comment payload on pull request ``number`` as GitHub documents it, around the corpus's repository."""
+    base = json.loads((CORPUS / "github-events" / "pull_request.opened.payload.json").read_text())
+    base["repository"].update(full_name=fake.repo, default_branch="main")
+    user = {"login": login, "id": 1, "type": "User"}
+    return {
+        "action": "created",
+        "issue": {"number": number, "state": "open", "user": user,
+                  "pull_request": {"url": f"https://api.github.com/repos/{fake.repo}/pulls/{number}"}},
+        "comment": {"id": 99, "body": body, "user": user, "author_association": "NONE"},
+        "repository": base["repository"],
+        "sender": user,
+    }  # fmt: skip
+
+
 def test_act_a_pull_request_is_graded_then_recorded_answered_and_pushed(scratch: dict[str, Path]) -> None:
     """evaluate.yml on a pull_request event runs alice's notebook; score.yml on the workflow_run event
-    verifies, scores, records, pushes and answers, twice (the second time changes nothing)."""
+    verifies, scores, records, pushes and answers, twice (the second time changes nothing); final.yml on an
+    issue_comment event records alice's /final and refuses someone else's."""
     import base64
     import gzip
 
@@ -260,12 +278,24 @@ def test_act_a_pull_request_is_graded_then_recorded_answered_and_pushed(scratch:
             bodies.append(fake.comments[2][0]["body"])
         statuses = fake.statuses
 
+        # final.yml: alice comments /final on her pull request; someone else's /final is refused.
+        for login, expected in (("mallory", "submission #1 is alice's"), ("alice", "Submission #1 is now one of")):
+            comment = issue_comment_event(fake, 2, login, "/final")
+            chosen = act(repo, tmp, "issue_comment", "final.yml", comment, "-s", "GITHUB_TOKEN=test-token", env=env)
+            assert chosen.returncode == 0, chosen.stdout[-8000:] + chosen.stderr[-2000:]
+            answers = [c["body"] for c in fake.comments[2] if "<!-- grader:final -->" in c["body"]]
+            assert len(answers) == 1 and expected in answers[0], answers
+
     body = bodies[0]
     assert "Scored" in body and "| Rank | **1** (new on the leaderboard) |" in body
     assert bodies[1] == body.replace("**1** (new on the leaderboard)", "**1**")
     assert [(s["sha"], s["state"]) for s in statuses] == [(head_sha, "success"), (head_sha, "success")]
     log = git(remote, "log", "--format=%s", "main").splitlines()
-    assert log == ["Record alice's submission from #2 (github-777-1)", "competition"]
+    assert log == [
+        "admin: select the submission of pull request #2 — by alice",
+        "Record alice's submission from #2 (github-777-1)",
+        "competition",
+    ]
     check = tmp / "check"
     git(tmp, "clone", "-q", str(remote), str(check))
     with sqlite3.connect(check / "leaderboard" / "leaderboard.db") as conn:
