@@ -59,6 +59,7 @@ class Answer:
     submission_id: int | None = None
     already_recorded: bool = False  # a re-run of the scoring: the change of rank was told the first time
     final_choices: int = 0  # how many submissions a participant may choose with /final (0: choosing is off)
+    team: str | None = None  # the submitter's team (its rank, best and quota are the team's)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -83,8 +84,9 @@ def recorded(
     head_sha: str | None,
     notebook: str,
     run_url: str | None,
+    user: str | None = None,
 ) -> Answer:
-    """The answer for a run that was recorded (scored, failed, or rejected by a rule)."""
+    """The answer for a run that was recorded (scored, failed, or rejected by a rule); ``user`` submitted it."""
     error = result.error if outcome.status not in ("completed", "rejected") else None
     resets = outcome.quota_resets_at.astimezone(competition.timezone)
     return Answer(
@@ -110,6 +112,7 @@ def recorded(
         submission_id=outcome.submission_id,
         already_recorded=outcome.already_recorded,
         final_choices=competition.ranking.final_submissions,
+        team=competition.entrant(user) if user and competition.entrant(user) != user else None,
     )
 
 
@@ -207,13 +210,16 @@ def _facts(answer: Answer) -> list[tuple[str, str]]:
         facts.append(
             ("Public score", f"**{render.score(answer.public_score)}** ({inline(answer.metric or '')}, {direction})")
         )
+    if answer.team:
+        facts.append(("Team", inline(answer.team)))
     facts.append(("Rank", _rank(answer)))
-    facts.append(("Your best so far", render.score(answer.best_score)))
+    facts.append(("Your team's best so far" if answer.team else "Your best so far", render.score(answer.best_score)))
     if answer.runtime_seconds is not None:
         facts.append(("Runtime", f"{answer.runtime_seconds:.1f} s"))
     if answer.remaining_today is not None:
         resets = f" (resets {answer.quota_resets})" if answer.quota_resets else ""
-        facts.append(("Submissions left today", f"{answer.remaining_today}{resets}"))
+        left = "Team submissions left today" if answer.team else "Submissions left today"
+        facts.append((left, f"{answer.remaining_today}{resets}"))
     return facts
 
 

@@ -144,7 +144,7 @@ def record(
         outcome = pipeline.record(run_dir, competition, **args)
     return answers.recorded(
         results.read(run_dir), outcome, competition, pr=facts.pr, head_sha=facts.head_sha,
-        notebook=facts.notebook, run_url=facts.run_url,
+        notebook=facts.notebook, run_url=facts.run_url, user=facts.user,
     )  # fmt: skip
 
 

@@ -76,6 +76,16 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
         "scored-up": made(result(), outcome()),
         "scored-first": made(result(), outcome(previous_rank=None, rank=5)),
         "scored-not-best": made(result(public_score=0.5), outcome(previous_rank=2)),
+        "scored-team": answers.recorded(
+            result(),
+            outcome(),
+            replace(competition, teams={"owls": ("bob", "alice")}),
+            pr=7,
+            head_sha=SHA,
+            notebook="submissions/alice/forest.ipynb",
+            run_url=RUN_URL,
+            user="alice",
+        ),
         "failed-hostile": made(
             failed,
             outcome(status="failed", reason=HOSTILE, rank=None, previous_rank=None, best_score=None, remaining_today=5),
@@ -98,7 +108,17 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
 
 @pytest.mark.parametrize(
     "name",
-    ["scored-up", "scored-first", "scored-not-best", "failed-hostile", "timeout", "rejected-quota", "refused", "error"],
+    [
+        "scored-up",
+        "scored-first",
+        "scored-not-best",
+        "scored-team",
+        "failed-hostile",
+        "timeout",
+        "rejected-quota",
+        "refused",
+        "error",
+    ],
 )
 def test_comment_matches_golden(competition: config.Competition, name: str) -> None:
     found = cases(competition)[name]
