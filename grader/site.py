@@ -21,6 +21,11 @@ Histories are JSON files (about 20 participants each) that a single page
 (``participants.html#LOGIN``) fetches on demand, so 5,000 participants add 250 data files
 but no page.
 
+A team (competition.yaml's ``teams``) is one entry: the boards mark it and list its members,
+its history says which member submitted each row. The submissions an entrant chose for the
+private board (``/final``) are marked in their history; after the reveal, so is the one that
+counted.
+
 Everything that comes from a participant or the config (logins, notebook paths, error
 messages, the title) is escaped for where it lands: HTML, Markdown, JSON, SVG, CSV.
 """
@@ -38,6 +43,7 @@ import logging
 import math
 import re
 import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -83,6 +89,7 @@ class Submission(NamedTuple):
     removed: str | None = None  # "removed" or "disqualified" by an organiser (this submission itself)
     removed_reason: str | None = None
     reset_id: int | None = None  # the reset that set it aside
+    author: str | None = None  # the login that submitted it (a team's member); None: the participant
 
     @property
     def counts(self) -> bool:
@@ -112,16 +119,24 @@ class Participant:
     removed: str | None = None  # "removed" or "disqualified": the whole participant is off the ranking
     removed_reason: str | None = None
     final_rank: int | None = None  # on the private board; only after the reveal
-    private_score: float | None = None  # of the selected submission; only after the reveal
+    private_score: float | None = None  # of the submission that counted (final_submission); after the reveal
     baseline: bool = False  # an organiser's reference account: shown, never ranked
+    members: tuple[str, ...] = ()  # a team's logins (competition.yaml); empty for a participant on their own
+    finals: tuple[int, ...] = ()  # the submissions they chose for the private leaderboard (/final)
+    final_submission: int | None = None  # the submission whose private score counted; only after the reveal
+
+    @property
+    def team(self) -> bool:
+        return bool(self.members)
 
 
 @dataclass(frozen=True)
 class Board:
     """One leaderboard table: the public one, and after the reveal the private (final) one.
 
-    On the private board ``best_score`` is the private score of each participant's selected
-    submission (their best public one).
+    On the private board ``best_score`` is the private score of each participant's final
+    submission: the best among those they chose, or their best public one when they chose none
+    (``best_submission_id`` is the one that counted).
     """
 
     name: str  # "public" or "private"
@@ -177,8 +192,8 @@ class Built:
 
 
 def load(competition: Competition, db: Path, *, now: datetime) -> SiteData:
-    """Read the public leaderboard, the organisers' decisions, every participant's history and,
-    after the reveal only, the private board from ``db``.
+    """Read the public leaderboard, the organisers' decisions, the final choices, every participant's
+    history and, after the reveal only, the private board from ``db``.
 
     The database is first copied into memory in one read transaction (SQLite's backup), so
     every page agrees with every other even if a submission is recorded meanwhile, and the
@@ -205,26 +220,29 @@ def load(competition: Competition, db: Path, *, now: datetime) -> SiteData:
             baselines = store.baselines(competition)
             resets = [Reset(a.id, a.timestamp, a.reason) for a in store.admin_log() if a.action == "reset"]
             revealed_at = store.revealed_at()
+            selections = store.selections()  # which submissions, never their private scores
             # Asked for only after the reveal (the store refuses before it, and nothing private is read).
             private = store.private_leaderboard(competition) if revealed_at is not None else None
         histories = _histories(conn, db)
     finally:
         conn.close()
     return snapshot(competition, now=now, standings=standings, histories=histories, off=off, resets=resets,
-                    revealed_at=revealed_at, private=private, baselines=baselines)  # fmt: skip
+                    revealed_at=revealed_at, private=private, baselines=baselines,
+                    selections=selections)  # fmt: skip
 
 
 def _histories(conn: sqlite3.Connection, db: Path) -> dict[str, list[Submission]]:
     """Every participant's submissions, oldest first, in one query (Store.history costs one per participant).
 
     Only columns that the store also exports to the public CSV: never a private score or its seal.
+    ``username`` is the entrant (a team's name, or the participant's login), ``author`` who submitted.
     """
     try:
         # "+username": scan the table and sort, rather than walk the (username, timestamp) index
         # and jump to each row, which is 3x slower for the whole table.
         rows = conn.execute(
             """SELECT username, id, timestamp, notebook_path, status, score, error_message,
-                      removed, removed_reason, reset_id FROM submissions
+                      removed, removed_reason, reset_id, author FROM submissions
                ORDER BY +username, timestamp, id"""
         ).fetchall()
     except sqlite3.Error as ex:
@@ -248,16 +266,19 @@ def snapshot(
     revealed_at: str | None = None,
     private: list[Standing] | None = None,
     baselines: list[Baseline] | tuple[Baseline, ...] = (),
+    selections: Mapping[str, Sequence[int]] | None = None,
 ) -> SiteData:
     """A :class:`SiteData` from a ranking and the histories (``load`` without the database).
 
     ``off``: participants taken off the ranking, login → (``removed`` or ``disqualified``,
     reason). ``private``: the private board, used only with ``revealed_at``. ``baselines``: the
-    organisers' reference accounts, shown beside the ranking.
+    organisers' reference accounts, shown beside the ranking. ``selections``: each entrant's
+    chosen final submissions (ids). A team (``competition.teams``) shows its members.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime, such as datetime.now(UTC)")
     off = off or {}
+    selections = selections or {}
     reference = {b.username: b for b in baselines}
     final = {s.username: s for s in private or ()} if revealed_at is not None else {}
     by_name = {s.username: s for s in standings}
@@ -285,6 +306,9 @@ def snapshot(
                 final_rank=final[name].rank if name in final else None,
                 private_score=final[name].best_score if name in final else None,
                 baseline=name in reference,
+                members=competition.teams.get(name, ()),
+                finals=tuple(selections.get(name, ())),
+                final_submission=final[name].best_submission_id if name in final else None,
             )
         )
     metric = competition.metric
@@ -304,12 +328,19 @@ def snapshot(
                 name="private",
                 title="Final leaderboard (private)",
                 score_label=f"Private score ({metric.name}, {direction} is better) of each participant's "
-                "selected submission: their best public one",
+                f"final submission: {_final_rule(competition)}",
                 standings=tuple(private or ()),
             ),
         )
     return SiteData(competition=competition, now=now, boards=tuple(boards), participants=tuple(participants),
                     resets=tuple(resets), revealed_at=revealed_at, baselines=tuple(baselines))  # fmt: skip
+
+
+def _final_rule(c: Competition) -> str:
+    """Which submission counts for the private board, in words (after "final submission: ")."""
+    if c.ranking.final_submissions == 0:
+        return "their best public one"
+    return "the best of those they chose, or their best public one when they chose none"
 
 
 def _keys(names: list[str]) -> dict[str, str]:
@@ -370,13 +401,21 @@ def render(data: SiteData) -> Rendered:
         ),
     }
     for board in data.boards:
-        files[_csv_name(board)] = _board_csv(board, data.public)
+        files[_csv_name(board)] = _board_csv(board, data)
     shards = shard_count(len(data.participants))
     grouped: dict[int, list[Participant]] = {}
     for participant in data.participants:
         grouped.setdefault(shard(participant.key, shards), []).append(participant)
+    aliases: dict[int, dict[str, str]] = {}
+    taken = {p.key for p in data.participants}
+    for participant in data.participants:
+        for login in participant.members:
+            # Only a login can be typed into the page; a participant's own history wins over a pointer.
+            if _KEY.fullmatch(login) and login not in taken:
+                aliases.setdefault(shard(login, shards), {})[login] = participant.key
+                grouped.setdefault(shard(login, shards), [])
     for number, group in sorted(grouped.items()):
-        files[f"participants/{number}.json"] = _histories_json(group, data.competition)
+        files[f"participants/{number}.json"] = _histories_json(group, data.competition, aliases.get(number))
     return Rendered(files=files, fragments=fragments)
 
 
@@ -448,6 +487,7 @@ def _home(data: SiteData) -> str:
     c = data.competition
     state, sentence = _status(c, data.now)
     ranked = len(data.public.standings)
+    teams = sum(p.team for p in data.participants)
     direction = "higher is better" if c.metric.greater_is_better else "lower is better"
     lines = [
         f"# {esc(c.title)}",
@@ -461,7 +501,8 @@ def _home(data: SiteData) -> str:
         f"- **Opens:** {esc(_local(c.start, c))}",
         f"- **Closes:** {esc(_local(c.end, c))}",
         f"- **Metric:** {code(c.metric.name)}, {direction}",
-        f"- **Participants:** {sum(not p.baseline for p in data.participants)} ({ranked} with a score)",
+        f"- **Participants:** {sum(not p.baseline for p in data.participants)} ({ranked} with a score)"
+        + (f", including {teams} team{'s' if teams != 1 else ''}" if teams else ""),
         f"- **Submissions:** {data.submission_count}",
         "",
         "[How to submit](submit.md) · [Rules](rules.md) · [Leaderboard](leaderboard.md) · [Charts](charts.md)",
@@ -610,8 +651,8 @@ def _leaderboard(data: SiteData) -> str:
     if data.revealed_at is not None:
         lines += [
             f'<p class="grader-final">The private scores were revealed on {_h(_local(data.revealed_at, c))}: '
-            "the final leaderboard ranks each participant's selected submission (their best public one) "
-            "by its private score.</p>",
+            "the final leaderboard ranks each participant's final submission "
+            f"({_h(_final_rule(c))}) by its private score.</p>",
             "",
         ]
     for reset in data.resets:
@@ -633,7 +674,9 @@ def _leaderboard(data: SiteData) -> str:
             "",
         ]
     # For the site search, which indexes the page before the tables are put in.
-    lines += [f'<p class="grader-names" hidden>{" ".join(_h(s.username) for s in data.public.standings)}</p>', ""]
+    members = {p.username: p.members for p in data.participants if p.members}
+    names = [n for s in data.public.standings for n in (s.username, *members.get(s.username, ()))]
+    lines += [f'<p class="grader-names" hidden>{" ".join(_h(n) for n in names)}</p>', ""]
     if data.baselines:
         lines += ["## Baselines", "", _baseline_list(data), ""]
     if data.off:
@@ -666,12 +709,37 @@ def _baseline_list(data: SiteData) -> str:
 def _off_list(off: tuple[Participant, ...]) -> str:
     """Participants taken off the ranking, each with the organisers' reason (escaped: it is text)."""
     items = [
-        f'<li><a href="participants.html#{_h(p.key)}">{_h(p.username)}</a> — '
+        f"<li>{_name(p.username, p.key, p.members)} — "
         f"{_h(OFF_LABELS.get(p.removed or '', p.removed))} by the organisers: "
         f"{_h(_clip(p.removed_reason or '', MAX_REASON_CHARS))}</li>"
         for p in off
     ]
     return "\n".join(['<ul class="grader-off">', *items, "</ul>"])
+
+
+def _name(username: str, key: str, members: tuple[str, ...]) -> str:
+    """A participant's name linked to their history; a team's with a mark and its members (HTML)."""
+    link = f'<a href="participants.html#{_h(key)}">{_h(username)}</a>'
+    if not members:
+        return link
+    names = _h(", ".join(members))
+    return f'{link} <span class="grader-team">team</span> <span class="grader-members">{names}</span>'
+
+
+def _counted_public_scores(board: Board, data: SiteData) -> dict[str, float | None]:
+    """The public score of the submission that counted on ``board``, by participant.
+
+    On the private board a chosen submission may not be the best public one, so its own public
+    score is shown beside its private one (the best public score when it is not found).
+    """
+    best: dict[str, float | None] = {s.username: s.best_score for s in data.public.standings}
+    by_name = {p.username: p for p in data.participants}
+    shown: dict[str, float | None] = {}
+    for s in board.standings:
+        p = by_name.get(s.username)
+        row = next((r for r in p.submissions if r.id == s.best_submission_id), None) if p else None
+        shown[s.username] = row.score if row is not None and row.score is not None else best.get(s.username)
+    return shown
 
 
 def _csv_name(board: Board) -> str:
@@ -682,20 +750,21 @@ def _board_table(board: Board, data: SiteData) -> str:
     """A leaderboard as one HTML block; the site's script makes it searchable and sortable.
 
     The public board: rank, participant, best public score, entries, last submission. The
-    private board: rank, participant, private score, and the public score beside it.
+    private board: rank, participant, private score, and the public score of the same submission
+    beside it. A team is marked, with its members under its name.
     """
     if not board.standings:
         return '<p class="grader-empty">No scored submissions yet.</p>'
     c = data.competition
-    keys = {p.username: p.key for p in data.participants}
-    public = {s.username: s.best_score for s in data.public.standings}
+    by_name = {p.username: p for p in data.participants}
+    public = _counted_public_scores(board, data) if board.name != "public" else {}
     rows = []
     for s in board.standings:
-        key = keys.get(s.username, s.username)
+        p = by_name.get(s.username)
         # Spaces between cells: the site search indexes the page's text, and "1bob0.97" is no word.
         cells = [
             f'<td data-v="{s.rank}">{s.rank}</td>',
-            f'<td><a href="participants.html#{_h(key)}">{_h(s.username)}</a></td>',
+            f"<td>{_name(s.username, p.key if p else s.username, p.members if p else ())}</td>",
             f'<td data-v="{s.best_score!r}">{_h(text.score(s.best_score))}</td>',
         ]
         if board.name == "public":
@@ -746,12 +815,14 @@ def _participants(data: SiteData) -> str:
         "or type a login above.</p>",
         '<div class="grader-view" hidden>',
         '<h2 class="grader-who"></h2>',
+        '<p class="grader-members" hidden></p>',
         '<p class="grader-summary"></p>',
-        "<table><thead><tr><th>#</th><th>Submitted</th><th>Notebook</th><th>Status</th>"
-        "<th>Public score</th><th>Note</th></tr></thead><tbody></tbody></table>",
+        '<table><thead><tr><th>#</th><th>Submitted</th><th class="grader-by" hidden>By</th><th>Notebook</th>'
+        "<th>Status</th><th>Public score</th><th>Note</th></tr></thead><tbody></tbody></table>",
         "</div>",
         "</div>",
         "",
+        *_finals_legend(data),
     ]
     if data.resets:
         last = data.resets[-1]
@@ -770,6 +841,26 @@ def _participants(data: SiteData) -> str:
     return "\n".join(lines)
 
 
+def _finals_legend(data: SiteData) -> list[str]:
+    """One line on the history's badges: what a *final* submission is and, after the reveal, which one *counted*."""
+    c = data.competition
+    cap = c.ranking.final_submissions
+    parts = []
+    if cap:
+        who = "participant or team" if c.teams else "participant"
+        parts.append(
+            'Submissions marked <span class="grader-badge">final</span> are chosen for the private leaderboard '
+            f"(up to {cap} per {who}, with <code>/final</code> on the pull request); without a choice the best "
+            "public submission counts."
+        )
+    if data.revealed_at is not None:
+        parts.append(
+            'The one marked <span class="grader-badge grader-counted">counted</span> is the submission whose '
+            "private score decided the final rank."
+        )
+    return [f'<p class="grader-legend">{" ".join(parts)}</p>', ""] if parts else []
+
+
 def shard_count(participants: int) -> int:
     """How many files the histories are spread over: about 20 participants a file, at most 256.
 
@@ -786,10 +877,15 @@ def shard(key: str, shards: int) -> int:
     return h % shards
 
 
-def _histories_json(group: list[Participant], c: Competition) -> str:
+def _histories_json(group: list[Participant], c: Competition, aliases: Mapping[str, str] | None = None) -> str:
     """The histories of a group of participants, by key. JSON escapes everything it holds; the page
-    inserts it as text, never as HTML."""
-    payload = {p.key: _history(p, c) for p in group}
+    inserts it as text, never as HTML.
+
+    ``aliases``: a team member's login → their team's key, ``{"member_of": KEY}`` in the file of
+    the login, so that the page finds a team from any of its members.
+    """
+    payload: dict[str, dict[str, Any]] = {p.key: _history(p, c) for p in group}
+    payload.update({login: {"member_of": team} for login, team in (aliases or {}).items()})
     dumped = json.dumps(payload, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
     # No <, > or & even inside strings: the file stays inert if a host serves it as HTML.
     return dumped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
@@ -801,6 +897,11 @@ def _history(p: Participant, c: Competition) -> dict[str, Any]:
     A row that does not count gets a seventh item saying why: ``removed`` or ``disqualified``
     (by an organiser; the note starts with the reason), or ``reset``; rows of a participant
     who was taken off say so too. Rows that count have six items, to keep big sites small.
+
+    A team's history adds ``team`` (its members) and an eighth item to every row: the member
+    who submitted it (the seventh is then null when the row counts). ``final`` lists the
+    submissions chosen for the private leaderboard, when there are any; after the reveal,
+    ``counted`` is the one whose private score decided the final rank.
     """
     rows: list[list[Any]] = [
         [r.id, _local(r.timestamp, c), r.notebook_path, r.status, r.score if r.status == "completed" else None,
@@ -808,26 +909,36 @@ def _history(p: Participant, c: Competition) -> dict[str, Any]:
         for r in p.submissions
     ]  # fmt: skip
     for r, row in zip(p.submissions, rows, strict=True):
+        off: str | None = None
         if r.removed is not None:
             reason = f"{OFF_LABELS.get(r.removed, r.removed)} by the organisers: " + _clip(
                 r.removed_reason or "", MAX_REASON_CHARS
             )
             row[5] = f"{reason} — {row[5]}" if row[5] else reason
-            row.append(r.removed)
+            off = r.removed
         elif r.status == "rejected":
-            continue
+            pass
         elif p.removed is not None:
-            row.append(p.removed)
+            off = p.removed
         elif r.reset_id is not None:
-            row.append("reset")
-    history: dict[str, Any] = {"username": p.username, "rank": p.rank, "best_score": p.best_score,
-                               "entries": p.entries}  # fmt: skip
+            off = "reset"
+        if p.team:
+            row += [off, r.author or p.username]
+        elif off is not None:
+            row.append(off)
+    history: dict[str, Any] = {"username": p.username}
+    if p.team:
+        history["team"] = list(p.members)
+    history.update(rank=p.rank, best_score=p.best_score, entries=p.entries)
     if p.removed is not None:
         history["removed"] = p.removed
         history["reason"] = _clip(p.removed_reason or "", MAX_REASON_CHARS)
+    if p.finals:
+        history["final"] = list(p.finals)
     if p.final_rank is not None:
         history["final_rank"] = p.final_rank
         history["private_score"] = p.private_score
+        history["counted"] = p.final_submission
     history["submissions"] = rows
     return history
 
@@ -887,10 +998,11 @@ def _best_chart(data: SiteData) -> str:
     return charts.best_over_time(series, start=start, end=end, tz=c.timezone, score_label=f"public {c.metric.name}")
 
 
-def _board_csv(board: Board, public: Board) -> str:
+def _board_csv(board: Board, data: SiteData) -> str:
     """A board as CSV; text cells a spreadsheet would run as a formula are prefixed with '.
 
-    The private board has the columns of its table: rank, participant, private and public score.
+    The private board has the columns of its table: rank, participant, private score and the
+    public score of the same submission.
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -901,7 +1013,7 @@ def _board_csv(board: Board, public: Board) -> str:
                 (s.rank, _cell(s.username), repr(s.best_score), s.submission_count, _cell(s.last_submission_at))
             )
         return out.getvalue()
-    scores = {s.username: s.best_score for s in public.standings}
+    scores = _counted_public_scores(board, data)
     writer.writerow(("rank", "participant", "private_score", "public_score"))
     for s in board.standings:
         shown = scores.get(s.username)

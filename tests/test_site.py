@@ -4,8 +4,9 @@ The fixture competition is a scratch copy of the demo with a hostile title, and 
 SQLite leaderboard recorded through the Store, with hostile notebook paths and error
 messages. A second one ends: private scores sealed with a key, a reset, a removed
 submission, a disqualified participant (hostile reasons, through grader.admin), then the
-reveal. Golden files live in tests/golden/site/running/ and tests/golden/site/final/; after a
-deliberate change, regenerate them with GRADER_UPDATE_GOLDEN=1 and review the diff.
+reveal; it has a team (two members submitting) and final choices (/final). Golden files live in
+tests/golden/site/running/ and tests/golden/site/final/; after a deliberate change, regenerate
+them with GRADER_UPDATE_GOLDEN=1 and review the diff.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 import conftest
 import pytest
 
-from grader import admin, config, demo, sealing, site
+from grader import admin, config, demo, finals, sealing, site
 from grader.config import Competition
 from grader.ranking import Entry, Standing
 from grader.result import Result, RunError
@@ -126,7 +127,11 @@ FINAL = [
     ("f6", "dave", 15, "failed", None, None, "d1.ipynb"),  # removed, then restored
     ("f7", "frank", 16, "completed", 0.90, 0.9164517, "f1.ipynb"),
     ("f8", "teacher-knn", 17, "completed", 0.95, 0.9697805, "k1.ipynb"),  # a baseline: the best score, unranked
+    ("f9", "gina", 18, "completed", 0.70, 0.5123406, "g1.ipynb"),  # gina and hank are the team "owls"
+    ("f10", "hank", 19, "completed", 0.60, 0.6234507, "h1.ipynb"),  # chosen by gina for the owls: it counts
 ]
+TEAMS = {"owls": ["gina", "hank"]}
+CHOSEN = [("bob", "f4"), ("gina", "f10")]  # (who chose, which run): bob's best public one, hank's for the owls
 PRIVATE = [row[5] for row in FINAL if row[5] is not None]
 
 
@@ -134,9 +139,13 @@ def make_final(folder: Path) -> Competition:
     """The competition that ended, before the reveal: every private score sealed with KEY.
 
     Recorded, reset, removed, disqualified and restored through the real Store and grader.admin;
-    teacher-knn is marked a baseline before its first submission.
+    teacher-knn is marked a baseline before its first submission; gina and hank submit as the
+    team owls, and the final choices of CHOSEN are made through grader.finals.
     """
     competition = make_competition(folder, title="Final")
+    with (competition.root / "competition.yaml").open("a", encoding="utf-8") as yaml:
+        yaml.write("teams:\n" + "".join(f"  {team}: [{', '.join(logins)}]\n" for team, logins in TEAMS.items()))
+    competition = config.load(competition.root / "competition.yaml")
     db = competition.root / "leaderboard" / "leaderboard.db"
     ids = {}
     with Store(db, private_key=KEY) as store:
@@ -159,6 +168,8 @@ def make_final(folder: Path) -> Competition:
                    now=later)  # fmt: skip
     admin.take_off(competition, db, admin.parse_target(str(ids["f6"])), verb="restore", reason="sorry", by=BY,
                    now=later)  # fmt: skip
+    for who, run in CHOSEN:
+        finals.choose(competition, db, by=who, now=later, submission_id=ids[run])
     return competition
 
 
@@ -272,6 +283,10 @@ def test_generated_pages_rank_escape_and_hide_private_scores(comp: Competition) 
     erin = histories["erin"]
     assert [row[3] for row in erin["submissions"]] == ["timeout", "completed", "rejected"]
     assert erin["entries"] == 2  # the rejected duplicate is not an entry
+    # Nobody is in a team and nobody chose: the histories have their plain shape, six items a row.
+    for history in histories.values():
+        assert list(history) == ["username", "rank", "best_score", "entries", "submissions"]
+        assert {len(row) for row in history["submissions"]} == {6}
     everything = "".join(files.values()) + "".join(rendered.fragments.values())
     assert "0.123456" not in everything  # private scores never reach the site
     assert "<script" not in everything and "<img" not in everything  # hostile markup is always escaped
@@ -282,7 +297,11 @@ def test_generated_pages_rank_escape_and_hide_private_scores(comp: Competition) 
 
 
 def test_hostile_names_are_text_everywhere(comp: Competition) -> None:
+    from dataclasses import replace
+
     names = ["<script>alert(1)</script>", "=cmd|' /C calc'!A0", "a]b(c)*d_"]
+    # competition.yaml allows only logins in teams; the site escapes them all the same.
+    comp = replace(comp, teams={names[2]: ("<i>m</i>", "x&y")})
     standings = [
         Standing(
             i + 1, Entry(name, 0.9 - i / 10, i + 1, "2026-11-02T09:00:00.000000Z", "2026-11-02T09:00:00.000000Z", 1)
@@ -303,6 +322,8 @@ def test_hostile_names_are_text_everywhere(comp: Competition) -> None:
     assert sorted(histories) == sorted(keys)
     assert histories[keys[0]]["username"] == names[0]
     assert "<" not in files["participants/0.json"]  # \u003c: safe even if a host serves it as HTML
+    assert histories[keys[2]]["team"] == ["<i>m</i>", "x&y"]
+    assert '<span class="grader-members">&lt;i&gt;m&lt;/i&gt;, x&amp;y</span>' in board and "<i>m" not in board
     parsed = list(csv.reader(io.StringIO(files["leaderboard.csv"])))
     assert [row[1] for row in parsed[1:]] == [names[0], "'" + names[1], names[2]]
     chart = files["charts/best-over-time.svg"]
@@ -316,7 +337,7 @@ def test_removed_disqualified_and_reset_are_shown_with_their_reasons(revealed: C
     public = rendered.fragments["board-public"]
     # bob's 0.97 was removed, so his 0.88 counts; carol (0.99) is disqualified; alice and frank tie
     # at 0.90 and alice got there first. Nothing from before the reset ranks.
-    assert re.findall(r'participants.html#([a-z]+)">', public) == ["alice", "frank", "bob"]
+    assert re.findall(r'participants.html#([a-z]+)">', public) == ["alice", "frank", "bob", "owls"]
     assert '<td data-v="0.88">0.88000</td>' in public
     histories = json.loads(files["participants/0.json"])
     bob = histories["bob"]
@@ -360,21 +381,66 @@ def test_the_final_board_comes_after_the_reveal_only(sealed: Competition, reveal
     assert "final_rank" not in before.files["participants/0.json"]
     after = site.render(site.load(revealed, revealed.root / "leaderboard" / "leaderboard.db", now=FINAL_NOW))
     final = after.fragments["board-private"]
-    # Each participant's selected (best public) submission, ranked by its private score.
-    assert re.findall(r'participants.html#([a-z]+)">', final) == ["frank", "bob", "alice"]
+    # Each participant's final submission, ranked by its private score: the best public one, or the
+    # chosen one (the owls chose hank's 0.6, private 0.6234507, over gina's 0.7, private 0.5123406).
+    assert re.findall(r'participants.html#([a-z]+)">', final) == ["frank", "bob", "alice", "owls"]
     assert '<td data-v="0.9164517">0.91645</td> <td data-v="0.9">0.90000</td>' in final
+    assert '<td data-v="0.6234507">0.62345</td> <td data-v="0.6">0.60000</td>' in final  # the same submission's
     page = after.fill(after.files["leaderboard.md"])
     assert page.index('data-board="private"') < page.index('data-board="public"')
     assert "## Final leaderboard \\(private\\)" in page and "## Public leaderboard" in page
     assert list(csv.reader(io.StringIO(after.files["leaderboard-private.csv"]))) == [
         ["rank", "participant", "private_score", "public_score"],
         ["1", "frank", "0.9164517", "0.9"], ["2", "bob", "0.8264513", "0.88"], ["3", "alice", "0.7364519", "0.9"],
+        ["4", "owls", "0.6234507", "0.6"],
     ]  # fmt: skip
     home = after.files["index.md"]
     assert "**The competition has ended and the final ranking is revealed.**" in home
     assert "First place: **frank**." in home
     frank = json.loads(after.files["participants/0.json"])["frank"]
     assert (frank["final_rank"], frank["private_score"], frank["rank"]) == (1, 0.9164517, 2)
+
+
+def test_a_team_and_the_final_choices_are_shown(sealed: Competition, revealed: Competition) -> None:
+    """gina and hank submit as the team owls; gina chose hank's submission (#11), bob chose his best (#5)."""
+    before = site.render(site.load(sealed, sealed.root / "leaderboard" / "leaderboard.db", now=FINAL_NOW))
+    team_cell = (
+        '<td><a href="participants.html#owls">owls</a> <span class="grader-team">team</span> '
+        '<span class="grader-members">gina, hank</span></td>'
+    )
+    assert team_cell in before.fragments["board-public"]
+    assert '<td><a href="participants.html#bob">bob</a></td>' in before.fragments["board-public"]  # solo: as before
+    assert "alice frank bob owls gina hank" in before.files["leaderboard.md"]  # the site search finds the members
+    histories = json.loads(before.files["participants/0.json"])
+    owls = histories["owls"]
+    assert owls["team"] == ["gina", "hank"] and owls["rank"] == 4 and owls["entries"] == 2
+    # Each row of a team says who submitted it: [..., note, null (it counts), author].
+    assert [(row[0], row[6:]) for row in owls["submissions"]] == [(10, [None, "gina"]), (11, [None, "hank"])]
+    assert owls["final"] == [11] and histories["bob"]["final"] == [5]
+    assert "counted" not in before.files["participants/0.json"]  # only after the reveal
+    # A member's login leads to the team's history.
+    assert histories["gina"] == {"member_of": "owls"} and histories["hank"] == {"member_of": "owls"}
+    # Solo participants keep their shape: no team, no author, no null; "final" only for bob, who chose.
+    for name in ("alice", "bob", "frank", "dave", "carol", "teacher-knn"):
+        assert "team" not in histories[name]
+        for row in histories[name]["submissions"]:
+            assert len(row) == 6 or (len(row) == 7 and row[6] in ("reset", "removed", "disqualified")), (name, row)
+    assert [n for n in histories if "final" in histories[n]] == ["bob", "owls"]
+    legend = before.files["participants.md"]
+    assert (
+        'Submissions marked <span class="grader-badge">final</span> are chosen for the private leaderboard '
+        "(up to 2 per participant or team, with <code>/final</code> on the pull request); without a choice the "
+        "best public submission counts.</p>"
+    ) in legend
+    assert "- **Participants:** 6 (4 with a score), including 1 team" in before.files["index.md"]
+
+    after = site.render(site.load(revealed, revealed.root / "leaderboard" / "leaderboard.db", now=FINAL_NOW))
+    assert team_cell in after.fragments["board-private"]
+    histories = json.loads(after.files["participants/0.json"])
+    owls = histories["owls"]
+    assert (owls["final_rank"], owls["private_score"], owls["counted"], owls["final"]) == (4, 0.6234507, 11, [11])
+    assert (histories["bob"]["counted"], histories["alice"]["counted"]) == (5, 3)  # without a choice: the best public
+    assert 'The one marked <span class="grader-badge grader-counted">counted</span>' in after.files["participants.md"]
 
 
 def test_nothing_private_reaches_the_site_before_the_reveal(
@@ -387,9 +453,10 @@ def test_nothing_private_reaches_the_site_before_the_reveal(
     assert proc.returncode == 0, proc.stderr
     assert len(list(out.rglob("*.html"))) > 10
     assert leaks(out, PRIVATE) == []
-    # The same search finds them once revealed: the selected submissions' private scores (in full, and
-    # rounded, which is a prefix of it), on the final board, its CSV and the histories; the others nowhere.
-    selected = [0.7364519, 0.8264513, 0.9164517]
+    # The same search finds them once revealed: the private scores of the submissions that counted (in
+    # full, and rounded, which is a prefix of it), on the final board, its CSV and the histories; the
+    # others nowhere (not gina's, which the owls did not choose).
+    selected = [0.7364519, 0.8264513, 0.9164517, 0.6234507]
     files = ("leaderboard.html", "leaderboard-private.csv", "participants/0.json")
     expected = {f"{name}: {shown}" for name in files for v in selected for shown in (repr(v), f"{v:.5f}")}
     assert set(leaks(built_final, PRIVATE)) == expected
@@ -399,6 +466,7 @@ def test_the_built_final_site(built_final: Path) -> None:
     board = (built_final / "leaderboard.html").read_text(encoding="utf-8")
     assert board.index('data-board="private"') < board.index('data-board="public"')
     assert "Final leaderboard (private)" in board
+    assert '<span class="grader-team">team</span> <span class="grader-members">gina, hank</span>' in board
     index = (built_final / "index.html").read_text(encoding="utf-8")
     assert "The competition has ended and the final ranking is revealed." in index
     for page in built_final.rglob("*.html"):

@@ -3,7 +3,8 @@
 Checks what a visitor sees: the leaderboard sorted right and re-sortable, the participant
 filter, a participant's history loaded on demand (hostile text shown as text), the charts
 drawn, no request leaving localhost, no console error; and after the reveal, the final
-board and what the organisers decided (a removed submission, a disqualified participant).
+board, what the organisers decided (a removed submission, a disqualified participant), a
+team with its members and authors, and the final choices.
 Screenshots go to test-artifacts/.
 """
 
@@ -221,9 +222,10 @@ def test_the_final_board_and_the_organisers_decisions(served_final: str, browser
     browser.get(served_final + "/leaderboard.html")
     headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, '.grader-board[data-board="private"] th')]
     assert [h.rstrip(" ▲▼") for h in headers] == ["Rank", "Participant", "Private score", "Public score"]
-    assert column(browser, 1, "private") == ["frank", "bob", "alice"]
-    assert column(browser, 2, "private") == ["0.91645", "0.82645", "0.73645"]
-    assert column(browser, 1) == ["alice", "frank", "bob"]  # the public board, below it; carol is not ranked
+    team = "owls team\ngina, hank"  # the mark beside the name, the members under it
+    assert column(browser, 1, "private") == ["frank", "bob", "alice", team]
+    assert column(browser, 2, "private") == ["0.91645", "0.82645", "0.73645", "0.62345"]
+    assert column(browser, 1) == ["alice", "frank", "bob", team]  # the public board, below it; carol is not ranked
     off = browser.find_element(By.CSS_SELECTOR, ".grader-off").text
     assert off == "carol — Disqualified by the organisers: " + test_site.DISQUALIFY_REASON
     screenshot(browser, "site-final-leaderboard.png")
@@ -233,14 +235,33 @@ def test_the_final_board_and_the_organisers_decisions(served_final: str, browser
     rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
             for tr in browser.find_elements(By.CSS_SELECTOR, ".grader-view tbody tr")]  # fmt: skip
     assert [(r[3], r[4]) for r in rows] == [("reset", "0.85000 (not counted)"), ("removed", "0.97000 (not counted)"),
-                                            ("completed", "0.88000")]  # fmt: skip
+                                            ("completed final counted", "0.88000")]  # fmt: skip
     assert rows[1][5] == "Removed by the organisers: " + test_site.REMOVE_REASON
     summary = browser.find_element(By.CSS_SELECTOR, ".grader-summary").text
-    assert summary == "Final rank 2, private score 0.82645; public rank 3, best public score 0.88000; 1 entry."
+    assert summary == (
+        "Final rank 2, private score 0.82645 (submission #5); public rank 3, best public score 0.88000; 1 entry."
+    )
+    assert not browser.find_element(By.CSS_SELECTOR, ".grader-members").is_displayed()  # bob is on his own
+
+    # A member's login leads to the team: its members, who submitted each row, the chosen one.
+    browser.get(served_final + "/participants.html#gina")
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".grader-who").text == "owls")
+    assert browser.find_element(By.CSS_SELECTOR, ".grader-members").text == "Team: gina, hank"
+    heads = [th.text for th in browser.find_elements(By.CSS_SELECTOR, ".grader-view th")]
+    assert heads == ["#", "Submitted", "By", "Notebook", "Status", "Public score", "Note"]
+    rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+            for tr in browser.find_elements(By.CSS_SELECTOR, ".grader-view tbody tr")]  # fmt: skip
+    assert [(r[0], r[2], r[4], r[5]) for r in rows] == [
+        ("10", "gina", "completed", "0.70000"), ("11", "hank", "completed final counted", "0.60000"),
+    ]  # fmt: skip
+    legend = browser.find_element(By.CSS_SELECTOR, ".grader-legend").text
+    assert "without a choice the best public submission counts" in legend
+    screenshot(browser, "site-final-team.png")
     browser.get(served_final + "/participants.html#carol")
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".grader-who").text == "carol")
     summary = browser.find_element(By.CSS_SELECTOR, ".grader-summary").text
     assert summary == f"Disqualified by the organisers. Reason: {test_site.DISQUALIFY_REASON}. Not ranked."
+    assert not browser.find_element(By.CSS_SELECTOR, ".grader-by").is_displayed()  # carol is on her own
     assert browser.find_elements(By.CSS_SELECTOR, ".grader-view i, .grader-view script") == []
     screenshot(browser, "site-final-participant.png")
     assert console_errors(browser) == []

@@ -107,12 +107,27 @@
           "; " + data.entries + " entr" + (data.entries === 1 ? "y" : "ies");
       }
       if (data.final_rank !== undefined) {  // only after the reveal
-        text = "Final rank " + data.final_rank + ", private score " + score(data.private_score) + "; public " + text;
+        text = "Final rank " + data.final_rank + ", private score " + score(data.private_score) +
+          (data.counted ? " (submission #" + data.counted + ")" : "") + "; public " + text;
       }
       return /[.!?]$/.test(text) ? text : text + ".";
     }
+    function badge(td, text, kind, title) {
+      var mark = document.createElement("span");
+      mark.className = "grader-badge" + (kind ? " " + kind : "");
+      mark.textContent = text;
+      mark.title = title;
+      td.appendChild(document.createTextNode(" "));
+      td.appendChild(mark);
+    }
     function show(data) {
+      var team = data.team || null;  // a team's members; each row then says who submitted it
+      var finals = data.final || [];  // chosen for the private leaderboard
       root.querySelector(".grader-who").textContent = data.username;
+      var members = root.querySelector(".grader-members");
+      members.textContent = team ? "Team: " + team.join(", ") : "";
+      members.hidden = !team;
+      view.querySelector(".grader-by").hidden = !team;
       root.querySelector(".grader-summary").textContent = summary(data);
       var body = view.querySelector("tbody");
       while (body.firstChild) body.removeChild(body.firstChild);
@@ -121,9 +136,16 @@
         var off = s[6];  // "removed", "disqualified" or "reset": the row does not count
         tr.className = "grader-" + s[3] + (off ? " grader-off" : "");
         var shown = off && s[4] !== null ? score(s[4]) + " (not counted)" : score(s[4]);
-        [String(s[0]), s[1], s[2], off || s[3], shown, s[5]].forEach(function (text) {
+        var cells = [String(s[0]), s[1], s[2], off || s[3], shown, s[5]];
+        if (team) cells.splice(2, 0, s[7]);
+        cells.forEach(function (text, i) {
           var td = document.createElement("td");
           td.textContent = text;
+          if (i === cells.length - 3) {  // the status
+            if (finals.indexOf(s[0]) !== -1) badge(td, "final", "", "Chosen for the private leaderboard");
+            if (data.counted === s[0]) badge(td, "counted", "grader-counted", "Its private score decided the final rank");
+          }
+          if (i === cells.length - 2) td.className = "grader-num";
           tr.appendChild(td);
         });
         body.appendChild(tr);
@@ -140,7 +162,10 @@
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (all) {
           if (!Object.prototype.hasOwnProperty.call(all, key)) throw new Error("unknown");
-          show(all[key]);
+          var data = all[key];
+          // A team member's login points at the team's history: show that one instead.
+          if (typeof data.member_of === "string") { window.location.replace("#" + encodeURIComponent(data.member_of)); return; }
+          show(data);
         })
         .catch(function () { say("There is no participant called “" + key + "”."); });
     }
