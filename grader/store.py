@@ -773,7 +773,7 @@ class Store:
             self._sync_teams(competition)
             row = self._existing(submission_id)
             entrant = row.username
-            if not organiser and competition.entrant(by) != entrant:
+            if not organiser and competition.entrant(by).casefold() != entrant.casefold():  # logins ignore case
                 yours = "your own or your team's" if competition.teams else "your own"
                 raise UsageError(
                     f"submission #{submission_id} is {entrant}'s; you can choose only {yours} submissions."
