@@ -1117,7 +1117,9 @@ class Store:
                 for place_, e in shown
             ]  # fmt: skip
             _write_csv(directory / LEADERBOARD_CSV, LEADERBOARD_COLUMNS, board, ("username", "last_updated"))
-            self._export_submissions(directory / SUBMISSIONS_CSV, full=full)
+            # Rows already exported changed (teams regrouped): rewrite the file, then forget it (in this transaction).
+            stale = self._conn.execute("DELETE FROM meta WHERE key = 'export_full' RETURNING 1").fetchone()
+            self._export_submissions(directory / SUBMISSIONS_CSV, full=full or stale is not None)
             if self._revealed_at() is not None:
                 final = [
                     (s.rank, s.username, s.best_score, s.best_submission_id, s.submission_count, s.last_submission_at)
@@ -1147,6 +1149,7 @@ class Store:
             [(competition.entrant(a), a, competition.entrant(a)) for a in authors],
         )
         self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('teams', ?)", (key,))
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('export_full', '1')")  # see export_csv
         self._rebuild(competition)
         return True
 

@@ -133,13 +133,20 @@ def test_changing_the_teams_regroups_every_submission(tmp_path: Path, db: Path) 
         rec(s, result("b1", score=0.9), solo, "bob", NOW + timedelta(minutes=1))
         rec(s, result("c1", score=0.8), solo, "carol", NOW + timedelta(minutes=2))
         assert [x[1] for x in board(s, solo)] == ["bob", "carol", "alice"]
+        s.export_csv(solo)
     comp = team_comp(tmp_path)  # the organisers add the teams to competition.yaml
     with Store(db) as s:
-        assert board(s, comp) == [(1, "owls", 0.9, 2, 2), (2, "foxes", 0.8, 3, 1)]
+        s.record_and_export(result("d1", score=0.5), user="dave", competition=comp, now=NOW,
+                            notebook_path="submissions/dave/x.ipynb")  # fmt: skip
+        assert board(s, comp) == [(1, "owls", 0.9, 2, 2), (2, "foxes", 0.8, 3, 1), (3, "dave", 0.5, 4, 1)]
         assert s.sync_teams(comp) is False  # once is enough
+    rows = list(csv.DictReader((db.parent / store.SUBMISSIONS_CSV).open()))
+    assert [(r["username"], r["author"]) for r in rows] == [  # rows exported before the change are rewritten
+        ("owls", "alice"), ("owls", "bob"), ("foxes", "carol"), ("dave", "dave"),
+    ]  # fmt: skip
     with Store(db) as s:
         assert board(s, team_comp(tmp_path, teams="")) == [
-            (1, "bob", 0.9, 2, 1), (2, "carol", 0.8, 3, 1), (3, "alice", 0.7, 1, 1),
+            (1, "bob", 0.9, 2, 1), (2, "carol", 0.8, 3, 1), (3, "alice", 0.7, 1, 1), (4, "dave", 0.5, 4, 1),
         ]  # fmt: skip
 
 
