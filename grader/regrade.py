@@ -7,11 +7,17 @@ git at its recorded head commit (``git cat-file blob SHA:PATH``; a submission wi
 or whose commit is not in this clone, falls back to the file in the working tree, and the
 outcome says so), and runs each one through :func:`grader.pipeline.run` into ``OUT/<id>/``.
 
-``jobs`` runs go at once, each on a thread of this process that drives its own kernel process
-(all the work happens in the kernels, so threads are enough: see docs/organisers.md for the
-measured speed-up). Every run has its own time limit and :func:`grader.execute.execute`
-never raises, so a notebook that fails, hangs or kills its kernel costs the batch its own
-time limit and nothing more. The outcomes go into ``OUT/manifest-I-of-N.json``.
+``jobs`` runs go at once, each in a worker process of its own (:func:`run_all`: spawned once,
+then given one submission after another over a pipe) that drives its own kernel. The grader's
+own work for a run (nbclient's messages, the monitor, the notebook writes) so runs beside the
+others' instead of sharing one interpreter lock; each sandbox gets a uid of its own (the
+process limit counts that run's processes only); and a worker that dies (a grader bug, an
+unconfined notebook killing it) takes only the run it held, reported ``error``, and a new
+worker takes the next submission. Every run has its own time limit and
+:func:`grader.execute.execute` never raises, so a notebook that fails, hangs or kills its
+kernel costs the batch its own time limit and nothing more; a worker still busy
+:data:`WORKER_GRACE` seconds past that limit (a stuck grader) is stopped the same way. The
+outcomes go into ``OUT/manifest-I-of-N.json``; docs/organisers.md has the measured speed-up.
 
 :func:`merge` reads the manifests of every shard (the folders come from untrusted runs: each
 run folder is unpacked like the evaluate artifact, and only submission ids are taken from a
@@ -30,10 +36,8 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +49,9 @@ from grader.errors import UsageError
 from grader.store import Store, SubmissionRow, check_login, check_reason
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.context import SpawnContext
+
     from grader.gitsync import Pushed
     from grader.sandbox import Mode
 
@@ -55,6 +62,7 @@ REPORT_COLUMNS = ("id", "username", "notebook_path", "source", "recorded_status"
                   "recorded_score", "regraded_score", "verdict", "note")  # fmt: skip
 _SHA = re.compile(r"[0-9a-f]{7,64}")
 SCORE_TOLERANCE = 1e-9
+WORKER_GRACE = 60.0  # seconds a worker may take beyond a run's own time limit before it is presumed stuck
 
 
 @dataclass(frozen=True)
@@ -172,7 +180,6 @@ def regrade(
     """Run this shard's submissions again, ``jobs`` at a time, into ``out``; write the shard's manifest."""
     from tqdm import tqdm
 
-    from grader import pipeline
     from grader.sandbox import choose, resolve_mode
 
     if jobs < 1:
@@ -182,42 +189,19 @@ def regrade(
         rows = select(store.all_submissions(), only=only, shard=shard)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    limit = competition.submission.max_notebook_size
-
-    def one(row: SubmissionRow) -> Outcome:
-        base = Outcome(row.id, row.username, row.notebook_path, "missing", "missing", 0.0)
-        try:
-            data, source, note = notebook_source(competition.root, row, limit)
-            base = replace(base, source=source, message=note)
-            if data is None:
-                return base
-            run_dir = out / str(row.id)
-            if run_dir.exists():
-                shutil.rmtree(run_dir)
-            submitted = out / "notebooks" / str(row.id) / (Path(row.notebook_path).name or "notebook.ipynb")
-            submitted.parent.mkdir(parents=True, exist_ok=True)
-            submitted.write_bytes(data)
-            result = pipeline.run(submitted, run_dir, competition, run_timeout=run_timeout, sandbox=sandbox,
-                                  run_id=f"regrade-{row.id}")  # fmt: skip
-            message = result.error.message if result.error else note
-            return replace(base, status=result.status, runtime_seconds=result.runtime_seconds, message=message)
-        except Exception as ex:  # one broken submission never stops the batch
-            return replace(base, status="error", message=f"{type(ex).__name__}: {ex}")
+    job = Job(competition, out, run_timeout, sandbox, _logging_setup())
+    patience = (run_timeout or competition.limits.run_timeout) + WORKER_GRACE
 
     outcomes: list[Outcome] = []
-    lock = threading.Lock()
     with tqdm(total=len(rows), disable=not progress, unit="notebook", leave=False) as bar:
 
         def done(outcome: Outcome) -> None:
-            with lock:
-                outcomes.append(outcome)
-                line = status_line(outcome)
-                (bar.write if progress else echo)(line)
-                bar.update()
+            outcomes.append(outcome)
+            line = status_line(outcome)
+            (bar.write if progress else echo)(line)
+            bar.update()
 
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grader-regrade") as pool:
-            for future in [pool.submit(one, row) for row in rows]:
-                future.add_done_callback(lambda f: done(f.result()))
+        run_all(job, rows, jobs=jobs, done=done, patience=patience)
     outcomes.sort(key=lambda o: o.submission_id)
     seconds = time.monotonic() - started
     manifest = out / f"manifest-{shard[0]}-of-{shard[1]}.json"
@@ -229,6 +213,195 @@ def regrade(
     }
     manifest.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
     return Batch(outcomes, manifest, seconds, shard)
+
+
+# -- the worker processes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every worker process needs to regrade a submission (sent once, when it starts)."""
+
+    competition: Competition
+    out: Path
+    run_timeout: float | None
+    sandbox: Mode | None
+    logging: tuple[bool, bool, int] = (False, False, 0)  # the parent's (has handlers, shows logs, level)
+
+
+Runner = Callable[[Job, SubmissionRow], Outcome]
+
+
+def run_one(job: Job, row: SubmissionRow) -> Outcome:
+    """Regrade one submission into ``job.out/<id>/`` (in a worker process). Never raises."""
+    from grader import pipeline
+
+    base = Outcome(row.id, row.username, row.notebook_path, "missing", "missing", 0.0)
+    try:
+        data, source, note = notebook_source(job.competition.root, row, job.competition.submission.max_notebook_size)
+        base = replace(base, source=source, message=note)
+        if data is None:
+            return base
+        run_dir = job.out / str(row.id)
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        submitted = job.out / "notebooks" / str(row.id) / (Path(row.notebook_path).name or "notebook.ipynb")
+        submitted.parent.mkdir(parents=True, exist_ok=True)
+        submitted.write_bytes(data)
+        result = pipeline.run(submitted, run_dir, job.competition, run_timeout=job.run_timeout, sandbox=job.sandbox,
+                              run_id=f"regrade-{row.id}")  # fmt: skip
+        message = result.error.message if result.error else note
+        return replace(base, status=result.status, runtime_seconds=result.runtime_seconds, message=message)
+    except Exception as ex:  # one broken submission never stops the batch
+        return replace(base, status="error", message=f"{type(ex).__name__}: {ex}")
+
+
+def serve(conn: Connection, job: Job, runner: Runner = run_one) -> None:
+    """A worker process: regrade each submission the parent sends, one at a time, until the pipe closes."""
+    import logging
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers itself
+    handlers, shown, level = job.logging
+    if shown:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    elif handlers:
+        logging.basicConfig(handlers=[logging.NullHandler()])
+    from grader.execute import prepare_engine
+
+    prepare_engine()  # papermill and nbclient are slow to import: once per worker, not once per notebook
+    while True:
+        try:
+            row = conn.recv()
+        except (EOFError, OSError):
+            return
+        conn.send(runner(job, row))
+
+
+class Worker:
+    """One worker process (spawned, so it shares nothing with the parent but the pipe) and its current run."""
+
+    def __init__(self, context: SpawnContext, job: Job, runner: Runner) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=serve, args=(child, job, runner), name="grader-regrade", daemon=True)
+        self.process.start()
+        child.close()  # the worker holds the only other end: its death reads as the end of the pipe
+        self.row: SubmissionRow | None = None
+        self.since = 0.0
+
+    def give(self, row: SubmissionRow) -> None:
+        self.conn.send(row)
+        self.row, self.since = row, time.monotonic()
+
+    def answer(self) -> Outcome | None:
+        """The outcome of the current run, or None when the worker died without one."""
+        try:
+            if self.conn.poll():
+                outcome = self.conn.recv()
+                if isinstance(outcome, Outcome):
+                    return outcome
+        except (EOFError, OSError, ValueError, TypeError, AttributeError, ImportError):
+            pass
+        return None
+
+    def stop(self, kill: bool = False) -> None:
+        """Close the pipe (an idle worker then exits); with ``kill``, end it and whatever it started."""
+        from grader.execute import KILL_WAIT, kill_process_tree
+
+        if kill and self.process.is_alive() and self.process.pid is not None:
+            kill_process_tree(self.process.pid, wait=KILL_WAIT)
+        self.conn.close()
+
+    def reap(self) -> None:
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+
+def run_all(
+    job: Job, rows: Sequence[SubmissionRow], *, jobs: int, done: Callable[[Outcome], None], patience: float,
+    runner: Runner = run_one,
+) -> None:  # fmt: skip
+    """Regrade ``rows`` on ``jobs`` worker processes, calling ``done`` (in this thread) as each run ends.
+
+    A worker that dies takes only its current run with it (``error``, and a new worker for the
+    next one); a worker still busy ``patience`` seconds after it got a run is stopped likewise.
+    """
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    context = multiprocessing.get_context("spawn")
+    todo = list(reversed(rows))
+    workers: list[Worker | None] = [None] * min(jobs, len(rows))
+    try:
+        while True:
+            for slot, worker in enumerate(workers):
+                if todo and (worker is None or worker.row is None):
+                    if worker is None:
+                        worker = workers[slot] = Worker(context, job, runner)
+                    worker.give(todo.pop())
+            busy = [w for w in workers if w is not None and w.row is not None]
+            if not busy:
+                return
+            timeout = max(0.0, min(w.since + patience for w in busy) - time.monotonic())
+            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout)
+            for slot, worker in enumerate(workers):
+                if worker is None or worker.row is None:
+                    continue
+                row = worker.row
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    outcome = worker.answer()
+                    if outcome is None:
+                        worker.stop(kill=True)
+                        worker.reap()
+                        outcome = _lost(job, row, worker, f"the grader's worker process {_ended(worker)} while "
+                                        "running this notebook; the other runs went on")  # fmt: skip
+                        workers[slot] = None
+                elif time.monotonic() - worker.since >= patience:
+                    worker.stop(kill=True)
+                    worker.reap()
+                    outcome = _lost(job, row, worker, f"the run did not end within its time limit plus "
+                                    f"{WORKER_GRACE:g} s; its worker process was stopped")  # fmt: skip
+                    workers[slot] = None
+                else:
+                    continue
+                worker.row = None
+                done(outcome)
+    finally:
+        for worker in workers:
+            if worker is not None:
+                worker.stop(kill=worker.row is not None)  # idle ones exit by themselves, at once
+        for worker in workers:
+            if worker is not None:
+                worker.reap()
+
+
+def _lost(job: Job, row: SubmissionRow, worker: Worker, message: str) -> Outcome:
+    _, source, _ = notebook_source(job.competition.root, row, job.competition.submission.max_notebook_size)
+    runtime = round(time.monotonic() - worker.since, 3)
+    return Outcome(row.id, row.username, row.notebook_path, source, "error", runtime, message)
+
+
+def _ended(worker: Worker) -> str:
+    import signal
+
+    code = worker.process.exitcode
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}" if code is not None else "stopped answering"
+
+
+def _logging_setup() -> tuple[bool, bool, int]:
+    """How this process logs, for the workers to do the same: (has handlers, shows logs, level)."""
+    import logging
+
+    root = logging.getLogger()
+    shown = any(not isinstance(h, logging.NullHandler) for h in root.handlers)
+    return bool(root.handlers), shown, root.level
 
 
 def status_line(outcome: Outcome) -> str:

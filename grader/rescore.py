@@ -8,7 +8,10 @@ that key is set, so the version published in the repository is no oracle for gue
 
 Predictions are packed when a completed run is recorded (:func:`pack`): the values only, in
 the order of the test file's ids (a digest of those ids is kept to notice a changed test
-file), as compact JSON compressed with zlib, then sealed by the store when there is a key.
+file), compressed with zlib, then sealed by the store when there is a key. Values that are
+each one character (class labels 0-9, say) are packed as one string of them (format 2); any
+others as compact JSON (format 1). The store keeps them in append-only files beside the
+database (:meth:`grader.store.Store._store_predictions`).
 They are the student's output, not the truth, but a top submission's predictions would be
 worth copying, so they are never stored in clear where a key is configured.
 
@@ -42,7 +45,8 @@ if TYPE_CHECKING:
 
     from grader.gitsync import Pushed
 
-PACK_FORMAT = 1
+PACK_FORMAT = 1  # b'[1,[values...]]': any values, as JSON
+PACK_CHARS = 2  # b'2\n' and then the values, each one character: a third smaller than JSON once compressed
 MAX_UNPACKED_BYTES = 256 * 1024**2  # a stored blob never inflates beyond this
 
 
@@ -103,8 +107,17 @@ def pack(out_dir: Path, competition: Competition) -> Packed | None:
     except (InvalidPredictions, ConfigError):
         return None
     values = frame[sub.prediction_column].tolist()
-    text = json.dumps([PACK_FORMAT, values], separators=(",", ":"), allow_nan=False)
+    shown = [_shown(v) for v in values]
+    if all(len(v) == 1 for v in shown):
+        text = f"{PACK_CHARS}\n" + "".join(shown)
+    else:
+        text = json.dumps([PACK_FORMAT, values], separators=(",", ":"), allow_nan=False)
     return Packed(ids_digest([str(i) for i in ids]), zlib.compress(text.encode("utf-8"), 9))
+
+
+def _shown(value: Any) -> str:
+    """A predicted value as text, as :func:`grader.score.read_predictions` would have read it."""
+    return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
 
 
 def unpack(data: bytes, ids: Sequence[str], competition: Competition) -> pd.DataFrame:
@@ -119,13 +132,17 @@ def unpack(data: bytes, ids: Sequence[str], competition: Competition) -> pd.Data
     if inflater.unconsumed_tail:
         raise InvalidPredictions(["the stored predictions are too large"])
     try:
-        fmt, values = json.loads(text)
+        if text.startswith(b"%d\n" % PACK_CHARS):
+            values: Any = list(text[2:].decode("utf-8"))
+        else:
+            fmt, values = json.loads(text)
+            values = values if fmt == PACK_FORMAT else None
     except (ValueError, TypeError):
         raise InvalidPredictions(["the stored predictions are damaged"]) from None
-    if fmt != PACK_FORMAT or not isinstance(values, list) or len(values) != len(ids):
+    if not isinstance(values, list) or len(values) != len(ids):
         raise InvalidPredictions(["the stored predictions do not match the test ids"])
     sub = competition.submission
-    shown = [v if isinstance(v, str) else repr(v) if isinstance(v, float) else str(v) for v in values]
+    shown = [_shown(v) for v in values]
     frame = pd.DataFrame({sub.id_column: list(ids), sub.prediction_column: shown}, dtype=object)
     frame.index = pd.Index(range(2, len(ids) + 2), name="line")
     frame.attrs["name"] = "the stored predictions"

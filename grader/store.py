@@ -51,6 +51,10 @@ DB_NAME = "leaderboard.db"
 LEADERBOARD_CSV = "leaderboard.csv"
 SUBMISSIONS_CSV = "submissions.csv"
 PRIVATE_LEADERBOARD_CSV = "private_leaderboard.csv"  # written only after the reveal
+# Beside the database: the stored predictions, one JSON line per completed run, in append-only files
+# of PREDICTIONS_PER_FILE submission ids each (see Store._store_predictions).
+PREDICTIONS_DIR = "predictions"
+PREDICTIONS_PER_FILE = 50
 DEFAULT_TIMEOUT = 60.0  # seconds a writer waits for the lock before giving up
 MAX_MESSAGE_CHARS = 2000  # error messages are student-controlled and end up in a committed CSV
 
@@ -221,6 +225,18 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (3, _migration_3),
     (4, _migration_4),
     (5, _migration_5),
+    (
+        6,
+        (
+            # Fewer, narrower indexes with random keys. Each record inserts into them somewhere in the
+            # middle of the file, and git stores those changes once for every version of leaderboard.db
+            # it keeps (docs/performance.md, "Repository growth"). A participant's submissions (for the
+            # duplicate check, the quota, the history) are found through submissions_user, then filtered.
+            "DROP INDEX IF EXISTS submissions_user_completed_sha",
+            "DROP INDEX IF EXISTS submissions_user_time",
+            "CREATE INDEX IF NOT EXISTS submissions_user ON submissions (username)",
+        ),
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -897,28 +913,50 @@ class Store:
             rows = self._conn.execute(
                 "SELECT scorer_version, COUNT(*) FROM submissions WHERE status = 'completed' GROUP BY scorer_version"
             ).fetchall()
-            stored = self._conn.execute(
-                """SELECT COUNT(*) FROM predictions p JOIN submissions s ON s.id = p.submission_id
-                   WHERE s.status = 'completed'"""
-            ).fetchone()[0]
-            return Versions(self._current_version(), {v: int(n) for v, n in rows}, int(stored))
+            return Versions(self._current_version(), {v: int(n) for v, n in rows}, len(self._kept_predictions()))
 
     def stored_predictions(self) -> list[tuple[int, str, bytes]]:
         """(submission id, ids digest, packed data) of every completed submission with stored predictions.
 
+        They come from the predictions files beside the database (:meth:`_store_predictions`)
+        and, for runs recorded before those files existed, from the ``predictions`` table.
         Sealed predictions are opened with the private key (:class:`~grader.sealing.SealError`
         when it is missing or wrong).
         """
         with self._transaction(write=False):
-            rows = self._conn.execute(
-                """SELECT p.submission_id, p.ids_digest, p.sealed, p.data FROM predictions p
-                   JOIN submissions s ON s.id = p.submission_id WHERE s.status = 'completed' ORDER BY p.submission_id"""
-            ).fetchall()
-        fernet = self._fernet(required=any(sealed for _, _, sealed, _ in rows))
+            kept = self._kept_predictions()
+        fernet = self._fernet(required=any(sealed for _, sealed, _ in kept.values()))
         out = []
-        for sid, digest, sealed, data in rows:
-            out.append((int(sid), str(digest), _open_bytes(fernet, bytes(data)) if sealed else bytes(data)))
+        for sid, (digest, sealed, data) in sorted(kept.items()):
+            out.append((sid, digest, _open_bytes(fernet, data) if sealed else data))
         return out
+
+    def _kept_predictions(self) -> dict[int, tuple[str, bool, bytes]]:
+        """Submission id → (ids digest, sealed, data) of the stored predictions of every completed submission.
+
+        Call it inside a transaction. A line of a predictions file counts only when it names the
+        run recorded under its id: a line whose transaction never committed (a crash, a full
+        disk) names an id that a later run may have taken.
+        """
+        rows = self._conn.execute(
+            """SELECT p.submission_id, p.ids_digest, p.sealed, p.data FROM predictions p
+               JOIN submissions s ON s.id = p.submission_id WHERE s.status = 'completed'"""
+        ).fetchall()
+        kept = {int(sid): (str(digest), bool(sealed), bytes(data)) for sid, digest, sealed, data in rows}
+        folder = self._predictions_folder()
+        if folder is None or not folder.is_dir():
+            return kept
+        runs = dict(self._conn.execute("SELECT id, run_id FROM submissions WHERE status = 'completed'").fetchall())
+        for path in sorted(folder.glob("*.jsonl")):
+            try:
+                lines = path.read_bytes().splitlines()
+            except OSError as ex:
+                raise StoreError(f"cannot read {path} ({ex.strerror}).") from None
+            for line in lines:
+                entry = _predictions_entry(line)
+                if entry is not None and runs.get(entry[0]) == entry[1]:
+                    kept[entry[0]] = entry[2]
+        return kept
 
     def rescore(
         self,
@@ -995,12 +1033,33 @@ class Store:
             self._conn.execute("INSERT INTO meta VALUES ('scorer_version', ?)", (version,))
 
     def _store_predictions(self, submission_id: int, packed: Packed) -> None:
+        """Keep a completed run's packed predictions, sealed with the private key until the reveal.
+
+        A database file keeps them outside itself: one JSON line appended to
+        ``predictions/NNNNN.jsonl`` beside it (:data:`PREDICTIONS_PER_FILE` submission ids to a
+        file), written and synced inside the recording transaction. Git stores a file that only
+        grows as its newest version plus a few bytes for each older one, and a finished file
+        never changes again; sealed bytes do not compress, and inside the database they would
+        be copied into every version of it that git stores whole. An in-memory database keeps
+        them in its ``predictions`` table, where databases kept them before.
+        """
         fernet = None if self._revealed_at() is not None else self._fernet()
         data = _seal_bytes(fernet, packed.data) if fernet is not None else packed.data
-        self._conn.execute(
-            "INSERT INTO predictions VALUES (?, ?, ?, ?)",
-            (submission_id, packed.ids_digest, int(fernet is not None), data),
-        )
+        folder = self._predictions_folder()
+        if folder is None:
+            self._conn.execute(
+                "INSERT INTO predictions VALUES (?, ?, ?, ?)",
+                (submission_id, packed.ids_digest, int(fernet is not None), data),
+            )
+            return
+        (run_id,) = self._conn.execute("SELECT run_id FROM submissions WHERE id = ?", (submission_id,)).fetchone()
+        entry = {"id": submission_id, "run": run_id, "ids": packed.ids_digest, "sealed": fernet is not None,
+                 "data": base64.urlsafe_b64encode(data).decode("ascii")}  # fmt: skip
+        line = json.dumps(entry, separators=(",", ":"))
+        _append_line(folder / f"{submission_id // PREDICTIONS_PER_FILE:05d}.jsonl", line)
+
+    def _predictions_folder(self) -> Path | None:
+        return None if self.path is None else self.path.parent / PREDICTIONS_DIR
 
     def _fernet(self, *, required: bool = False) -> Any:
         """A Fernet for the private key (checked by :mod:`grader.sealing`), or None without a key."""
@@ -1640,6 +1699,38 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]],
     except OSError as ex:
         Path(tmp).unlink(missing_ok=True)
         raise StoreError(f"cannot write {path} ({ex.strerror}); check the folder and free disk space.") from None
+
+
+def _append_line(path: Path, line: str) -> None:
+    """Append one line to the file at ``path`` (created, with its folder, if need be) and sync it to disk.
+
+    A line left unfinished by a crash is ended first: it stays one unreadable line that readers skip.
+    """
+    try:
+        path.parent.mkdir(exist_ok=True)
+        with path.open("a+b") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            cut = False
+            if size:
+                handle.seek(size - 1)
+                cut = handle.read(1) != b"\n"
+            handle.write((b"\n" if cut else b"") + line.encode("utf-8") + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as ex:
+        raise StoreError(f"cannot write {path} ({ex.strerror}); check the folder and free disk space.") from None
+
+
+def _predictions_entry(line: bytes) -> tuple[int, str, tuple[str, bool, bytes]] | None:
+    """(submission id, run id, (ids digest, sealed, data)) from a line of a predictions file; None if it is not one."""
+    try:
+        entry = json.loads(line)
+        sid, run, digest, sealed, text = entry["id"], entry["run"], entry["ids"], entry["sealed"], entry["data"]
+        if type(sid) is not int or type(sealed) is not bool or not all(isinstance(v, str) for v in (run, digest, text)):
+            return None
+        return sid, run, (digest, sealed, base64.urlsafe_b64decode(text.encode("ascii")))
+    except (ValueError, TypeError, KeyError):  # not JSON, not an object, a key missing, not base64
+        return None
 
 
 def _seal_bytes(fernet: Any, data: bytes) -> bytes:

@@ -3,6 +3,8 @@
 Five tiny notebooks: one that writes predictions, one that hangs, one that kills its own
 kernel, one that raises, and one recorded without a commit (it runs from the working tree).
 Two shards run with --jobs 2 each, then `grader regrade merge` scores and compares them.
+Then the worker processes themselves fail: one is killed by the notebook it runs (unconfined),
+and, with a stand-in runner, one dies and one never answers; each costs only its own run.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import signal
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -59,12 +64,11 @@ def zeros_accuracy(comp: Competition) -> float:
     return sum(1 for label in public if label == "0") / len(public)
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Competition, Path]:
-    tmp = tmp_path_factory.mktemp("regrade")
-    comp = demo.scratch_copy(config.load(ROOT / "competition.yaml"), tmp / "comp")
+def recorded(folder: Path, notebooks: dict[str, tuple[str, str, bool]]) -> tuple[Competition, Path]:
+    """A scratch competition whose ``notebooks`` (login: code, status, with a commit) are committed and recorded."""
+    comp = demo.scratch_copy(config.load(ROOT / "competition.yaml"), folder)
     repo = comp.root
-    for login, (code, _, _) in NOTEBOOKS.items():
+    for login, (code, _, _) in notebooks.items():
         path = repo / "submissions" / login / "nb.ipynb"
         path.parent.mkdir(parents=True)
         path.write_bytes(notebook(code))
@@ -74,7 +78,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Competition, Path]:
     head = git(repo, "rev-parse", "HEAD").strip()
     db = pipeline.default_db(comp)
     with Store(db) as s:
-        for i, (login, (_, status, committed)) in enumerate(NOTEBOOKS.items()):
+        for i, (login, (_, status, committed)) in enumerate(notebooks.items()):
             data = (repo / "submissions" / login / "nb.ipynb").read_bytes()
             score = zeros_accuracy(comp) if login == "erin" else 0.5 if status == "completed" else None
             result = Result(status=status, run_id=f"run-{login}", notebook="nb.ipynb",  # type: ignore[arg-type]
@@ -82,8 +86,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Competition, Path]:
                             public_score=score, private_score=score)  # fmt: skip
             s.record(result, user=login, competition=comp, now=NOW + timedelta(minutes=i),
                      notebook_path=f"submissions/{login}/nb.ipynb", head_sha=head if committed else None)  # fmt: skip
+    return comp, db
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Competition, Path]:
+    comp, db = recorded(tmp_path_factory.mktemp("regrade") / "comp", NOTEBOOKS)
     # After the commit, alice's working tree copy breaks: the regrade must run the committed one.
-    (repo / "submissions" / "alice" / "nb.ipynb").write_bytes(notebook("raise RuntimeError('edited later')\n"))
+    (comp.root / "submissions" / "alice" / "nb.ipynb").write_bytes(notebook("raise RuntimeError('edited later')\n"))
     return comp, db
 
 
@@ -163,3 +173,53 @@ def test_selection_is_deterministic_and_refuses_bad_input(setup: tuple[Competiti
     flag = SubmissionRow(1, "r", "t", "x", "--output=/tmp/x", "s", "completed", None, None, None, None, None,
                          "abc1234", None, None)  # fmt: skip
     assert regrade.notebook_source(comp.root, flag, 10**6)[0] is None
+
+
+def test_a_notebook_that_kills_its_worker_costs_only_its_own_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unconfined, a kernel can see the grader: killing its parent kills the worker process, not the batch."""
+    monkeypatch.delenv("CI", raising=False)  # in CI the sandbox is forced, and the kernel cannot see the worker
+    killer = "import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(60)\n"
+    notebooks = {
+        "alice": (WRITE, "completed", True),
+        "mallory": (killer, "failed", True),
+        "zoe": (WRITE, "completed", True),
+    }
+    comp, db = recorded(tmp_path / "comp", notebooks)
+    lines: list[str] = []
+    batch = regrade.regrade(comp, db, tmp_path / "out", jobs=1, run_timeout=TIMEOUT, sandbox="off", echo=lines.append)
+    outcomes = {o.username: o for o in batch.outcomes}
+    assert {login: o.status for login, o in outcomes.items()} == {"alice": "completed", "mallory": "error",
+                                                                  "zoe": "completed"}  # fmt: skip
+    assert "worker process was killed by SIGKILL" in (outcomes["mallory"].message or "")
+    assert outcomes["mallory"].source == "commit" and outcomes["mallory"].runtime_seconds < TIMEOUT
+    assert any(line.startswith("! #2 mallory/nb.ipynb: error") for line in lines)  # zoe's run had a new worker
+    assert json.loads(batch.manifest.read_text())["outcomes"][1]["status"] == "error"
+
+
+def stand_in(job: regrade.Job, submission: SubmissionRow) -> regrade.Outcome:
+    """A runner for :func:`regrade.run_all` (in the worker process) that dies, hangs or succeeds at once."""
+    if submission.username == "dies":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if submission.username == "hangs":
+        time.sleep(600)
+    return regrade.Outcome(submission.id, submission.username, submission.notebook_path, "commit", "completed", 0.1)
+
+
+def test_workers_that_die_or_stop_answering_are_replaced(setup: tuple[Competition, Path], tmp_path: Path) -> None:
+    comp, _ = setup
+    job = regrade.Job(comp, tmp_path, None, "off")
+    rows = [row(1, "dies"), row(2, "hangs"), row(3, "alice"), row(4, "bob"), row(5, "carol")]
+    outcomes: list[regrade.Outcome] = []
+    patience = 10.0
+    started = time.monotonic()
+    regrade.run_all(job, rows, jobs=2, done=outcomes.append, patience=patience, runner=stand_in)
+    assert time.monotonic() - started < patience + 20  # the hung worker was stopped, nothing waited on it
+    found = {o.username: o for o in outcomes}
+    assert [o.submission_id for o in outcomes].count(1) == 1 and len(outcomes) == 5
+    assert {login: o.status for login, o in found.items()} == {"dies": "error", "hangs": "error", "alice": "completed",
+                                                               "bob": "completed", "carol": "completed"}  # fmt: skip
+    assert "was killed by SIGKILL" in (found["dies"].message or "")
+    assert "did not end within its time limit" in (found["hangs"].message or "")
+    assert found["hangs"].runtime_seconds >= patience

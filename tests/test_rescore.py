@@ -6,9 +6,12 @@ file of a scratch copy of the competition, a real git repository with a bare rem
 
 from __future__ import annotations
 
+import base64
 import csv
+import json
 import sqlite3
 import subprocess
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -157,7 +160,9 @@ def test_sealed_predictions_and_private_scores_stay_sealed_through_a_rescore(
     keyed = rescore.current_version(comp, {"GRADER_PRIVATE_KEY": key})
     assert keyed != rescore.current_version(comp, {})  # with a key the truth enters only as an HMAC
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT sealed FROM predictions").fetchall() == [(1,)]
+    assert conn.execute("SELECT COUNT(*) FROM predictions").fetchone() == (0,)  # kept beside it, not in it
+    (line,) = (db.parent / "predictions" / "00000.jsonl").read_text().splitlines()
+    assert json.loads(line)["sealed"] is True
     assert conn.execute("SELECT private_score FROM submissions").fetchall() == [(None,)]
     conn.close()
     change_truth(comp, 2)
@@ -255,3 +260,141 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
         main(list(args))
     out, err = capsys.readouterr()
     return int(exit_.value.code or 0), out, err
+
+
+def _packed(tmp: Path, comp: Competition, name: str, wrong_every: int) -> store.Packed:
+    packed = rescore.pack(run_dir(tmp, name, comp, wrong_every), comp)
+    assert packed is not None
+    return packed
+
+
+def _completed(run_id: str) -> Result:
+    return Result(status="completed", run_id=run_id, notebook="nb.ipynb", notebook_sha256=run_id.ljust(64, "0"),
+                  started_at="x", runtime_seconds=1.0, public_score=0.5, private_score=0.5)  # fmt: skip
+
+
+def test_predictions_are_sealed_lines_appended_beside_the_database_fifty_ids_to_a_file(
+    tmp_path: Path, comp: Competition
+) -> None:
+    packed = _packed(tmp_path, comp, "p", 7)
+    db = pipeline.default_db(comp)
+    folder = db.parent / "predictions"
+    key = new_key()
+    with Store(db, private_key=key) as s:
+        for i in range(49):
+            s.record(_completed(f"r{i}"), user=f"user{i}", competition=comp, now=NOW + timedelta(minutes=i),
+                     notebook_path="nb.ipynb", predictions=packed)  # fmt: skip
+        first = (folder / "00000.jsonl").read_bytes()
+        for i in range(49, 60):
+            s.record(_completed(f"r{i}"), user=f"user{i}", competition=comp, now=NOW + timedelta(minutes=i),
+                     notebook_path="nb.ipynb", predictions=packed)  # fmt: skip
+        assert s.versions().with_predictions == 60
+        stored = s.stored_predictions()
+    assert sorted(p.name for p in folder.iterdir()) == ["00000.jsonl", "00001.jsonl"]  # ids 1-49, then 50-99
+    assert (folder / "00000.jsonl").read_bytes() == first  # a finished file never changes again
+    lines = [json.loads(line) for name in ("00000.jsonl", "00001.jsonl") for line in (folder / name).open("rb")]
+    assert [line["id"] for line in lines] == list(range(1, 61))
+    assert [line["run"] for line in lines] == [f"r{i}" for i in range(60)]
+    assert all(line["sealed"] is True and line["ids"] == packed.ids_digest for line in lines)
+    clear = base64.urlsafe_b64encode(packed.data).decode()
+    assert all(line["data"] != clear and len(line["data"]) > len(clear) for line in lines)
+    assert stored == [(i, packed.ids_digest, packed.data) for i in range(1, 61)]
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM predictions").fetchone() == (0,)
+    conn.close()
+    with Store(db) as s, pytest.raises(SealError):
+        s.stored_predictions()  # sealed: the key is needed to read them back
+    with Store(db, private_key=new_key()) as s, pytest.raises(SealError):
+        s.stored_predictions()
+
+
+def test_a_predictions_line_whose_record_did_not_commit_is_never_read(
+    tmp_path: Path, comp: Competition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, other = _packed(tmp_path, comp, "good", 0), _packed(tmp_path, comp, "other", 3)
+    db = pipeline.default_db(comp)
+    folder = db.parent / "predictions"
+    with Store(db) as s:
+        s.record(_completed("r1"), user="alice", competition=comp, now=NOW, notebook_path="nb.ipynb", predictions=good)
+    keep = Store._store_predictions
+
+    def then_fail(self: Store, submission_id: int, packed: store.Packed) -> None:
+        keep(self, submission_id, packed)
+        raise RuntimeError("the machine died after writing the line")
+
+    monkeypatch.setattr(Store, "_store_predictions", then_fail)
+    with Store(db) as s, pytest.raises(RuntimeError):
+        s.record(_completed("lost"), user="bob", competition=comp, now=NOW, notebook_path="nb.ipynb", predictions=other)
+    monkeypatch.undo()
+    assert len((folder / "00000.jsonl").read_text().splitlines()) == 2  # the line stayed; the record did not
+    with (folder / "00000.jsonl").open("ab") as handle:
+        handle.write(b'{"id":3,"run":"r3","ids":"')  # and a line cut short by a crash
+    with Store(db) as s:
+        # Submission #2 is now another run, without predictions: the lost run's line is not its.
+        s.record(_completed("r2"), user="carol", competition=comp, now=NOW, notebook_path="nb.ipynb")
+        s.record(_completed("r3"), user="dave", competition=comp, now=NOW, notebook_path="nb.ipynb", predictions=other)
+        assert [(sid, data) for sid, _, data in s.stored_predictions()] == [(1, good.data), (3, other.data)]
+        assert s.versions().with_predictions == 2
+    last = (folder / "00000.jsonl").read_bytes().splitlines()[-1]
+    assert json.loads(last)["run"] == "r3"  # written on a line of its own after the cut one
+
+
+def test_predictions_in_the_table_of_an_older_database_are_still_rescored(tmp_path: Path, comp: Competition) -> None:
+    db = pipeline.default_db(comp)
+    grade(tmp_path, comp, "alice", "a1", 0, 0)  # its predictions go to a file
+    grade(tmp_path, comp, "bob", "b1", 4, 1)
+    folder = db.parent / "predictions"
+    # Bob's predictions as a grader before the files kept them: in the database's table.
+    sid, digest, data = _entry(folder, 2)
+    lines = (folder / "00000.jsonl").read_text().splitlines()
+    (folder / "00000.jsonl").write_text(lines[0] + "\n")
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO predictions VALUES (?, ?, 0, ?)", (sid, digest, data))
+    conn.commit()
+    conn.close()
+    with Store(db) as s:
+        assert [sid for sid, _, _ in s.stored_predictions()] == [1, 2] and s.versions().with_predictions == 2
+    change_truth(comp, 3)
+    done = rescore.rescore(comp, db, by=BY, reason="relabelled", now=NOW + timedelta(hours=1), environ={})
+    assert done.rescored == 2 and done.not_rescored == [] and done.changed == 2
+
+
+def test_an_in_memory_store_keeps_predictions_in_its_table(tmp_path: Path, comp: Competition) -> None:
+    packed = _packed(tmp_path, comp, "p", 5)
+    with Store(":memory:", private_key=new_key()) as s:
+        s.record(
+            _completed("r1"), user="alice", competition=comp, now=NOW, notebook_path="nb.ipynb", predictions=packed
+        )
+        assert s.stored_predictions() == [(1, packed.ids_digest, packed.data)]
+        assert s._conn.execute("SELECT sealed, length(data) > 0 FROM predictions").fetchall() == [(1, 1)]
+    assert not (tmp_path / "predictions").exists()
+
+
+def _entry(folder: Path, sid: int) -> tuple[int, str, bytes]:
+    """(submission id, ids digest, packed data) of the unsealed line for ``sid`` in the first predictions file."""
+    for line in (folder / "00000.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        if entry["id"] == sid:
+            assert entry["sealed"] is False
+            return sid, entry["ids"], base64.urlsafe_b64decode(entry["data"])
+    raise AssertionError(f"no line for #{sid}")
+
+
+def test_one_character_labels_pack_as_a_string_and_json_packed_ones_still_read(
+    tmp_path: Path, comp: Competition
+) -> None:
+    out = run_dir(tmp_path, "p", comp, 7)
+    packed = rescore.pack(out, comp)
+    assert packed is not None
+    text = zlib.decompress(packed.data)
+    rows = truth_rows(comp)
+    assert text.startswith(b"2\n") and len(text) == 2 + len(rows)
+    labels = [line.split(",")[1] for line in (out / "predictions.csv").read_text().splitlines()[1:]]
+    older = zlib.compress(json.dumps([1, [int(x) for x in labels]], separators=(",", ":")).encode(), 9)
+    assert len(packed.data) < 0.8 * len(older)
+    ids = [r["id"] for r in rows]
+    new, old = rescore.unpack(packed.data, ids, comp), rescore.unpack(older, ids, comp)  # format 1: an older grader's
+    assert new.equals(old) and list(new["label"]) == labels
+    for damaged in (text[:-1], b"[3,[]]"):  # a value short; a format no grader wrote
+        with pytest.raises(InvalidPredictions, match="do not match"):
+            rescore.unpack(zlib.compress(damaged), ids, comp)

@@ -639,3 +639,34 @@ def test_fifty_threads_record_concurrently(db: Path, comp: Competition) -> None:
         board = s.leaderboard(comp)
         assert [x.entry.submission_count for x in board] == [5] * 10
         assert board[0].username == "user9" and board[0].best_score == 49 / 50
+
+
+def test_migration_6_leaves_one_narrow_index_per_participant_and_the_rules_hold(db: Path, comp: Competition) -> None:
+    with Store(db) as s:
+        rec(s, result("r1", sha="a" * 64), comp)
+    first = store.MIGRATIONS[0][1]
+    assert not callable(first)
+    old = [sql for sql in first if "INDEX submissions_user" in sql]
+    assert len(old) == 2  # (username, timestamp) and (username, notebook_sha256) of completed runs
+    conn = sqlite3.connect(db)  # the database as version 5 left it
+    conn.execute("DROP INDEX submissions_user")
+    for sql in old:
+        conn.execute(sql)
+    conn.execute("PRAGMA user_version = 5")
+    conn.commit()
+    conn.close()
+
+    def indexes() -> set[str]:
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'submissions'")
+            return {name for (name,) in rows}
+
+    assert indexes() == {"sqlite_autoindex_submissions_1", "submissions_private_plain", *(s.split()[2] for s in old)}
+    with Store(db) as s:
+        assert "the same notebook was already submitted" in str(rec(s, result("r2", sha="a" * 64), comp).reason)
+        assert [rec(s, result(f"r{i}"), comp).status for i in range(3, 8)] == ["completed"] * 4 + ["rejected"]
+        assert [r.error_type for r in s.history("alice")] == [None, "duplicate", None, None, None, None, "quota"]
+    assert indexes() == {"sqlite_autoindex_submissions_1", "submissions_private_plain", "submissions_user"}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
