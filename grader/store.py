@@ -18,6 +18,10 @@ A :class:`Store` holds one connection: use one per thread or process.
 :meth:`Store.record` does not write the CSV files: call :meth:`Store.export_csv` afterwards
 (or :meth:`Store.record_and_export`). Private scores are stored but never exported and never
 returned by the read methods; they stay secret until a reveal.
+
+What a completed run predicted (kept so that it can be rescored) is not in the database but
+beside it, in append-only files under ``predictions/`` written in the recording transaction
+(:meth:`Store._store_predictions`).
 """
 
 from __future__ import annotations
