@@ -1732,8 +1732,8 @@ def _predictions_entry(line: bytes) -> tuple[int, str, tuple[str, bool, bytes]] 
         sid, run, digest, sealed, text = entry["id"], entry["run"], entry["ids"], entry["sealed"], entry["data"]
         if type(sid) is not int or type(sealed) is not bool or not all(isinstance(v, str) for v in (run, digest, text)):
             return None
-        return sid, run, (digest, sealed, base64.urlsafe_b64decode(text.encode("ascii")))
-    except (ValueError, TypeError, KeyError):  # not JSON, not an object, a key missing, not base64
+        return sid, run, (digest, sealed, base64.b64decode(text.encode("ascii"), altchars=b"-_", validate=True))
+    except (ValueError, TypeError, KeyError, RecursionError):  # not JSON, not an object, a key missing, not base64
         return None
 
 
