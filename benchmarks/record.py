@@ -2,9 +2,11 @@
 
     python benchmarks/record.py [--repeat N] [--commits N] [--no-predictions]
 
-1. Growth: a leaderboard is filled with N submissions from up to 500 participants (bulk,
-   then the leaderboard table rebuilt), then single records (record + CSV export, as
-   `grader record` does) are timed.
+1. Growth: a leaderboard is filled with N submissions (bulk, then the leaderboard table
+   rebuilt), then single records (record + CSV export, as `grader record` does) are timed:
+   with N = 100, 10,000 and 100,000 submissions from up to 500 participants (as a course's
+   competition grows), then with 10,000 submissions from 50, 500 and 5,000 participants
+   (what the participants cost: leaderboard.csv has a row for each, rewritten on every record).
 2. Repository growth: N submissions are recorded one by one as the score workflow records
    them (`grader score`, then `grader record`: the predictions packed and sealed with
    GRADER_PRIVATE_KEY, the CSVs exported) and each is committed as the workflow commits it;
@@ -41,6 +43,7 @@ START = datetime(2026, 11, 2, tzinfo=UTC)
 # A course: up to 500 participants. leaderboard.csv (one row per participant) is rewritten on
 # every record, so its cost grows with participants; submissions.csv only gets appended to.
 PARTICIPANTS = 500
+HISTORY = 10_000  # submissions, when the participants vary
 
 
 def competition(folder: Path) -> config.Competition:
@@ -83,26 +86,42 @@ def fill(store: Store, comp: config.Competition, n: int, participants: int, rng:
     store.rebuild(comp)
 
 
-def growth(repeat: int) -> list[tuple[int, float, float]]:
+def one_record(n: int, participants: int, repeat: int, rng: random.Random) -> tuple[float, float, float]:
+    """Median milliseconds of one record + CSV export (as ``grader record``), of the record, of the export.
+
+    Measured with ``n`` submissions from ``participants`` already recorded.
+    """
+    with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
+        folder = Path(tmp)
+        comp = competition(folder)
+        with Store(folder / "leaderboard" / "leaderboard.db") as store:
+            fill(store, comp, n, participants, rng)
+            store.export_csv(comp, full=True)
+            recording, exporting = [], []
+            for k in range(repeat):
+                r = result(n + k, rng)
+                now = START + timedelta(days=80, seconds=k)
+                user = f"user{rng.randrange(participants)}"
+                start = time.perf_counter()
+                store.record(r, user=user, competition=comp, now=now, notebook_path="nb.ipynb")
+                middle = time.perf_counter()
+                store.export_csv(comp)  # the two steps of Store.record_and_export
+                recording.append(middle - start)
+                exporting.append(time.perf_counter() - middle)
+    both = [a + b for a, b in zip(recording, exporting, strict=True)]
+    return tuple(statistics.median(times) * 1000 for times in (both, recording, exporting))  # type: ignore[return-value]
+
+
+def growth(repeat: int) -> list[tuple[int, float, float, float]]:
+    """One record at 100, 10,000 and 100,000 submissions from up to :data:`PARTICIPANTS` participants."""
     rng = random.Random(1)
-    out = []
-    for n in (100, 10_000, 100_000):
-        with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
-            folder = Path(tmp)
-            comp = competition(folder)
-            db = folder / "leaderboard" / "leaderboard.db"
-            with Store(db) as store:
-                fill(store, comp, n, min(n // 2, PARTICIPANTS), rng)
-                store.export_csv(comp, full=True)
-                times = []
-                for k in range(repeat):
-                    r = result(n + k, rng)
-                    now = START + timedelta(days=20, seconds=k)
-                    start = time.perf_counter()
-                    store.record_and_export(r, user=f"user{k}", competition=comp, now=now, notebook_path="nb.ipynb")
-                    times.append(time.perf_counter() - start)
-            out.append((n, statistics.median(times) * 1000, min(times) * 1000))
-    return out
+    return [(n, *one_record(n, min(n // 2, PARTICIPANTS), repeat, rng)) for n in (100, 10_000, 100_000)]
+
+
+def crowd(repeat: int) -> list[tuple[int, float, float, float]]:
+    """One record at :data:`HISTORY` submissions from 50, 500 and 5,000 participants."""
+    rng = random.Random(1)
+    return [(p, *one_record(HISTORY, p, repeat, rng)) for p in (50, 500, 5_000)]
 
 
 # The workflow's commits (grader.gitsync): the bot's identity, one commit per recorded run.
@@ -235,10 +254,15 @@ def main() -> None:
     parser.add_argument("--no-predictions", action="store_true", help="record runs without predictions to store")
     args = parser.parse_args()
 
-    rows = growth(args.repeat)
-    print(f"{'submissions':>12} {'median ms':>10} {'min ms':>8} {'× at 100':>9}")
-    for n, median, low in rows:
-        print(f"{n:>12,} {median:>10.2f} {low:>8.2f} {median / rows[0][1]:>9.2f}")
+    for title, unit, rows in (
+        (f"one record, up to {PARTICIPANTS} participants", "submissions", growth(args.repeat)),
+        (f"one record, {HISTORY:,} submissions", "participants", crowd(args.repeat)),
+    ):
+        print(f"{title} (medians, ms; the database's part and the CSV export's)")
+        print(f"{unit:>12} {'ms':>7} {'× first':>8} {'database':>9} {'export':>7}")
+        for n, both, recording, exporting in rows:
+            print(f"{n:>12,} {both:>7.2f} {both / rows[0][1]:>8.2f} {recording:>9.2f} {exporting:>7.2f}")
+        print()
     if args.commits:
         report(repository(args.commits, predictions=not args.no_predictions))
 

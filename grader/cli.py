@@ -1053,10 +1053,10 @@ def regrade_merge(
 def _leaderboard_table(competition: Any, standings: list[Any], baselines: Sequence[Any] = ()) -> str:
     """The ranking as a table; each baseline is a row marked "baseline" instead of a rank, where its score sits."""
     from grader import render
-    from grader.ranking import place
+    from grader.ranking import place_standings
 
     greater = competition.metric.greater_is_better
-    shown = place(standings, baselines, greater_is_better=greater)
+    shown = place_standings(standings, baselines, greater_is_better=greater)
     if not shown:
         return "No completed submissions yet."
     direction = "higher is better" if greater else "lower is better"

@@ -9,11 +9,12 @@ comparing them as strings compares them in time.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 Ties = Literal["earliest", "shared"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -132,32 +133,54 @@ def rank(entries: Iterable[Entry], *, greater_is_better: bool, ties: Ties) -> li
 
     if ties == "earliest":
         ordered = sorted(scored, key=lambda e: (score_key(e), e.achieved_at, e.username))
-        return [Standing(rank=i, entry=entry) for i, entry in enumerate(ordered, start=1)]
+    else:
+        ordered = sorted(scored, key=lambda e: (score_key(e), e.username))
+    numbers = places([entry.best_score for entry in ordered], ties)
+    return [Standing(rank=n, entry=entry) for n, entry in zip(numbers, ordered, strict=True)]
 
-    ordered = sorted(scored, key=lambda e: (score_key(e), e.username))
-    standings: list[Standing] = []
-    for i, entry in enumerate(ordered, start=1):
-        shares = standings and standings[-1].entry.best_score == entry.best_score
-        standings.append(Standing(rank=standings[-1].rank if shares else i, entry=entry))
-    return standings
+
+def places(scores: Sequence[float], ties: Ties) -> list[int]:
+    """The ranks of scores already in leaderboard order (best first, in :func:`rank`'s order).
+
+    ``earliest``: 1, 2, 3, ...; ``shared``: equal scores share a rank and the next one skips
+    (1, 2, 2, 4).
+    """
+    if ties == "earliest":
+        return list(range(1, len(scores) + 1))
+    numbers: list[int] = []
+    for i, score in enumerate(scores):
+        numbers.append(numbers[-1] if i and scores[i - 1] == score else i + 1)
+    return numbers
 
 
 def place(
-    standings: Iterable[Standing], baselines: Iterable[Entry], *, greater_is_better: bool
-) -> list[tuple[int | None, Entry]]:
+    ranked: Iterable[tuple[int, float, T]], baselines: Iterable[tuple[float, str, T]], *, greater_is_better: bool
+) -> list[tuple[int | None, T]]:
     """The board as shown: the ranked rows, each baseline (rank None) slotted in where its score sits.
 
-    A baseline goes below every participant with a score at least as good, so it never takes a
-    place from anyone; baselines without a usable score are left out.
+    ``ranked`` is (rank, score, row) in leaderboard order; ``baselines`` (score, name, row), in
+    any order. A baseline goes below every participant with a score at least as good, so it
+    never takes a place from anyone; baselines without a usable score are left out.
     """
     waiting = sorted(
-        (b for b in baselines if rankable(b.best_score)),
-        key=lambda b: (-b.best_score if greater_is_better else b.best_score, b.username),
+        (b for b in baselines if rankable(b[0])),
+        key=lambda b: (-b[0] if greater_is_better else b[0], b[1]),
     )
-    rows: list[tuple[int | None, Entry]] = []
-    for standing in standings:
-        while waiting and better(waiting[0].best_score, standing.best_score, greater_is_better):
-            rows.append((None, waiting.pop(0)))
-        rows.append((standing.rank, standing.entry))
-    rows += [(None, b) for b in waiting]
+    rows: list[tuple[int | None, T]] = []
+    for number, score, row in ranked:
+        while waiting and better(waiting[0][0], score, greater_is_better):
+            rows.append((None, waiting.pop(0)[2]))
+        rows.append((number, row))
+    rows += [(None, b[2]) for b in waiting]
     return rows
+
+
+def place_standings(
+    standings: Iterable[Standing], baselines: Iterable[Entry], *, greater_is_better: bool
+) -> list[tuple[int | None, Entry]]:
+    """:func:`place` for standings and baseline entries."""
+    return place(
+        ((s.rank, s.best_score, s.entry) for s in standings),
+        ((b.best_score, b.username, b) for b in baselines),
+        greater_is_better=greater_is_better,
+    )

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from grader.config import Competition
 from grader.errors import StoreError, UsageError
-from grader.ranking import Entry, Scored, Standing, improves, place, rank, rankable
+from grader.ranking import Entry, Scored, Standing, improves, place, places, rank, rankable
 from grader.result import Result
 
 if TYPE_CHECKING:
@@ -1172,13 +1172,13 @@ class Store:
         # once would both append the same rows, or the older snapshot would replace the newer.
         with self._transaction(write=True):
             self._sync_teams(competition)
-            baselines = [b.best for b in self._baselines(competition) if b.best is not None]
-            shown = place(self._standings(competition), baselines, greater_is_better=greater)
-            board = [
-                (place_, e.username, e.best_score, e.best_submission_id, e.submission_count, e.last_submission_at,
-                 "" if place_ is not None else "yes")
-                for place_, e in shown
+            baselines = [
+                (b.best.best_score, b.username, (b.username, b.best.best_score, b.best.best_submission_id,
+                                                 b.best.submission_count, b.best.last_submission_at))
+                for b in self._baselines(competition) if b.best is not None
             ]  # fmt: skip
+            shown = place(self._ranked_rows(competition), baselines, greater_is_better=greater)
+            board = [(n, *row, "" if n is not None else "yes") for n, row in shown]
             _write_csv(directory / LEADERBOARD_CSV, LEADERBOARD_COLUMNS, board, ("username", "last_updated"))
             # Rows already exported changed (teams regrouped): rewrite the file, then forget it (in this transaction).
             stale = self._conn.execute("DELETE FROM meta WHERE key = 'export_full' RETURNING 1").fetchone()
@@ -1538,6 +1538,21 @@ class Store:
             ties=competition.ranking.ties,
         )
 
+    def _ranked_rows(self, competition: Competition) -> list[tuple[int, float, tuple[Any, ...]]]:
+        """(rank, best score, leaderboard.csv row without rank) in leaderboard order: :meth:`_standings`,
+        sorted by SQLite (which compares REALs exactly, and stores no NaN), without an object per participant.
+
+        The order is :func:`grader.ranking.rank`'s; tests/test_store.py checks that both agree.
+        """
+        direction = "DESC" if competition.metric.greater_is_better else "ASC"
+        then = "best_timestamp, " if competition.ranking.ties == "earliest" else ""
+        rows = self._conn.execute(
+            f"""SELECT username, best_score, best_submission_id, submission_count, last_updated FROM leaderboard
+                WHERE best_score IS NOT NULL ORDER BY best_score {direction}, {then}username"""  # noqa: S608
+        ).fetchall()
+        numbers = places([row[1] for row in rows], competition.ranking.ties)
+        return [(n, row[1], row) for n, row in zip(numbers, rows, strict=True)]
+
     def _rows_where(self, where: str, params: tuple[Any, ...]) -> list[SubmissionRow]:
         # ``where`` is always a literal from this module; values go through ``params``.
         sql = f"SELECT {', '.join(_ROW_COLUMNS)} FROM submissions WHERE {where}"  # noqa: S608
@@ -1683,11 +1698,15 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]],
     """
     positions = [header.index(name) for name in text]
 
-    def clean(row: Sequence[Any]) -> list[Any]:
-        cells = list(row)
+    def clean(row: Sequence[Any]) -> Sequence[Any]:
         for i in positions:
-            cells[i] = _text(cells[i])
-        return cells
+            value = row[i]
+            if value and (value.startswith(_FORMULA_STARTS) or "\r" in value):  # rare: copy the row
+                cells = list(row)
+                for j in positions:
+                    cells[j] = _text(cells[j])
+                return cells
+        return row
 
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")

@@ -17,7 +17,7 @@ from test_store import NOW, rec, result
 from grader import admin, store
 from grader.config import Competition
 from grader.errors import UsageError
-from grader.ranking import Entry, Standing, place
+from grader.ranking import Entry, Standing, place_standings
 from grader.store import Baseline, Store
 
 KNN = "teacher-knn"
@@ -154,6 +154,6 @@ def test_place_slots_baselines_below_equal_or_better_participants(greater: bool)
 
     good, bad = (0.9, 0.5) if greater else (0.5, 0.9)
     standings = [Standing(1, entry("alice", good)), Standing(2, entry("bob", bad))]
-    rows = place(standings, [entry("tie", good), entry("nan", float("nan")), entry("top", good * 2 if greater else 0)],
-                 greater_is_better=greater)  # fmt: skip
+    baselines = [entry("tie", good), entry("nan", float("nan")), entry("top", good * 2 if greater else 0)]
+    rows = place_standings(standings, baselines, greater_is_better=greater)
     assert [(rank, e.username) for rank, e in rows] == [(None, "top"), (1, "alice"), (None, "tie"), (2, "bob")]

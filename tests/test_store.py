@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import random
@@ -419,9 +420,9 @@ def test_incremental_ranks_agree_with_a_full_ranking(tmp_path: Path, db: Path, t
         for i in range(150):
             user = rng.choice(users)
             status = rng.choice(["completed"] * 4 + ["failed"])
-            score = rng.choice([0.25, 0.5, 0.75, 0.75000000001, 1.0])
-            # out-of-order clocks too: the best must not depend on the order of recording
-            now = NOW + timedelta(seconds=rng.randint(0, 5000))
+            score = rng.choice([0.25, 0.5, 0.75, 0.75000000001, 1.0, float("inf"), float("nan")])
+            # out-of-order clocks too, and equal ones: the best must not depend on the order of recording
+            now = NOW + timedelta(seconds=rng.randint(0, 100))
             got = rec(s, result(f"r{i}", status=status, score=score), comp, user=user, now=now)
             board = {x.username: x for x in s.leaderboard(comp)}
             assert got.rank == (board[user].rank if user in board else None)
@@ -432,6 +433,13 @@ def test_incremental_ranks_agree_with_a_full_ranking(tmp_path: Path, db: Path, t
         assert ranks == sorted(ranks)
         if ties == "earliest":
             assert ranks == list(range(1, len(ranks) + 1))
+        # leaderboard.csv is ordered by SQLite, without ranking.rank: the same board
+        s.export_csv(comp)
+        exported = list(csv.DictReader((db.parent / store.LEADERBOARD_CSV).open(encoding="utf-8")))
+        assert [(int(r["rank"]), r["username"], float(r["best_score"]), int(r["submission_count"]))
+                for r in exported] == [
+            (x.rank, x.username, x.best_score, x.submission_count) for x in incremental
+        ]  # fmt: skip
 
 
 def test_completed_run_without_a_score_does_not_rank(db: Path, comp: Competition) -> None:
