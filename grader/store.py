@@ -125,6 +125,34 @@ def _migration_5(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migration_8(conn: sqlite3.Connection) -> None:
+    """Each entrant's submissions as a chain of ids instead of an index by login (see :func:`_relink`)."""
+    conn.execute("ALTER TABLE submissions ADD COLUMN previous_id INTEGER")
+    conn.execute("CREATE TABLE chains (username TEXT PRIMARY KEY, last_id INTEGER NOT NULL)")
+    _relink(conn)
+    conn.execute("DROP INDEX IF EXISTS submissions_user")
+
+
+def _relink(conn: sqlite3.Connection) -> None:
+    """Link every submission to the one its entrant made before it, and every entrant to their latest.
+
+    An index by login inserted each new row somewhere in the middle of leaderboard.db, and git
+    stored those changes again in most versions of the file it keeps: over 1 KB of repository per
+    recorded submission at 5,000 (docs/performance.md). ``previous_id`` is written once, with the
+    row, at the end of the file; ``chains`` has a row per entrant, changed in place. A
+    participant's submissions are found by following the chain (:data:`_MINE`).
+    """
+    latest: dict[str, int] = {}
+    changed = []
+    for sid, user, previous in conn.execute("SELECT id, username, previous_id FROM submissions ORDER BY id"):
+        if previous != latest.get(user):
+            changed.append((latest.get(user), sid))
+        latest[user] = sid
+    conn.executemany("UPDATE submissions SET previous_id = ? WHERE id = ?", changed)
+    conn.execute("DELETE FROM chains")
+    conn.executemany("INSERT INTO chains VALUES (?, ?)", sorted(latest.items()))
+
+
 def _rebuild_admin_actions(conn: sqlite3.Connection, actions: Sequence[str]) -> None:
     """Create ``admin_actions`` again with ``actions`` in its CHECK constraint: copied, dropped, created, refilled.
 
@@ -244,13 +272,14 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (
         7,
         (
-            # The same for the leaderboard's order by score: every new best moved an entry of it. The
+            # As migration 6, for the leaderboard's order by score: every new best moved an entry of it. The
             # board is sorted when it is exported, and a rank is counted by scanning the leaderboard
             # table (one row per participant: 0.6 ms at 5,000), so it saved little and cost about
             # 300 bytes of repository per recorded submission.
             "DROP INDEX IF EXISTS leaderboard_order",
         ),
     ),
+    (8, _migration_8),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -274,9 +303,22 @@ _COUNTS = (
     "status != 'rejected' AND removed IS NULL AND reset_id IS NULL "
     "AND username NOT IN (SELECT username FROM participants) AND username NOT IN (SELECT username FROM baselines)"
 )
+# The submissions of the entrants that ``{seed}`` selects from ``chains``, as a WHERE term: the chain of
+# previous_id from each one's latest (ids only go down, so a damaged chain ends rather than loops).
+_CHAIN = (
+    "id IN (WITH RECURSIVE mine(id) AS (SELECT last_id FROM chains WHERE {seed} UNION ALL "
+    "SELECT s.previous_id FROM submissions s JOIN mine ON s.id = mine.id WHERE s.previous_id < s.id) "
+    "SELECT id FROM mine)"
+)
+# (id, timestamp, notebook_sha256, status, reset_id) of one of an entrant's submissions.
+Own = tuple[int, str, str, str, int | None]
+# One entrant's submissions (the login is given twice: for the chain, then to check each row).
+_MINE = _CHAIN.format(seed="username = ?") + " AND username = ?"
 # A baseline's submission that counts, shown beside the ranking and never in it.
+_BASELINES = "username IN (SELECT username FROM baselines)"
 _BASELINE_COUNTS = (
-    "status != 'rejected' AND removed IS NULL AND reset_id IS NULL AND username IN (SELECT username FROM baselines)"
+    f"status != 'rejected' AND removed IS NULL AND reset_id IS NULL AND {_BASELINES} AND "
+    + _CHAIN.format(seed=_BASELINES)
 )
 
 
@@ -496,7 +538,8 @@ class Store:
         check_login(user)
         _check_aware(now)
         with self._transaction(write=False):
-            verdict = self._rules(competition.entrant(user), notebook_sha256, competition, now, uses_quota=True)
+            mine = self._mine(competition.entrant(user))
+            verdict = self._rules(mine, notebook_sha256, competition, now, uses_quota=True)
         return verdict[1] if verdict else None
 
     # -- writing -----------------------------------------------------------------------
@@ -542,9 +585,10 @@ class Store:
                     )
                 standing = self._standing(existing.username, competition)
                 return self._outcome(existing.id, existing.status, existing.error_message, True, standing,
-                                     standing, existing.username, competition, now)  # fmt: skip
+                                     standing, self._mine(existing.username), competition, now)  # fmt: skip
 
             previous = self._standing(entrant, competition)
+            mine = self._mine(entrant)
             if result.status == "rejected":
                 verdict: tuple[str, str] | None = (
                     (result.error.type, result.error.message) if result.error else ("rejected", "rejected")
@@ -555,7 +599,7 @@ class Store:
                     "on its own; ask the organisers to rename the team or to add you to it."
                 ))  # fmt: skip
             else:
-                verdict = self._rules(entrant, result.notebook_sha256, competition, now,
+                verdict = self._rules(mine, result.notebook_sha256, competition, now,
                                       uses_quota=result.status in counted)  # fmt: skip
             status = "rejected" if verdict else result.status
             error = result.error
@@ -571,17 +615,22 @@ class Store:
                 sealed = sealer.seal(private)
                 private = None
                 self._seal_plaintext(sealer)  # rows recorded before the key was set (see docs/organisers.md)
+            latest = self._conn.execute("SELECT last_id FROM chains WHERE username = ?", (entrant,)).fetchone()
             cursor = self._conn.execute(
                 """INSERT INTO submissions (run_id, username, timestamp, notebook_path, notebook_sha256, status,
                     score, private_score, private_sealed, error_type, error_message, error_cell, runtime_seconds,
-                    pr_number, head_sha, grader_version, scorer_version, author)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    pr_number, head_sha, grader_version, scorer_version, author, previous_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (result.run_id, entrant, ts, notebook_path, result.notebook_sha256, status, score,
                  private, sealed, error_type, message,
                  None if verdict or error is None else error.cell_index, result.runtime_seconds, pr_number,
-                 head_sha, result.grader_version, version, user),
+                 head_sha, result.grader_version, version, user, latest[0] if latest else None),
             )  # fmt: skip
             submission_id = int(cursor.lastrowid or 0)
+            self._conn.execute(
+                "INSERT INTO chains VALUES (?, ?) ON CONFLICT (username) DO UPDATE SET last_id = excluded.last_id",
+                (entrant, submission_id),
+            )
             if predictions is not None and status == "completed":
                 self._store_predictions(submission_id, predictions)
             if version is not None and status == "completed" and self._current_version() is None:
@@ -593,7 +642,8 @@ class Store:
             # Only this participant's best can change in this transaction, so their rank is
             # recounted only when it did (counting costs one index scan over those ahead).
             after = self._standing(entrant, competition) if moved else previous
-            return self._outcome(submission_id, status, message, False, previous, after, entrant, competition, now)
+            mine.append((submission_id, ts, result.notebook_sha256, status, None))
+            return self._outcome(submission_id, status, message, False, previous, after, mine, competition, now)
 
     def record_and_export(
         self,
@@ -614,8 +664,9 @@ class Store:
         return outcome
 
     def rebuild(self, competition: Competition) -> None:
-        """Recompute the whole ``leaderboard`` table from ``submissions`` (a repair; record is incremental)."""
+        """Recompute the ``leaderboard`` table and the chains from ``submissions`` (a repair; record is incremental)."""
         with self._transaction(write=True):
+            _relink(self._conn)
             self._rebuild(competition)
 
     # -- admin actions (each one transaction, with its row in the audit trail) ----------
@@ -1098,7 +1149,7 @@ class Store:
     def history(self, user: str) -> list[SubmissionRow]:
         """Every submission of ``user`` (rejected ones too), oldest first."""
         with self._transaction(write=False):
-            return self._rows_where("username = ? ORDER BY timestamp, id", (user,))
+            return self._rows_where(f"{_MINE} ORDER BY timestamp, id", (user, user))
 
     def for_pull_request(self, number: int) -> list[SubmissionRow]:
         """Every submission recorded from pull request ``number``, in id order."""
@@ -1221,6 +1272,7 @@ class Store:
             "UPDATE submissions SET username = ? WHERE author = ? AND username != ?",
             [(competition.entrant(a), a, competition.entrant(a)) for a in authors],
         )
+        _relink(self._conn)
         self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('teams', ?)", (key,))
         self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('export_full', '1')")  # see export_csv
         self._rebuild(competition)
@@ -1291,7 +1343,7 @@ class Store:
         return row
 
     def _known(self, user: str) -> None:
-        if self._conn.execute("SELECT 1 FROM submissions WHERE username = ? LIMIT 1", (user,)).fetchone() is None:
+        if self._conn.execute("SELECT 1 FROM chains WHERE username = ?", (user,)).fetchone() is None:
             raise UsageError(f"{user} has no submissions; check the login (`grader leaderboard` lists participants).")
 
     def _revealed_at(self) -> str | None:
@@ -1402,10 +1454,17 @@ class Store:
             )
         return version
 
+    def _mine(self, user: str) -> list[Own]:
+        """Each submission of ``user`` as :data:`Own`, in one walk of their chain (the rules need no more)."""
+        return self._conn.execute(
+            f"SELECT id, timestamp, notebook_sha256, status, reset_id FROM submissions WHERE {_MINE}",  # noqa: S608
+            (user, user),
+        ).fetchall()
+
     def _rules(
-        self, user: str, sha: str, competition: Competition, now: datetime, *, uses_quota: bool
+        self, mine: Sequence[Own], sha: str, competition: Competition, now: datetime, *, uses_quota: bool
     ) -> tuple[str, str] | None:
-        """(kind, message) when a submission at ``now`` breaks a rule, else None."""
+        """(kind, message) when a submission at ``now`` breaks a rule, else None; ``mine``: the entrant's so far."""
         _check_aware(now)
         tz = competition.timezone
         if now < competition.start:
@@ -1417,19 +1476,15 @@ class Store:
             return "deadline", (
                 f"the competition closed on {_local(competition.end, tz)}; no more submissions are accepted."
             )
-        duplicate = self._conn.execute(
-            """SELECT id, timestamp FROM submissions
-               WHERE username = ? AND notebook_sha256 = ? AND status = 'completed' AND reset_id IS NULL
-               ORDER BY id LIMIT 1""",
-            (user, sha),
-        ).fetchone()
+        duplicate = min((own for own in mine if own[2] == sha and own[3] == "completed" and own[4] is None),
+                        default=None)  # fmt: skip
         if duplicate is not None:
             return "duplicate", (
                 f"the same notebook was already submitted as #{duplicate[0]} on "
                 f"{_local(parse_timestamp(duplicate[1]), tz)}; change it before submitting again."
             )
         if uses_quota:
-            used = self._used_today(user, competition, now)
+            used = _used_today(mine, competition, now)
             limit = competition.quota.per_day
             if used >= limit:
                 resets = _next_midnight(now, tz)
@@ -1440,18 +1495,6 @@ class Store:
                     f"Your quota resets at {_local(resets, tz)} (in {_duration(resets - now)})."
                 )
         return None
-
-    def _used_today(self, user: str, competition: Competition, now: datetime) -> int:
-        statuses = _quota_statuses(competition)
-        local_day = now.astimezone(competition.timezone).date()
-        start = datetime.combine(local_day, time(0), tzinfo=competition.timezone)
-        end = _next_midnight(now, competition.timezone)
-        row = self._conn.execute(
-            f"""SELECT COUNT(*) FROM submissions WHERE username = ? AND timestamp >= ? AND timestamp < ?
-                AND status IN ({", ".join("?" for _ in statuses)})""",  # noqa: S608 - placeholders only
-            (user, timestamp(start), timestamp(end), *statuses),
-        ).fetchone()
-        return int(row[0])
 
     def _update_leaderboard(
         self, user: str, submission_id: int, ts: str, status: str, score: float | None, competition: Competition
@@ -1473,8 +1516,8 @@ class Store:
             if status != "completed" or not improves(candidate, None, greater_is_better=greater):
                 return False  # no score yet: a participant joins the leaderboard with their first scored run
             count, last = self._conn.execute(
-                f"SELECT COUNT(*), MAX(timestamp) FROM submissions WHERE username = ? AND {_COUNTS}",  # noqa: S608
-                (user,),
+                f"SELECT COUNT(*), MAX(timestamp) FROM submissions WHERE {_MINE} AND {_COUNTS}",  # noqa: S608
+                (user, user),
             ).fetchone()
             self._conn.execute(
                 "INSERT INTO leaderboard VALUES (?, ?, ?, ?, ?, ?)", (user, score, submission_id, ts, last, count)
@@ -1520,11 +1563,11 @@ class Store:
         already: bool,
         before: tuple[int | None, float | None],
         after: tuple[int | None, float | None],
-        user: str,
+        mine: Sequence[Own],
         competition: Competition,
         now: datetime,
     ) -> Recorded:
-        used = self._used_today(user, competition, now)
+        used = _used_today(mine, competition, now)
         return Recorded(
             submission_id=submission_id,
             status=status,
@@ -1625,6 +1668,15 @@ def _main_file(conn: sqlite3.Connection) -> Path | None:
 def _check_aware(moment: datetime) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{moment!r} has no time zone; pass an aware datetime such as datetime.now(UTC)")
+
+
+def _used_today(mine: Sequence[Own], competition: Competition, now: datetime) -> int:
+    """How many of an entrant's submissions count against the quota of ``now``'s day (in the competition's timezone)."""
+    statuses = _quota_statuses(competition)
+    local_day = now.astimezone(competition.timezone).date()
+    start = timestamp(datetime.combine(local_day, time(0), tzinfo=competition.timezone))
+    end = timestamp(_next_midnight(now, competition.timezone))
+    return sum(1 for own in mine if start <= own[1] < end and own[3] in statuses)
 
 
 def _quota_statuses(competition: Competition) -> tuple[str, ...]:

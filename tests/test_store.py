@@ -649,17 +649,20 @@ def test_fifty_threads_record_concurrently(db: Path, comp: Competition) -> None:
         assert board[0].username == "user9" and board[0].best_score == 49 / 50
 
 
-def test_migration_6_leaves_one_narrow_index_per_participant_and_the_rules_hold(db: Path, comp: Competition) -> None:
+def test_migrations_6_to_8_leave_no_index_by_participant_and_the_rules_hold(db: Path, comp: Competition) -> None:
     with Store(db) as s:
         rec(s, result("r1", sha="a" * 64), comp)
+        rec(s, result("r0", sha="b" * 64), comp, user="bob")
     first = store.MIGRATIONS[0][1]
     assert not callable(first)
     old = [sql for sql in first if "INDEX submissions_user" in sql]
     assert len(old) == 2  # (username, timestamp) and (username, notebook_sha256) of completed runs
     conn = sqlite3.connect(db)  # the database as version 5 left it
-    conn.execute("DROP INDEX submissions_user")
+    conn.execute("DROP TABLE chains")
+    conn.execute("ALTER TABLE submissions DROP COLUMN previous_id")
     for sql in old:
         conn.execute(sql)
+    conn.execute("CREATE INDEX leaderboard_order ON leaderboard (best_score, best_timestamp, username)")
     conn.execute("PRAGMA user_version = 5")
     conn.commit()
     conn.close()
@@ -674,7 +677,11 @@ def test_migration_6_leaves_one_narrow_index_per_participant_and_the_rules_hold(
         assert "the same notebook was already submitted" in str(rec(s, result("r2", sha="a" * 64), comp).reason)
         assert [rec(s, result(f"r{i}"), comp).status for i in range(3, 8)] == ["completed"] * 4 + ["rejected"]
         assert [r.error_type for r in s.history("alice")] == [None, "duplicate", None, None, None, None, "quota"]
-    assert indexes() == {"sqlite_autoindex_submissions_1", "submissions_private_plain", "submissions_user"}
+    assert indexes() == {"sqlite_autoindex_submissions_1", "submissions_private_plain"}
+    with Store(db) as s:  # each participant's submissions are found through the chains migration 8 made
+        assert [r.run_id for r in s.history("bob")] == ["r0"]
+        assert "already submitted as #2" in str(rec(s, result("r9", sha="b" * 64), comp, user="bob").reason)
     with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'leaderboard_order'").fetchone() is None
         assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

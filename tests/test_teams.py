@@ -140,6 +140,9 @@ def test_changing_the_teams_regroups_every_submission(tmp_path: Path, db: Path) 
                             notebook_path="submissions/dave/x.ipynb")  # fmt: skip
         assert board(s, comp) == [(1, "owls", 0.9, 2, 2), (2, "foxes", 0.8, 3, 1), (3, "dave", 0.5, 4, 1)]
         assert s.sync_teams(comp) is False  # once is enough
+        assert [r.run_id for r in s.history("owls")] == ["a1", "b1"] and s.history("alice") == []
+        again = rec(s, result("b2", sha=s.history("owls")[0].notebook_sha256), comp, "bob", NOW + timedelta(hours=1))
+        assert again.reason is not None and "already submitted as #1" in again.reason  # alice's, now the team's
     rows = list(csv.DictReader((db.parent / store.SUBMISSIONS_CSV).open()))
     assert [(r["username"], r["author"]) for r in rows] == [  # rows exported before the change are rewritten
         ("owls", "alice"), ("owls", "bob"), ("foxes", "carol"), ("dave", "dave"),
@@ -153,9 +156,11 @@ def test_changing_the_teams_regroups_every_submission(tmp_path: Path, db: Path) 
 def test_a_database_from_before_teams_is_migrated(tmp_path: Path, db: Path, comp: Competition) -> None:
     with Store(db) as s:
         rec(s, result("a1", score=0.7), comp, "dave", NOW)
-    with sqlite3.connect(db) as conn:  # back to schema 4: no author column, no selections table
+    with sqlite3.connect(db) as conn:  # back to schema 4: no author column, no selections table, no chains
         conn.execute("DROP TABLE selections")
+        conn.execute("DROP TABLE chains")
         conn.execute("ALTER TABLE submissions DROP COLUMN author")
+        conn.execute("ALTER TABLE submissions DROP COLUMN previous_id")
         conn.execute("PRAGMA user_version = 4")
     conn.close()
     with Store(db) as s:
