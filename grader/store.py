@@ -274,8 +274,8 @@ MIGRATIONS: list[tuple[int, Migration]] = [
         (
             # As migration 6, for the leaderboard's order by score: every new best moved an entry of it. The
             # board is sorted when it is exported, and a rank is counted by scanning the leaderboard
-            # table (one row per participant: 0.6 ms at 5,000), so it saved little and cost about
-            # 300 bytes of repository per recorded submission.
+            # table (one row per participant: 0.6 ms at 5,000), so it saved little; what it cost in the
+            # repository was within the noise of benchmarks/record.py (docs/performance.md).
             "DROP INDEX IF EXISTS leaderboard_order",
         ),
     ),
