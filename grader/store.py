@@ -615,7 +615,6 @@ class Store:
                 sealed = sealer.seal(private)
                 private = None
                 self._seal_plaintext(sealer)  # rows recorded before the key was set (see docs/organisers.md)
-            latest = self._conn.execute("SELECT last_id FROM chains WHERE username = ?", (entrant,)).fetchone()
             cursor = self._conn.execute(
                 """INSERT INTO submissions (run_id, username, timestamp, notebook_path, notebook_sha256, status,
                     score, private_score, private_sealed, error_type, error_message, error_cell, runtime_seconds,
@@ -624,7 +623,7 @@ class Store:
                 (result.run_id, entrant, ts, notebook_path, result.notebook_sha256, status, score,
                  private, sealed, error_type, message,
                  None if verdict or error is None else error.cell_index, result.runtime_seconds, pr_number,
-                 head_sha, result.grader_version, version, user, latest[0] if latest else None),
+                 head_sha, result.grader_version, version, user, max((own[0] for own in mine), default=None)),
             )  # fmt: skip
             submission_id = int(cursor.lastrowid or 0)
             self._conn.execute(
@@ -640,7 +639,7 @@ class Store:
                 entrant, submission_id, ts, "completed" if ranks else "unranked", score, competition
             )
             # Only this participant's best can change in this transaction, so their rank is
-            # recounted only when it did (counting costs one index scan over those ahead).
+            # recounted only when it did (counting scans the leaderboard table, a row per participant).
             after = self._standing(entrant, competition) if moved else previous
             mine.append((submission_id, ts, result.notebook_sha256, status, None))
             return self._outcome(submission_id, status, message, False, previous, after, mine, competition, now)
@@ -1537,7 +1536,7 @@ class Store:
         return False
 
     def _standing(self, user: str, competition: Competition) -> tuple[int | None, float | None]:
-        """(rank, best score) of one participant, counted with an index instead of ranking everyone."""
+        """(rank, best score) of one participant, counted in SQL instead of ranking everyone."""
         row = self._conn.execute(
             "SELECT best_score, best_timestamp FROM leaderboard WHERE username = ?", (user,)
         ).fetchone()

@@ -685,3 +685,26 @@ def test_migrations_6_to_8_leave_no_index_by_participant_and_the_rules_hold(db: 
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'leaderboard_order'").fetchone() is None
         assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_rebuild_links_rows_written_directly_and_a_damaged_chain_ends(db: Path, comp: Competition) -> None:
+    with Store(db) as s:
+        for i in range(3):
+            rec(s, result(f"a{i}"), comp, now=NOW + timedelta(minutes=i))
+    with sqlite3.connect(db) as conn:  # rows written around the grader (a bulk load), without their links
+        conn.execute(
+            "INSERT INTO submissions (run_id, username, timestamp, notebook_path, notebook_sha256, status, score)"
+            " VALUES ('a3', 'alice', '2026-11-05T12:00:00.000000Z', 'nb.ipynb', ?, 'completed', 0.9)",
+            ("c" * 64,),
+        )
+    conn.close()
+    with Store(db) as s:
+        assert [r.run_id for r in s.history("alice")] == ["a0", "a1", "a2"]  # not linked yet
+        s.rebuild(comp)
+        assert [r.run_id for r in s.history("alice")] == ["a0", "a1", "a2", "a3"]
+        assert "already submitted as #4" in str(rec(s, result("a4", sha="c" * 64), comp).reason)
+    with sqlite3.connect(db) as conn:  # a hand edit that would make the chain a loop
+        conn.execute("UPDATE submissions SET previous_id = 5 WHERE id = 3")
+    conn.close()
+    with Store(db) as s:
+        assert sorted(r.run_id for r in s.history("alice")) == ["a2", "a3", "a4"]  # it ends where ids stop going down
