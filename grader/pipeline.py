@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -22,7 +21,8 @@ from grader.config import Competition
 from grader.errors import InvalidNotebook
 from grader.result import Result
 from grader.sandbox import Mode
-from grader.store import Recorded, Store
+from grader.scoring_process import Scorer
+from grader.store import Packed, Recorded, Store
 
 
 @dataclass(frozen=True)
@@ -108,17 +108,18 @@ def record(
     run_id: str | None = None,
     pr_number: int | None = None,
     head_sha: str | None = None,
+    packed: Packed | None = None,
 ) -> Recorded:
     """Record a scored run in the leaderboard and regenerate the CSV exports.
 
     ``run_id`` replaces the one in result.json as the idempotency key: the workflows pass the
-    evaluate run's id, so scoring the same run again records nothing new.
+    evaluate run's id, so scoring the same run again records nothing new. ``packed``: the
+    run's predictions as :func:`grader.rescore.pack` packs them, when the scoring process did.
     """
     result = results.read(out_dir)
     if run_id is not None:
         result = replace(result, run_id=run_id)
-    packed = None
-    if result.status == "completed" and result.public_score is not None:
+    if packed is None and result.status == "completed" and result.public_score is not None:
         from grader.rescore import pack
 
         packed = pack(out_dir, competition)  # kept (sealed with a key) so that the run can be rescored
@@ -154,38 +155,27 @@ def grade(
     from grader.score import require_truth_source
 
     require_truth_source(competition, environ)  # no truth, no point in running: say so before spending the run
-    # Scoring needs pandas and scikit-learn (over a second to import): import them while the
-    # notebook's kernel starts and runs, on the other core — after the execution engine's own
-    # imports, which the run needs at once and which would otherwise wait for the lock.
-    from grader.execute import prepare_engine
-
-    prepare_engine()
-    threading.Thread(target=_warm_up_scoring, args=(competition,), name="grader-warm-up", daemon=True).start()
-    now = now or datetime.now(UTC)
-    shown_path = notebook_path or _display_path(notebook, competition.root)
-    sha = _sha256(notebook, competition.submission.max_notebook_size)
-    with Store(db) as store:
-        reason = store.precheck(user=user, notebook_sha256=sha, competition=competition, now=now)
-    if reason is not None:
-        result = _rejected(notebook, out_dir, sha, reason)
-    else:
-        result = run(
-            notebook, out_dir, competition, run_timeout=run_timeout, memory=memory, progress=progress, sandbox=sandbox
-        )
-        if result.status == "completed":
-            result = score(out_dir, competition, environ)
-    recorded = record(out_dir, competition, user=user, db=db, now=now, notebook_path=shown_path)
-    return Graded(result=results.read(out_dir), recorded=recorded)
-
-
-def _warm_up_scoring(competition: Competition) -> None:
-    """Import what scoring needs; any problem is left for scoring itself to report."""
+    scorer = Scorer.start(competition, environ)  # pandas and scikit-learn import while the notebook runs
     try:
-        from grader.score import resolve_metric
-
-        resolve_metric(competition.metric, competition.root)
-    except Exception:  # noqa: S110 - reported by score() with its own message
-        pass
+        now = now or datetime.now(UTC)
+        shown_path = notebook_path or _display_path(notebook, competition.root)
+        sha = _sha256(notebook, competition.submission.max_notebook_size)
+        with Store(db) as store:
+            reason = store.precheck(user=user, notebook_sha256=sha, competition=competition, now=now)
+        packed = None
+        if reason is not None:
+            _rejected(notebook, out_dir, sha, reason)
+        elif run(notebook, out_dir, competition, run_timeout=run_timeout, memory=memory, progress=progress,
+                 sandbox=sandbox).status == "completed":  # fmt: skip
+            scored = scorer.score(out_dir)
+            if scored is None:
+                score(out_dir, competition, environ)  # here, after all: it reports what went wrong
+            else:
+                packed = scored.packed
+    finally:
+        scorer.close()
+    recorded = record(out_dir, competition, user=user, db=db, now=now, notebook_path=shown_path, packed=packed)
+    return Graded(result=results.read(out_dir), recorded=recorded)
 
 
 def check(

@@ -1,0 +1,134 @@
+"""The scoring process `grader grade` forks before the run: same answers, and nothing left behind.
+
+Real forked processes, the real truth of a scratch copy of the demo competition, the real
+`grader grade` command with a real kernel for the interruptions.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import ROOT
+from test_rescore import run_dir
+
+from grader import config, demo, pipeline, rescore
+from grader import result as results
+from grader.config import Competition
+from grader.scoring_process import Scored, Scorer
+
+
+@pytest.fixture
+def comp(tmp_path: Path) -> Competition:
+    return demo.scratch_copy(config.load(ROOT / "competition.yaml"), tmp_path / "comp")
+
+
+def scorers() -> list[multiprocessing.process.BaseProcess]:
+    return [p for p in multiprocessing.active_children() if p.name == "grader-scorer"]
+
+
+def test_it_scores_and_packs_exactly_as_the_grader_does(comp: Competition, tmp_path: Path) -> None:
+    there = run_dir(tmp_path, "there", comp, wrong_every=7)
+    here = tmp_path / "here"
+    shutil.copytree(there, here)
+
+    scored = Scorer.start(comp, os.environ).score(there)
+
+    assert isinstance(scored, Scored)
+    assert results.read(there) == pipeline.score(here, comp)
+    assert 0.8 < (results.read(there).public_score or 0) < 0.9
+    assert scored.packed == rescore.pack(here, comp)
+    assert not scorers()  # it ends once it has answered
+
+
+def test_bad_predictions_are_judged_there_and_a_broken_truth_is_left_to_the_grader(
+    comp: Competition, tmp_path: Path
+) -> None:
+    bad = run_dir(tmp_path, "bad", comp, wrong_every=0)
+    (bad / "predictions.csv").write_text("id,label\n1,2\n", encoding="utf-8")
+    assert Scorer.start(comp, os.environ).score(bad) == Scored(packed=None)
+    assert results.read(bad).status == "invalid"  # the student's mistake, reported in result.json
+
+    good = run_dir(tmp_path, "good", comp, wrong_every=0)
+    assert comp.truth.path is not None
+    comp.truth.path.write_text("not,the\ntruth,at all\n", encoding="utf-8")
+    assert Scorer.start(comp, os.environ).score(good) is None  # the organiser's: the grader reports it
+    assert results.read(good).public_score is None
+
+
+def test_a_dead_scoring_process_leaves_the_scoring_to_the_grader(comp: Competition, tmp_path: Path) -> None:
+    out = run_dir(tmp_path, "run", comp, wrong_every=0)
+    scorer = Scorer.start(comp, os.environ)
+    [process] = scorers()
+    os.kill(process.pid or 0, signal.SIGKILL)
+    process.join()
+    assert scorer.score(out) is None
+    assert results.read(out).public_score is None  # nothing was decided there
+
+
+def test_closing_it_unused_stops_it_at_once(comp: Competition) -> None:
+    code = "from grader import config\nfrom grader.scoring_process import Scorer\n"
+    code += f"Scorer.start(config.load({str(comp.root / 'competition.yaml')!r}), {{}}).close()\n"
+    code += "import multiprocessing\nprint(len(multiprocessing.active_children()))\n"
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    # closed while still importing scikit-learn: killed, not waited for (the imports alone take over a second)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "0\n", "")
+    assert time.perf_counter() - started < 10  # a hang would hit the timeout above, not this
+
+
+def scoring_processes(parent: int) -> set[int]:
+    """The children of ``parent`` that run what it runs (forked, not the kernel)."""
+    command = Path(f"/proc/{parent}/cmdline").read_bytes()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1]) if entry.name.isdigit() else 0
+            if ppid == parent and (entry / "cmdline").read_bytes() == command:
+                found.add(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
+def test_a_grader_stopped_mid_run_leaves_no_scoring_process(
+    comp: Competition, tmp_path: Path, stop: signal.Signals
+) -> None:
+    nb = tmp_path / "slow.ipynb"
+    started = tmp_path / "started"  # unconfined, the notebook can say that it runs
+    cell = f"import time\nopen({str(started)!r}, 'w').close()\ntime.sleep(30)"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), nb)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grader", "grade", str(nb), "--user", "alice", "--sandbox", "off"],
+        cwd=comp.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (kids := scoring_processes(proc.pid)) or not started.exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    os.killpg(proc.pid, stop) if stop == signal.SIGINT else proc.send_signal(stop)  # Ctrl-C hits the group
+    _, err = proc.communicate(timeout=60)
+    if stop == signal.SIGINT:
+        assert (proc.returncode, err.strip().splitlines()) == (130, ["Aborted."]), err
+    assert "Traceback" not in err
+    deadline = time.monotonic() + 20  # after SIGKILL the scoring process ends when its imports do
+    while any(alive(pid) for pid in kids):
+        assert time.monotonic() < deadline, f"left running: {[pid for pid in kids if alive(pid)]}"
+        time.sleep(0.1)
