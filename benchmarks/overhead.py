@@ -3,9 +3,9 @@
     python benchmarks/overhead.py [--repeat N]
 
 Runs a trivial notebook with plain papermill, `jupyter nbconvert --execute` (when
-installed), `grader run` unconfined and in the sandbox, and `grader grade` (validate, run,
-score, record), each as a fresh command like a CI step would, and prints the medians and
-their ratio to papermill.
+installed), `grader run` unconfined and in the sandbox, `grader check` (run, then check the
+predictions) and `grader grade` (validate, run, score, record), each as a fresh command like
+a CI step would, and prints the medians and their ratio to papermill.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def main() -> None:
             ),
             "grader run (no sandbox)": [*grader, "run", "trivial.ipynb", "--out", "o1", "--sandbox", "off"],
             "grader run (sandbox)": [*grader, "run", "trivial.ipynb", "--out", "o2", "--sandbox", "required"],
+            "grader check (sandbox)": [*grader, "check", "trivial.ipynb", "--out", "o3", "--sandbox", "required"],
             "grader grade (sandbox)": None,  # filled per round: a new user each time, so no quota/duplicate
         }
         times: dict[str, list[float]] = {name: [] for name in commands}

@@ -14,14 +14,15 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from grader import result as results
 from grader.config import Competition
 from grader.errors import InvalidNotebook
+from grader.forked import Forked
 from grader.result import Result
 from grader.sandbox import Mode
-from grader.scoring_process import Scorer
 from grader.store import Packed, Recorded, Store
 
 
@@ -155,7 +156,8 @@ def grade(
     from grader.score import require_truth_source
 
     require_truth_source(competition, environ)  # no truth, no point in running: say so before spending the run
-    scorer = Scorer.start(competition, environ)  # pandas and scikit-learn import while the notebook runs
+    # pandas and scikit-learn import in a forked process while the notebook runs; it then scores
+    forked = Forked(partial(_import_scoring, competition), score_and_pack, out_dir, competition, environ)
     try:
         now = now or datetime.now(UTC)
         shown_path = notebook_path or _display_path(notebook, competition.root)
@@ -167,13 +169,10 @@ def grade(
             _rejected(notebook, out_dir, sha, reason)
         elif run(notebook, out_dir, competition, run_timeout=run_timeout, memory=memory, progress=progress,
                  sandbox=sandbox).status == "completed":  # fmt: skip
-            scored = scorer.score(out_dir)
-            if scored is None:
-                score(out_dir, competition, environ)  # here, after all: it reports what went wrong
-            else:
-                packed = scored.packed
+            # Here, if not there: scoring here reports what went wrong.
+            packed = (forked.result() or score_and_pack(out_dir, competition, environ)).packed
     finally:
-        scorer.close()
+        forked.close()
     recorded = record(out_dir, competition, user=user, db=db, now=now, notebook_path=shown_path, packed=packed)
     return Graded(result=results.read(out_dir), recorded=recorded)
 
@@ -190,9 +189,40 @@ def check(
     """What a student runs before a pull request: validate, run, check predictions (no truth)."""
     from grader.score import check_run
 
-    result = run(notebook, out_dir, competition, run_timeout=run_timeout, progress=progress, sandbox=sandbox)
-    problems = check_run(out_dir, competition) if result.status == "completed" else []
-    return result, problems
+    forked = Forked(_import_pandas, check_run, out_dir, competition)  # pandas imports while the notebook runs
+    try:
+        result = run(notebook, out_dir, competition, run_timeout=run_timeout, progress=progress, sandbox=sandbox)
+        if result.status != "completed":
+            return result, []
+        found = forked.result()
+        return result, check_run(out_dir, competition) if found is None else found
+    finally:
+        forked.close()
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A run scored (result.json holds its scores), and its predictions packed as :func:`record` keeps them."""
+
+    packed: Packed | None  # None: nothing to keep (the run did not score)
+
+
+def score_and_pack(out_dir: Path, competition: Competition, environ: Mapping[str, str] = os.environ) -> Scored:
+    """:func:`score`, then pack the predictions for :func:`record` (so that `grade` imports pandas once)."""
+    from grader.rescore import pack
+
+    scored = score(out_dir, competition, environ)
+    return Scored(pack(out_dir, competition) if scored.public_score is not None else None)
+
+
+def _import_scoring(competition: Competition) -> None:
+    from grader.score import resolve_metric
+
+    resolve_metric(competition.metric, competition.root)
+
+
+def _import_pandas() -> None:
+    import pandas  # noqa: F401
 
 
 def _refuse(notebook: Path, out_dir: Path, competition: Competition, problems: list[str], run_id: str) -> Result:

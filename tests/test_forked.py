@@ -1,7 +1,7 @@
-"""The scoring process `grader grade` forks before the run: same answers, and nothing left behind.
+"""The process `grader grade` and `grader check` fork before the run: same answers, nothing left behind.
 
 Real forked processes, the real truth of a scratch copy of the demo competition, the real
-`grader grade` command with a real kernel for the interruptions.
+commands with a real kernel for the interruptions.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from test_rescore import run_dir
 from grader import config, demo, pipeline, rescore
 from grader import result as results
 from grader.config import Competition
-from grader.scoring_process import Scored, Scorer
+from grader.forked import Forked
+from grader.pipeline import Scored, score_and_pack
+from grader.score import check_run
 
 
 @pytest.fixture
@@ -31,8 +33,12 @@ def comp(tmp_path: Path) -> Competition:
     return demo.scratch_copy(config.load(ROOT / "competition.yaml"), tmp_path / "comp")
 
 
-def scorers() -> list[multiprocessing.process.BaseProcess]:
-    return [p for p in multiprocessing.active_children() if p.name == "grader-scorer"]
+def forked() -> list[multiprocessing.process.BaseProcess]:
+    return [p for p in multiprocessing.active_children() if p.name == "grader-forked"]
+
+
+def scoring(comp: Competition, out: Path) -> Forked[Scored]:
+    return Forked(lambda: pipeline._import_scoring(comp), score_and_pack, out, comp, os.environ)
 
 
 def test_it_scores_and_packs_exactly_as_the_grader_does(comp: Competition, tmp_path: Path) -> None:
@@ -40,13 +46,21 @@ def test_it_scores_and_packs_exactly_as_the_grader_does(comp: Competition, tmp_p
     here = tmp_path / "here"
     shutil.copytree(there, here)
 
-    scored = Scorer.start(comp, os.environ).score(there)
+    scored = scoring(comp, there).result()
 
     assert isinstance(scored, Scored)
     assert results.read(there) == pipeline.score(here, comp)
     assert 0.8 < (results.read(there).public_score or 0) < 0.9
     assert scored.packed == rescore.pack(here, comp)
-    assert not scorers()  # it ends once it has answered
+    assert not forked()  # it ends once it has answered
+
+
+def test_it_checks_predictions_as_the_grader_does(comp: Competition, tmp_path: Path) -> None:
+    out = run_dir(tmp_path, "run", comp, wrong_every=0)
+    assert Forked(lambda: None, check_run, out, comp).result() == []
+    (out / "predictions.csv").write_text("id,label\n1,2\n1,x\n", encoding="utf-8")
+    problems = Forked(lambda: None, check_run, out, comp).result()
+    assert problems == check_run(out, comp) and len(problems or []) >= 2
 
 
 def test_bad_predictions_are_judged_there_and_a_broken_truth_is_left_to_the_grader(
@@ -54,29 +68,29 @@ def test_bad_predictions_are_judged_there_and_a_broken_truth_is_left_to_the_grad
 ) -> None:
     bad = run_dir(tmp_path, "bad", comp, wrong_every=0)
     (bad / "predictions.csv").write_text("id,label\n1,2\n", encoding="utf-8")
-    assert Scorer.start(comp, os.environ).score(bad) == Scored(packed=None)
+    assert scoring(comp, bad).result() == Scored(packed=None)
     assert results.read(bad).status == "invalid"  # the student's mistake, reported in result.json
 
     good = run_dir(tmp_path, "good", comp, wrong_every=0)
     assert comp.truth.path is not None
     comp.truth.path.write_text("not,the\ntruth,at all\n", encoding="utf-8")
-    assert Scorer.start(comp, os.environ).score(good) is None  # the organiser's: the grader reports it
+    assert scoring(comp, good).result() is None  # the organiser's: the grader reports it
     assert results.read(good).public_score is None
 
 
 def test_a_dead_scoring_process_leaves_the_scoring_to_the_grader(comp: Competition, tmp_path: Path) -> None:
     out = run_dir(tmp_path, "run", comp, wrong_every=0)
-    scorer = Scorer.start(comp, os.environ)
-    [process] = scorers()
+    helper = scoring(comp, out)
+    [process] = forked()
     os.kill(process.pid or 0, signal.SIGKILL)
     process.join()
-    assert scorer.score(out) is None
+    assert helper.result() is None
     assert results.read(out).public_score is None  # nothing was decided there
 
 
 def test_closing_it_unused_stops_it_at_once(comp: Competition) -> None:
-    code = "from grader import config\nfrom grader.scoring_process import Scorer\n"
-    code += f"Scorer.start(config.load({str(comp.root / 'competition.yaml')!r}), {{}}).close()\n"
+    code = "from grader.forked import Forked\n"
+    code += "Forked(lambda: __import__('sklearn.metrics'), print, 'never').close()\n"
     code += "import multiprocessing\nprint(len(multiprocessing.active_children()))\n"
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
@@ -85,7 +99,7 @@ def test_closing_it_unused_stops_it_at_once(comp: Competition) -> None:
     assert time.perf_counter() - started < 10  # a hang would hit the timeout above, not this
 
 
-def scoring_processes(parent: int) -> set[int]:
+def forked_processes(parent: int) -> set[int]:
     """The children of ``parent`` that run what it runs (forked, not the kernel)."""
     command = Path(f"/proc/{parent}/cmdline").read_bytes()
     found = set()
@@ -108,19 +122,20 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
-def test_a_grader_stopped_mid_run_leaves_no_scoring_process(
-    comp: Competition, tmp_path: Path, stop: signal.Signals
+@pytest.mark.parametrize("command", [["grade", "--user", "alice"], ["check"]], ids=["grade", "check"])
+def test_a_grader_stopped_mid_run_leaves_no_forked_process(
+    comp: Competition, tmp_path: Path, stop: signal.Signals, command: list[str]
 ) -> None:
     nb = tmp_path / "slow.ipynb"
     started = tmp_path / "started"  # unconfined, the notebook can say that it runs
     cell = f"import time\nopen({str(started)!r}, 'w').close()\ntime.sleep(30)"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), nb)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "grader", "grade", str(nb), "--user", "alice", "--sandbox", "off"],
+        [sys.executable, "-m", "grader", command[0], str(nb), *command[1:], "--sandbox", "off"],
         cwd=comp.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    while not (kids := scoring_processes(proc.pid)) or not started.exists():
+    while not (kids := forked_processes(proc.pid)) or not started.exists():
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     os.killpg(proc.pid, stop) if stop == signal.SIGINT else proc.send_signal(stop)  # Ctrl-C hits the group
@@ -128,7 +143,7 @@ def test_a_grader_stopped_mid_run_leaves_no_scoring_process(
     if stop == signal.SIGINT:
         assert (proc.returncode, err.strip().splitlines()) == (130, ["Aborted."]), err
     assert "Traceback" not in err
-    deadline = time.monotonic() + 20  # after SIGKILL the scoring process ends when its imports do
+    deadline = time.monotonic() + 20  # after SIGKILL the forked process ends when its imports do
     while any(alive(pid) for pid in kids):
         assert time.monotonic() < deadline, f"left running: {[pid for pid in kids if alive(pid)]}"
         time.sleep(0.1)
