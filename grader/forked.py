@@ -9,7 +9,7 @@ progress bar) and slow both: on a trivial notebook the run took 1.36 s instead o
 and the imports still ended 0.35 s after it.
 
 The process only saves time, it decides nothing: when it cannot do the work (it died, or
-the work raised), :meth:`Forked.run` answers None and the caller does it in its own process,
+the work raised), :meth:`Forked.result` answers None and the caller does it in its own process,
 which reports what went wrong exactly as it always does. Where fork is not the way to start
 a process (anywhere but Linux) the imports run in a thread instead.
 """

@@ -115,7 +115,7 @@ def record(
 
     ``run_id`` replaces the one in result.json as the idempotency key: the workflows pass the
     evaluate run's id, so scoring the same run again records nothing new. ``packed``: the
-    run's predictions as :func:`grader.rescore.pack` packs them, when the scoring process did.
+    run's predictions as :func:`grader.rescore.pack` packs them, when `grade`'s forked process did.
     """
     result = results.read(out_dir)
     if run_id is not None:
