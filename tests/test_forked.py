@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -97,6 +98,15 @@ def test_closing_it_unused_stops_it_at_once(comp: Competition) -> None:
     # closed while still importing scikit-learn: killed, not waited for (the imports alone take over a second)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "0\n", "")
     assert time.perf_counter() - started < 10  # a hang would hit the timeout above, not this
+
+
+def test_without_fork_it_only_imports_ahead_in_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")  # where fork is not how processes start
+    imported = threading.Event()
+    helper = Forked(imported.set, print, "never")
+    assert imported.wait(10)
+    assert helper.result() is None  # the caller does the work itself
+    assert not forked()
 
 
 def processes() -> dict[int, tuple[int, bytes]]:
