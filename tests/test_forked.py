@@ -89,15 +89,13 @@ def test_a_dead_scoring_process_leaves_the_scoring_to_the_grader(comp: Competiti
     assert results.read(out).public_score is None  # nothing was decided there
 
 
-def test_closing_it_unused_stops_it_at_once(comp: Competition) -> None:
+def test_closing_it_unused_stops_it_at_once() -> None:
     code = "from grader.forked import Forked\n"
-    code += "Forked(lambda: __import__('sklearn.metrics'), print, 'never').close()\n"
+    code += "Forked(lambda: __import__('time').sleep(3600), print, 'never').close()\n"  # imports that never end
     code += "import multiprocessing\nprint(len(multiprocessing.active_children()))\n"
-    started = time.perf_counter()
+    # killed, not waited for: waiting would run into the timeout
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
-    # closed while still importing scikit-learn: killed, not waited for (the imports alone take over a second)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "0\n", "")
-    assert time.perf_counter() - started < 10  # a hang would hit the timeout above, not this
 
 
 def test_without_fork_it_only_imports_ahead_in_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,12 +124,12 @@ def running(parent: int) -> tuple[set[int], bool]:
     """The processes ``parent`` forked (the same command line), and whether its kernel has started."""
     table = processes()
     command = table.get(parent, (0, b""))[1]
-    forked = {pid for pid, (ppid, line) in table.items() if ppid == parent and line == command}
+    children = {pid for pid, (ppid, line) in table.items() if ppid == parent and line == command}
     tree, grew = {parent}, True
     while grew:
         below = {pid for pid, (ppid, _) in table.items() if ppid in tree} - tree
         tree, grew = tree | below, bool(below)
-    return forked, any(b"ipykernel" in table[pid][1] for pid in tree - {parent})
+    return children, any(b"ipykernel" in table[pid][1] for pid in tree - {parent})
 
 
 def alive(pid: int) -> bool:
