@@ -24,9 +24,11 @@ from test_rescore import run_dir
 from grader import config, demo, pipeline, rescore
 from grader import result as results
 from grader.config import Competition
+from grader.errors import ConfigError, TruthError
 from grader.forked import Forked
 from grader.pipeline import Scored, score_and_pack
 from grader.score import check_run
+from grader.store import Store
 
 
 @pytest.fixture
@@ -166,3 +168,37 @@ def test_a_grader_stopped_mid_run_leaves_no_forked_process(
     while any(alive(pid) for pid in kids):
         assert time.monotonic() < deadline, f"left running: {[pid for pid in kids if alive(pid)]}"
         time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_grade_reports_a_broken_truth_as_scoring_here_does(comp: Competition, tmp_path: Path) -> None:
+    """The forked process cannot score; grade scores itself, and says what scoring says."""
+    out = run_dir(tmp_path, "expected", comp, wrong_every=0)
+    assert comp.truth.path is not None
+    comp.truth.path.write_text("not,the\ntruth,at all\n", encoding="utf-8")
+    with pytest.raises(TruthError) as expected:
+        pipeline.score(out, comp)
+    with pytest.raises(TruthError) as got:
+        pipeline.grade(ROOT / "examples" / "submissions" / "alice" / "knn.ipynb", comp, user="alice",
+                       out_dir=tmp_path / "graded", db=pipeline.default_db(comp))  # fmt: skip
+    assert str(got.value) == str(expected.value)
+    assert results.read(tmp_path / "graded").status == "completed"  # run, then not scored, and not recorded
+    with Store(pipeline.default_db(comp)) as store:
+        assert store.history("alice") == []
+    assert not forked()
+
+
+@pytest.mark.slow
+def test_check_reports_broken_test_ids_as_checking_here_does(comp: Competition, tmp_path: Path) -> None:
+    """The forked process cannot check; check checks itself, and says what checking says."""
+    nb = tmp_path / "writes.ipynb"
+    cell = "open('predictions.csv', 'w').write('id,label\\n1,0\\n')"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), nb)
+    comp.data.test.write_text("ident,px0\n1,0\n", encoding="utf-8")  # no `id` column: the organiser's mistake
+    with pytest.raises(ConfigError) as got:
+        pipeline.check(nb, tmp_path / "checked", comp)
+    with pytest.raises(ConfigError) as expected:
+        check_run(tmp_path / "checked", comp)
+    assert str(got.value) == str(expected.value)
+    assert "no `id` column" in str(got.value)
+    assert not forked()
