@@ -847,6 +847,69 @@ def admin_seal(ctx: click.Context, by: str, db: Path | None, push: bool, branch:
     click.echo(f"Sealed {count} private score(s)." if count else "Every private score is already sealed.")
 
 
+@cli.group("env")
+def env_group() -> None:
+    """The notebooks' environment: the packages competition.yaml's `environment` declares.
+
+    `env lock` pins them (exact versions and hashes, Linux x86-64) in the lock beside the
+    requirements file; `env build` builds the virtual environment the kernel runs in (once per
+    lock, in a cache folder; run, grade, check and demo build it themselves when the lock
+    changed); `env list` prints the locked packages, as students see them.
+    """
+
+
+@env_group.command("lock")
+@click.option("--python", "python", metavar="X.Y", help="Python version to lock for [default: this grader's].")
+@click.pass_context
+def env_lock(ctx: click.Context, python: str | None) -> None:
+    """Resolve the requirements file (plus ipykernel) and write its lock.
+
+    Also rewrites the package list in docs/students.md (between its markers), so that what
+    students read is what the lock installs.
+    """
+    from grader import environment
+
+    competition = _competition(ctx)
+    spec = competition.environment
+    locked = environment.lock(spec, python=python)
+    click.echo(f"Locked {len(locked.packages)} packages for Python {locked.python} in {spec.lock_shown}.")
+    if environment.refresh_package_list(competition.root / "docs" / "students.md", locked):
+        click.echo("Updated the package list in docs/students.md; commit it with the lock.")
+
+
+@env_group.command("build")
+@progress_opt
+@click.pass_context
+def env_build(ctx: click.Context, progress: bool | None) -> None:
+    """Build the environment from the lock, or find the one already built from it."""
+    import time
+
+    from grader import environment
+
+    clock = time.monotonic()
+    spec = _competition(ctx).environment
+    locked = environment.read_lock(spec)
+    cache = environment.cache_dir()
+    found = environment.find(locked, cache)
+    built = found or environment.build(locked, cache, progress=_progress(progress))
+    how = "Found" if found else "Built"
+    click.echo(
+        f"{how} the notebook environment ({len(built.packages)} packages, Python {built.version}) "
+        f"in {time.monotonic() - clock:.1f} s: {built.root}"
+    )
+
+
+@env_group.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
+@click.pass_context
+def env_list(ctx: click.Context, fmt: str) -> None:
+    """The locked packages and their versions: what a notebook can import."""
+    from grader import environment, render
+
+    locked = environment.read_lock(_competition(ctx).environment)
+    click.echo(render.packages(locked.packages, python=locked.python, markdown=fmt == "markdown"), nl=False)
+
+
 @cli.command("select")
 @click.argument("submission", metavar="ID")
 @click.option("--off", is_flag=True, help="Take the choice back.")

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from grader.environment import Spec
+from grader.environment import spec as environment_spec
 from grader.errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).with_name("competition.schema.json")
@@ -102,6 +104,7 @@ class Competition:
     limits: Limits
     quota: Quota
     ranking: Ranking
+    environment: Spec  # the notebooks' packages: requirements file and lock (grader.environment)
     sandbox: Literal["required", "auto", "off"] = "auto"
     teams: dict[str, tuple[str, ...]] = field(default_factory=dict)  # team name → member logins
 
@@ -228,6 +231,7 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
         limits=limits,
         quota=Quota(**raw["quota"]),
         ranking=Ranking(**raw["ranking"]),
+        environment=environment_spec(root, raw.get("environment")),
         sandbox=raw.get("sandbox", "auto"),
         teams=_teams(raw.get("teams", {}), path),
     )

@@ -39,11 +39,12 @@ def examples(competition: Competition) -> list[tuple[str, Path]]:
 
 
 def scratch_copy(competition: Competition, target: Path) -> Competition:
-    """Copy what a competition needs to run (config, public data, demo truth) into ``target``."""
+    """Copy what a competition needs to run (config, environment, public data, demo truth) into ``target``."""
     if competition.truth.path is None or not competition.truth.path.is_file():
         raise ConfigError("the demo needs a local truth file; set truth.path to one.", key="truth.path")
     target.mkdir(parents=True, exist_ok=True)
-    for source in (competition.root / config.CONFIG_NAME, competition.truth.path):
+    declared = (competition.environment.requirements, competition.environment.lock)
+    for source in (competition.root / config.CONFIG_NAME, competition.truth.path, *filter(Path.is_file, declared)):
         destination = target / source.relative_to(competition.root)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, destination)

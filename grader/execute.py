@@ -10,7 +10,8 @@ How a run goes:
    competition's public data), ``home/`` its HOME, ``tmp/`` its TMPDIR, plus the kernel's
    connection file and IPC sockets. It is deleted afterwards.
 2. The kernel is always ``kernel_name`` (the notebook's kernelspec is ignored); for
-   ``python3`` it is ``sys.executable -m ipykernel_launcher``, i.e. the grader's own Python.
+   ``python3`` it is ``python -m ipykernel_launcher`` from the competition's notebook
+   environment (:mod:`grader.environment`), never the grader's own Python.
    :func:`confine` turns that command into the confined one (``_launch.py`` sets rlimits
    and execs it); a sandbox can wrap that same command later.
 3. papermill's engine API runs the cells through a ``PapermillNotebookClient`` subclass
@@ -38,7 +39,6 @@ import functools
 import logging
 import math
 import os
-import platform
 import re
 import secrets
 import shutil
@@ -65,6 +65,8 @@ from grader.untrusted import Unreadable, read_regular
 if TYPE_CHECKING:
     import nbformat
 
+    from grader.environment import Environment
+
 log = logging.getLogger(__name__)
 
 ENGINE_NAME = "grader"
@@ -83,6 +85,9 @@ DISK_FULL = "DiskLimit"
 KERNEL_START = "KernelStartError"
 INCOMPLETE = "Incomplete"
 INTERNAL = "InternalError"
+NO_NETWORK = "NoNetwork"
+MISSING_MODULE = "ModuleNotFoundError"
+MISSING_FILE = "FileNotFoundError"
 
 KERNEL_OUTPUT_CAP = 64 * 1024  # what the kernel process prints outside cells (startup errors)
 MAX_MESSAGE_CHARS = 300  # an exception message quoted in result.json
@@ -100,6 +105,18 @@ _CPUS = os.cpu_count() or 1
 RSS_SLACK = 3 * max(32, 2 * _CPUS) * _CPUS * _PAGE
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# A cell that reached for the network: the exception's name, or the resolver's or socket's words.
+_NETWORK_NAMES = frozenset(
+    {"URLError", "gaierror", "ConnectionError", "NewConnectionError", "MaxRetryError", "ConnectTimeout",
+     "ConnectTimeoutError", "ProxyError", "NameResolutionError", "HTTPError", "RemoteDisconnected"}
+)  # fmt: skip
+_NETWORK_WORDS = re.compile(
+    r"Temporary failure in name resolution|Name or service not known|No address associated with hostname"
+    r"|Network is unreachable|Failed to establish a new connection|Failed to resolve|getaddrinfo failed"
+)
+_MODULE = re.compile(r"No module named '([A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z0-9_.]*)?'")
+# A cell that installs packages: `%pip install`, `!pip install`, `!python -m pip install`, conda...
+_INSTALL = re.compile(r"^\s*(?:!|%{1,2})[^\n]*\b(?:pip3?|conda|mamba|micromamba)\s+install\b", re.M)
 _OOM_HINTS = re.compile(r"MemoryError|Cannot allocate memory|bad_alloc|out of memory|failed to allocate", re.I)
 
 
@@ -136,6 +153,7 @@ class Trace:
     returncode: int | None = None  # the kernel process's, when it is known
     kernel_output: str = ""  # what the kernel process printed outside cells
     detail: str = ""  # the exception text for start_failed / crash
+    installs: tuple[int, ...] = ()  # cells whose source installs packages (pip/conda install)
 
 
 @dataclass(frozen=True)
@@ -167,7 +185,7 @@ def _problem(trace: Trace, limits: Limits) -> Problem | None:
     if trace.stop == "start_failed" and not trace.run_expired:
         return KERNEL_START, _start_failure(trace, limits), None
     for reply in trace.replies:  # an error reply wins over a watchdog that fired afterwards
-        problem = _reply_problem(reply, limits)
+        problem = _reply_problem(reply, limits, trace.installs)
         if problem is not None:
             return problem
     where = trace.running
@@ -187,7 +205,7 @@ def _problem(trace: Trace, limits: Limits) -> Problem | None:
     return None
 
 
-def _reply_problem(reply: CellReply, limits: Limits) -> Problem | None:
+def _reply_problem(reply: CellReply, limits: Limits, installs: tuple[int, ...] = ()) -> Problem | None:
     n = reply.index + 1
     if reply.asked_exit or reply.ename == "SystemExit":
         how = "exit()" if reply.asked_exit else f"SystemExit({_clip(reply.evalue)})" if reply.evalue else "SystemExit"
@@ -203,11 +221,54 @@ def _reply_problem(reply: CellReply, limits: Limits) -> Problem | None:
         return _limit_problem("processes", reply.index, limits)
     if reply.ename == "OSError" and "File too large" in reply.evalue:
         return _limit_problem("disk", reply.index, limits)
+    if reply.status == "error" and (environment := _environment_problem(reply, installs)) is not None:
+        return environment
     if reply.status == "error":
         ename = reply.ename or "an error"
         message = f"cell {n} raised {ename}" + (f": {_clip(reply.evalue)}" if reply.evalue else "")
         return ename, message, reply.index
     return INCOMPLETE, f"cell {n} was not executed (the kernel answered {reply.status!r})", reply.index
+
+
+def _environment_problem(reply: CellReply, installs: tuple[int, ...]) -> Problem | None:
+    """The classic failures of a notebook written elsewhere: a package, the network, a file it does not ship."""
+    n = reply.index + 1
+    raised = f"{reply.ename}: {_clip(reply.evalue)}"
+    install = [i for i in installs if i <= reply.index]
+    no_install = (
+        f" Installing packages in the notebook (cell {install[0] + 1}) cannot work: notebooks run without network."
+        if install
+        else ""
+    )
+    if reply.ename == "ModuleNotFoundError" and (module := _MODULE.search(reply.evalue)):
+        name = module.group(1)
+        return (
+            MISSING_MODULE,
+            f"cell {n} raised {raised}. {name} is not in this competition's environment: the packages notebooks "
+            f"can use are listed on the competition's site (Rules) and by `grader env list`; ask the organisers "
+            f"if you need another one.{no_install}",
+            reply.index,
+        )
+    if reply.ename in _NETWORK_NAMES or _NETWORK_WORDS.search(reply.evalue):
+        return (
+            NO_NETWORK,
+            f"cell {n} tried to reach the network ({raised}). Notebooks run without network: read the "
+            f"competition's files from data/ and download or install nothing during the run.{no_install}",
+            reply.index,
+        )
+    if reply.ename == "FileNotFoundError":
+        return (
+            MISSING_FILE,
+            f"cell {n} raised {raised}. The notebook runs in an empty folder that holds only the competition's "
+            "files, in data/: read your input from data/ and create any other file in the notebook itself.",
+            reply.index,
+        )
+    return None
+
+
+def installing_cells(nb: nbformat.NotebookNode) -> tuple[int, ...]:
+    """The cells whose source installs packages (``%pip install``, ``!pip install``, conda...)."""
+    return tuple(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and _INSTALL.search(str(cell.source)))
 
 
 def _limit_problem(limit: Limit, where: int | None, limits: Limits) -> Problem:
@@ -288,11 +349,11 @@ def count_code_cells(nb: nbformat.NotebookNode) -> int:
     return sum(1 for cell in nb.cells if cell.cell_type == "code" and cell.source.strip())
 
 
-def kernel_env(home: Path, tmp: Path, threads: int = 1) -> dict[str, str]:
+def kernel_env(home: Path, tmp: Path, threads: int = 1, *, bin_dir: Path) -> dict[str, str]:
     """The whole environment of the kernel: nothing of the grader's own environment passes."""
     return {
-        # The grader's Python first, so `python`, `pip` and `!cmd` resolve as in the grader.
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        # The notebook environment's Python first, so `python` and `!cmd` resolve as in the kernel.
+        "PATH": os.pathsep.join([str(bin_dir), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(home),
         "TMPDIR": str(tmp),
         "LANG": "C.UTF-8",
@@ -310,6 +371,7 @@ def kernel_env(home: Path, tmp: Path, threads: int = 1) -> dict[str, str]:
 def confine(
     argv: Sequence[str],
     *,
+    python: str,
     memory: int,
     cpu: float | None = None,
     processes: int | None = None,
@@ -319,6 +381,8 @@ def confine(
     """The command that runs the kernel ``argv`` under the limits (see ``_launch.py``).
 
     The one place where a kernel command becomes a limited one; the sandbox wraps the result.
+    ``python`` runs the launcher (standard library only): the one the kernel runs from, since
+    the grader's own Python is not inside the sandbox.
     """
     options = ["--memory", str(memory)]
     if cpu is not None:
@@ -329,12 +393,12 @@ def confine(
         options += ["--file-size", str(file_size)]
     if uid is not None:
         options += ["--uid", str(uid)]
-    return [sys.executable, "-I", "-S", str(LAUNCHER), *options, "--", *argv]
+    return [python, "-I", "-S", str(LAUNCHER), *options, "--", *argv]
 
 
-def native_kernel_argv(connection_file: str) -> list[str]:
-    """The grader's own Python running ipykernel: independent of any kernelspec on disk."""
-    return [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file]
+def native_kernel_argv(python: Path, connection_file: str) -> list[str]:
+    """The notebook environment's Python running ipykernel: independent of any kernelspec on disk."""
+    return [str(python), "-m", "ipykernel_launcher", "-f", connection_file]
 
 
 # --- the run's shared state --------------------------------------------------------------------
@@ -411,6 +475,7 @@ class Run:
     scratch: Scratch
     limits: Limits
     kernel_name: str
+    environment: Environment
     budget: OutputBudget
     output: KernelOutput
     bwrap: str | None = None  # confine the kernel with this bubblewrap; None: unconfined
@@ -445,6 +510,7 @@ class Run:
         limits = self.limits
         inner = confine(
             argv,
+            python=str(self.environment.python),
             memory=limits.memory,
             cpu=limits.cpu_time or limits.run_timeout,
             processes=limits.processes,
@@ -453,7 +519,8 @@ class Run:
         )
         if self.bwrap is None:
             return inner
-        box = Sandbox(self.bwrap, self.scratch.root, self.scratch.work, self.scratch.data, TMPFS_SIZE)
+        runtime = tuple(self.environment.runtime_paths())
+        box = Sandbox(self.bwrap, self.scratch.root, self.scratch.work, self.scratch.data, TMPFS_SIZE, runtime)
         return box.wrap(inner, privileged=self.uid is not None)
 
     def expire(self) -> None:
@@ -666,7 +733,8 @@ def _engine() -> type[Any]:
 
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             if self.kernel_name == NATIVE_KERNEL:
-                argv = native_kernel_argv(os.path.realpath(self.connection_file)) + list(extra_arguments or [])
+                python = self.grader_run.environment.python
+                argv = native_kernel_argv(python, os.path.realpath(self.connection_file)) + list(extra_arguments or [])
             else:
                 argv = super().format_kernel_cmd(extra_arguments)
             return self.grader_run.command(argv)
@@ -676,7 +744,7 @@ def _engine() -> type[Any]:
             if run.bwrap and run.uid is not None:  # the kernel reads it as the sandbox's uid
                 os.chown(self.connection_file, run.uid, run.uid)
             kw.update(
-                env=kernel_env(run.scratch.home, run.scratch.tmp, run.limits.threads),
+                env=kernel_env(run.scratch.home, run.scratch.tmp, run.limits.threads, bin_dir=run.environment.bin),
                 cwd=str(run.scratch.work),
                 stdout=run.output.write_fd,
                 stderr=subprocess.STDOUT,
@@ -719,7 +787,7 @@ def _engine() -> type[Any]:
                 self.papermill_execute_cells()
                 self.grader_run.alive_at_end = self.grader_run.kernel_alive()
             if self.kernel_name == NATIVE_KERNEL:
-                self.nb.metadata["language_info"] = _python_language_info()
+                self.nb.metadata["language_info"] = _python_language_info(self.grader_run.environment.version)
             return self.nb
 
         def papermill_execute_cells(self) -> None:
@@ -803,10 +871,10 @@ def _engine() -> type[Any]:
     return GraderEngine
 
 
-def _python_language_info() -> dict[str, Any]:
+def _python_language_info(version: str) -> dict[str, Any]:
     return {
         "name": "python",
-        "version": platform.python_version(),
+        "version": version,
         "mimetype": "text/x-python",
         "file_extension": ".py",
         "pygments_lexer": "ipython3",
@@ -846,6 +914,7 @@ def execute(
     predictions_name: str,
     limits: Limits,
     max_predictions_size: int,
+    environment: Environment,
     run_id: str | None = None,
     progress: bool = False,
     kernel_name: str = NATIVE_KERNEL,
@@ -854,7 +923,7 @@ def execute(
     """Run the (already validated) notebook ``nb`` and describe the run.
 
     The notebook runs in a fresh scratch folder where ``./data`` is ``data_dir``, with the
-    kernel ``kernel_name`` (never its own kernelspec), under ``limits`` (per cell, whole run,
+    kernel ``kernel_name`` (never its own kernelspec) from ``environment``, under ``limits`` (per cell, whole run,
     memory, output size). Writes ``out_dir/executed.ipynb``, ``result.json`` and ``log.txt``
     every time, and copies ``predictions_name`` from the notebook's cwd into ``out_dir`` when
     it is a regular file of at most ``max_predictions_size`` bytes. With ``bwrap`` (from
@@ -880,8 +949,9 @@ def execute(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         _check_file_name(predictions_name)
-        with _scratch(data_dir, sandboxed=bwrap is not None, uid=uid) as scratch:
-            run = Run(scratch, limits, kernel_name, OutputBudget(limits.max_output), KernelOutput(), bwrap, uid)
+        with _scratch(data_dir, environment.home, sandboxed=bwrap is not None, uid=uid) as scratch:
+            budget = OutputBudget(limits.max_output)
+            run = Run(scratch, limits, kernel_name, environment, budget, KernelOutput(), bwrap, uid)
             trace = _run(executed, run, out_dir / EXECUTED_NAME, progress)
             budget = run.budget
             verdict = judge(trace, limits)
@@ -927,22 +997,34 @@ def _prepare(nb: nbformat.NotebookNode, kernel_name: str) -> nbformat.NotebookNo
 
 
 @contextmanager
-def _scratch(data_dir: Path, *, sandboxed: bool, uid: int | None) -> Iterator[Scratch]:
+def _scratch(data_dir: Path, home: Path, *, sandboxed: bool, uid: int | None) -> Iterator[Scratch]:
+    """The run's folders; its HOME starts as a copy of ``home`` (caches the environment prebuilt)."""
     root = Path(tempfile.mkdtemp(prefix="grader-run-"))
     try:
         scratch = Scratch(root=root, work=root / "work", home=root / "home", tmp=root / "tmp", data=data_dir.resolve())
-        for folder in (scratch.work, scratch.home, scratch.tmp):
+        for folder in (scratch.work, scratch.tmp):
             folder.mkdir()
+        if home.is_dir():
+            shutil.copytree(home, scratch.home, symlinks=True)
+        else:
+            scratch.home.mkdir()
         if sandboxed:  # a mount point: the sandbox binds the data there, read-only
             (scratch.work / "data").mkdir()
         else:  # unconfined: a plain symlink is all there is
             (scratch.work / "data").symlink_to(scratch.data, target_is_directory=True)
         if uid is not None:  # the sandbox's uid owns what the notebook may write
-            for folder in (root, scratch.work, scratch.home, scratch.tmp):
-                os.chown(folder, uid, uid)
+            for folder in (root, scratch.work, scratch.tmp, *_walk(scratch.home)):
+                os.chown(folder, uid, uid, follow_symlinks=False)
         yield scratch
     finally:
         _remove_tree(root)
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    yield root
+    for folder, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            yield Path(folder, name)
 
 
 def _remove_tree(root: Path) -> None:
@@ -1021,6 +1103,7 @@ def _run(executed: nbformat.NotebookNode, run: Run, output_path: Path, progress:
         kernel_output=run.output.text(wait=1.0),
         detail=detail,
         sandboxed=run.bwrap is not None,
+        installs=installing_cells(executed),
     )
 
 

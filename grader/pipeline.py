@@ -54,12 +54,16 @@ def run(
     ``run_timeout`` and ``memory`` override the competition's limits, ``sandbox`` its
     sandbox mode (for local runs; in CI the sandbox is always required). Raises
     :class:`~grader.sandbox.SandboxUnavailable` before running anything when the sandbox is
-    required and cannot work; ``result.extra["sandbox"]`` says how the notebook ran.
+    required and cannot work, and :class:`~grader.environment.EnvironmentProblem` when the
+    competition's notebook environment cannot be built (it is built first when its lock changed);
+    ``result.extra["sandbox"]`` says how the notebook ran.
     """
+    from grader.environment import ensure
     from grader.sandbox import choose, resolve_mode
     from grader.validate import validate
 
     bwrap = choose(resolve_mode(competition.sandbox, sandbox))
+    environment = ensure(competition.environment, progress=progress)
     run_id = run_id or uuid.uuid4().hex
     try:
         valid = validate(notebook, max_size=competition.submission.max_notebook_size)
@@ -82,6 +86,7 @@ def run(
         predictions_name=competition.submission.predictions,
         limits=limits,
         max_predictions_size=competition.submission.max_predictions_size,
+        environment=environment,
         run_id=run_id,
         progress=progress,
         bwrap=bwrap,

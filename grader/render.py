@@ -52,3 +52,13 @@ def short_time(iso: str, tz: tzinfo) -> str:
     except ValueError:
         return iso
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def packages(pinned: Sequence[tuple[str, str]], *, python: str, markdown: bool = False) -> str:
+    """The notebook environment's packages (from its lock), as a terminal table or a Markdown one."""
+    rows = sorted(pinned, key=lambda p: p[0].lower())
+    if not markdown:
+        return f"Python {python}, {len(rows)} packages:\n" + table(("package", "version"), rows) + "\n"
+    lines = [f"Python {python} and these {len(rows)} packages (with the standard library):", ""]
+    lines += ["| package | version |", "|---|---|"] + [f"| `{name}` | {version} |" for name, version in rows]
+    return "\n".join(lines) + "\n"

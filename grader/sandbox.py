@@ -7,7 +7,8 @@ inside ``bwrap`` with:
   own loopback reaches nothing of the host's), no view of other processes, no nested user
   namespaces, no capabilities;
 - a file system made of read-only binds of the system (``/usr``, ``/etc``, the library
-  folders) and of the grader's Python installation, a private ``/tmp`` of bounded size,
+  folders) and of the notebook environment (:mod:`grader.environment`) with the Python
+  installation it comes from, never the grader's own virtualenv, a private ``/tmp`` of bounded size,
   the run's scratch folder (its working folder, HOME, TMPDIR and the kernel's IPC sockets)
   read-write, and the competition's public data read-only as ``./data``. Nothing else
   exists inside: not the repository, not ``leaderboard/``, not the truth, not the home
@@ -76,6 +77,7 @@ class Sandbox:
     work: Path  # the notebook's working folder, inside scratch
     data: Path  # the competition's public data, read-only at work/data
     tmp_size: int  # bytes of the sandbox's private /tmp
+    runtime: tuple[Path, ...]  # read-only: the Python the kernel runs from (its environment and installation)
 
     def wrap(self, argv: Sequence[str], *, privileged: bool) -> list[str]:
         """The bwrap command line that runs ``argv`` confined.
@@ -101,7 +103,7 @@ class Sandbox:
                 args += ["--ro-bind", system, system]
         # The sandbox's own /tmp, private and small (TMPDIR points into the scratch folder).
         args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(self.tmp_size), "--tmpfs", TMP]
-        readonly = [*python_paths(), LAUNCHER]
+        readonly = [*_outside_system(self.runtime), LAUNCHER]
         made: set[Path] = {Path("/"), Path(TMP)}
         for path in [*readonly, self.scratch]:
             for parent in reversed(path.parents):  # bwrap would make missing parents 0700
@@ -116,12 +118,16 @@ class Sandbox:
 
 
 def python_paths() -> list[Path]:
-    """The grader's Python installation and virtualenv, which the kernel runs from."""
-    paths = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
-    paths.add(Path(sys.executable).resolve().parent.parent)
-    # Drop the ones already visible through another (a venv inside the installation, or /usr).
+    """The grader's own Python installation and virtualenv (only the availability probe runs in it)."""
+    paths = {Path(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    return [*paths, Path(sys.executable).resolve().parent.parent]
+
+
+def _outside_system(paths: Sequence[Path]) -> list[Path]:
+    """``paths`` resolved, minus those already visible through another or through a system folder."""
+    resolved = {p.resolve() for p in paths}
     system = [Path(p).resolve() for p in SYSTEM_PATHS if os.path.isdir(p)]
-    kept = sorted(p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths | set(system)))
+    kept = sorted(p for p in resolved if not any(p != q and p.is_relative_to(q) for q in resolved | set(system)))
     return [p for p in kept if p not in system]
 
 
@@ -152,8 +158,9 @@ def availability() -> tuple[str | None, str]:
         if uid is not None:
             for folder in (scratch, scratch / "work"):
                 os.chown(folder, uid, uid)
-        box = Sandbox(bwrap, scratch, scratch / "work", scratch / "work" / "data", 1024**2)
-        inner = confine([sys.executable, "-I", "-S", "-c", "pass"], memory=512 * 1024**2, uid=uid)
+        box = Sandbox(bwrap, scratch, scratch / "work", scratch / "work" / "data", 1024**2, tuple(python_paths()))
+        python = sys.executable
+        inner = confine([python, "-I", "-S", "-c", "pass"], python=python, memory=512 * 1024**2, uid=uid)
         argv = box.wrap(inner, privileged=uid is not None)
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})

@@ -49,9 +49,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from grader import charts
+from grader import charts, environment
 from grader import render as text
 from grader.config import CONFIG_NAME, SCHEMA_PATH, Competition, format_duration, format_size
+from grader.environment import Lock
 from grader.errors import GraderError, UsageError
 from grader.ranking import Standing
 
@@ -156,6 +157,7 @@ class SiteData:
     resets: tuple[Reset, ...] = ()
     revealed_at: str | None = None  # when the private scores were revealed (store timestamp)
     baselines: tuple[Baseline, ...] = ()  # best score first, as Store.baselines returns them
+    environment: Lock | None = None  # the notebooks' packages; None while the lock is missing or broken
 
     @property
     def public(self) -> Board:
@@ -277,6 +279,10 @@ def snapshot(
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime, such as datetime.now(UTC)")
+    try:
+        lock = environment.read_lock(competition.environment)
+    except environment.EnvironmentProblem:
+        lock = None  # `grader doctor`, `env lock` and every run say what is wrong with it
     off = off or {}
     selections = selections or {}
     reference = {b.username: b for b in baselines}
@@ -333,7 +339,8 @@ def snapshot(
             ),
         )
     return SiteData(competition=competition, now=now, boards=tuple(boards), participants=tuple(participants),
-                    resets=tuple(resets), revealed_at=revealed_at, baselines=tuple(baselines))  # fmt: skip
+                    resets=tuple(resets), revealed_at=revealed_at, baselines=tuple(baselines),
+                    environment=lock)  # fmt: skip
 
 
 def _final_rule(c: Competition) -> str:
@@ -383,7 +390,7 @@ def render(data: SiteData) -> Rendered:
     fragments = {f"board-{board.name}": _board_table(board, data) for board in data.boards}
     files = {
         "index.md": _home(data),
-        "submit.md": _submit(data.competition),
+        "submit.md": _submit(data.competition, data.environment),
         "rules.md": _rules(data.competition),
         "leaderboard.md": _leaderboard(data),
         "participants.md": _participants(data),
@@ -543,7 +550,7 @@ def _paragraphs(description: str) -> str:
     return "\n".join(out) if out else ""
 
 
-def _submit(c: Competition) -> str:
+def _submit(c: Competition, lock: Lock | None) -> str:
     s = c.submission
     data_dir = c.data.directory.relative_to(c.root).as_posix() if c.data.directory.is_relative_to(c.root) else "data"
     test = c.data.test.relative_to(c.root).as_posix() if c.data.test.is_relative_to(c.root) else "data/test.csv"
@@ -573,6 +580,7 @@ def _submit(c: Competition) -> str:
             "runs it exactly as the grader will and checks the predictions' format; only the score is "
             "missing, since the truth is hidden.",
             "",
+            *_packages(lock),
             "## Sizes and limits",
             "",
             "| What | Limit |",
@@ -593,6 +601,25 @@ def _submit(c: Competition) -> str:
             "",
         ]
     )
+
+
+def _packages(lock: Lock | None) -> list[str]:
+    """The packages section of the submit page: what a notebook can import, from the lock."""
+    head = ["## Packages", ""]
+    if lock is None:
+        return [*head, "The organisers have not locked the notebooks' environment yet.", ""]
+    lines = [
+        f"Notebooks run with **Python {esc(lock.python)}** and exactly these packages (and the standard "
+        "library). Nothing can be installed during the run, and there is no network: `pip install` in a cell "
+        "fails. Need another package? Ask the organisers.",
+        "",
+        "| Package | Version |",
+        "|---|---|",
+    ]
+    lines += [
+        f"| {code(name)} | {esc(version)} |" for name, version in sorted(lock.packages, key=lambda p: p[0].lower())
+    ]
+    return [*head, *lines, ""]
 
 
 def _rules(c: Competition) -> str:

@@ -68,7 +68,7 @@ def run(
         predictions_name="predictions.csv",
         limits=limits,
         max_predictions_size=max_predictions_size,
-        **kwargs,
+        **{"environment": conftest.notebook_environment(), **kwargs},
     )
     assert (out / "executed.ipynb").is_file()
     nbformat.read(out / "executed.ipynb", as_version=4)  # valid JSON notebook
@@ -359,6 +359,7 @@ def test_bad_predictions_name_is_a_failed_result_not_a_traceback(tmp_path: Path)
         predictions_name="../escape.csv",
         limits=LIMITS,
         max_predictions_size=10,
+        environment=conftest.notebook_environment(),
     )
     assert result.status == "failed"
     assert result.error is not None and result.error.type == "InternalError"
@@ -470,7 +471,11 @@ def test_judge(trace: Trace, status: str, type_: str | None, message: str | None
 
 def test_confine_sets_the_memory_limit() -> None:
     probe = "import resource; print(resource.getrlimit(resource.RLIMIT_DATA))"
-    done = subprocess.run(confine([sys.executable, "-c", probe], memory=512 * 1024**2), capture_output=True, text=True)
+    done = subprocess.run(
+        confine([sys.executable, "-c", probe], python=sys.executable, memory=512 * 1024**2),
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"({512 * 1024**2}, {512 * 1024**2})"
 

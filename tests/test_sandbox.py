@@ -62,6 +62,7 @@ def run(tmp_path: Path, bwrap: str, *cells: str, limits: Limits = LIMITS, report
         limits=limits,
         max_predictions_size=10 * 1024**2,
         bwrap=bwrap,
+        environment=conftest.notebook_environment(),
     )
 
 
@@ -396,7 +397,11 @@ def test_a_notebook_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
 
 def test_required_sandbox_refuses_to_run_unconfined_and_auto_says_so_loudly(tmp_path: Path) -> None:
     notebook = ROOT / "examples" / "submissions" / "alice" / "knn.ipynb"
-    no_bwrap = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}  # bwrap is not on this PATH
+    no_bwrap = {  # bwrap is not on this PATH
+        "PATH": str(Path(sys.executable).parent),
+        "HOME": str(tmp_path),
+        "GRADER_CACHE_DIR": os.environ["GRADER_CACHE_DIR"],
+    }
     refused = grader("run", str(notebook), "--out", str(tmp_path / "a"), "--sandbox", "required", env=no_bwrap)
     assert refused.returncode == 2
     assert refused.stderr.startswith("error: this competition requires a sandbox, but bubblewrap (bwrap) is not")

@@ -34,6 +34,7 @@ PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 UPLOAD = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02"
 DOWNLOAD = "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093"
 CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"
+CACHE = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684"
 NOTEBOOK = ROOT / "examples" / "submissions" / "alice"
 
 
@@ -87,6 +88,38 @@ def test_team_rules(name: str) -> None:
         assert "${{" not in step.get("run", ""), f"an expression inside run: in {step.get('name')}"
 
 
+@pytest.mark.parametrize("action", sorted(p.parent.name for p in (ROOT / ".github" / "actions").glob("*/action.yml")))
+def test_composite_actions_pin_what_they_use(action: str) -> None:
+    path = ROOT / ".github" / "actions" / action / "action.yml"
+    text = path.read_text()
+    for step in yaml.safe_load(text)["runs"]["steps"]:
+        uses = step.get("uses", "")
+        if uses:
+            assert PINNED.match(uses), f"{uses} is not pinned to a full commit SHA"
+            assert re.search(re.escape(uses) + r" # v\d+\.\d+\.\d+", text), f"{uses} has no version comment"
+        assert "${{" not in step.get("run", ""), f"an expression inside run: in {action}"
+
+
+@pytest.mark.parametrize(
+    ("workflow", "job", "before"),
+    [
+        ("evaluate.yml", "evaluate", "Run the notebook in the sandbox"),
+        ("regrade.yml", "regrade", "Run this shard's notebooks in the sandbox"),
+    ],
+)
+def test_notebooks_run_only_after_the_environment_is_built_from_the_lock(workflow: str, job: str, before: str) -> None:
+    steps = [step.get("name") for step in load(workflow)["jobs"][job]["steps"]]
+    uses = [step.get("uses") for step in load(workflow)["jobs"][job]["steps"]]
+    built = uses.index("./.github/actions/notebook-env")
+    assert built < steps.index(before)
+    if workflow == "evaluate.yml":  # only once the pull request is known to change nothing but its notebook
+        assert steps.index("Find the submitted notebook") < built
+    action = yaml.safe_load((ROOT / ".github" / "actions" / "notebook-env" / "action.yml").read_text())
+    cache, build = action["runs"]["steps"]
+    assert cache["uses"].startswith("actions/cache@") and "hashFiles('environment/**')" in cache["with"]["key"]
+    assert build["run"] == "grader env build --no-progress"
+
+
 def test_secrets_only_where_needed() -> None:
     score = load("score.yml")["jobs"]
     holders = {
@@ -124,6 +157,7 @@ def scratch(tmp_path: Path) -> dict[str, Path]:
         if (ROOT / name).exists():
             shutil.copy(ROOT / name, repo)
     shutil.copytree(ROOT / "data", repo / "data")
+    shutil.copytree(ROOT / "environment", repo / "environment")
     shutil.copytree(ROOT / ".github", repo / ".github")
     shutil.copy(STANDINS / "setup-grader" / "action.yml", repo / ".github" / "actions" / "setup-grader" / "action.yml")
     (repo / "leaderboard").mkdir()
@@ -160,6 +194,7 @@ def act(
         "ACT_SUDO_LOG": str(tmp / "sudo.log"),
         "ACT_SOURCE_REPO": str(repo),
         "GRADER_VENV_BIN": str(BIN),
+        "GRADER_CACHE_DIR": os.environ["GRADER_CACHE_DIR"],  # the notebook environment, built once
         **(env or {}),
     }
     command = [
@@ -179,6 +214,8 @@ def act(
         f"{DOWNLOAD}={STANDINS / 'download-artifact'}",
         "--local-repository",
         f"{CHECKOUT}={STANDINS / 'checkout'}",
+        "--local-repository",
+        f"{CACHE}={STANDINS / 'cache'}",
         *[arg for key, value in variables.items() for arg in ("--env", f"{key}={value}")],
         *extra,
     ]
@@ -252,6 +289,7 @@ def test_act_a_pull_request_is_graded_then_recorded_answered_and_pushed(scratch:
     head_sha = event["pull_request"]["head"]["sha"]
     evaluated = act(repo, tmp, "pull_request", "evaluate.yml", event)
     assert evaluated.returncode == 0, evaluated.stdout[-6000:]
+    assert re.search(r"Found the notebook environment \(\d+ packages, Python 3\.11", evaluated.stdout)
     run = tmp / "artifacts" / "run"
     result = json.loads((run / "result.json").read_text())
     assert result["status"] == "completed", result
