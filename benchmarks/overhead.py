@@ -2,8 +2,9 @@
 
     python benchmarks/overhead.py [--repeat N]
 
-Runs a trivial notebook with plain papermill, `jupyter nbconvert --execute` (when
-installed), `grader run` unconfined and in the sandbox, `grader check` (run, then check the
+Runs a trivial notebook with plain papermill and `jupyter nbconvert --execute` (when
+installed; both with a kernelspec for the competition's notebook environment, which grader
+uses), `grader run` unconfined and in the sandbox, `grader check` (run, then check the
 predictions) and `grader grade` (validate, run, score, record), each as a fresh command like
 a CI step would, and prints the medians and their ratio to papermill.
 """
@@ -31,9 +32,12 @@ with open("predictions.csv", "w") as f:
 """
 
 
-def timed(argv: list[str], cwd: Path) -> float:
+SAME_ENV = ("papermill", "nbconvert --execute")  # the commands that need the kernelspec
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(argv, cwd=cwd, check=True, capture_output=True)
+    subprocess.run(argv, cwd=cwd, check=True, capture_output=True, env=env)
     return time.perf_counter() - start
 
 
@@ -42,18 +46,38 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
 
-    from grader import config, demo
+    from environment import kernelspec  # benchmarks/environment.py
+    from grader import config, demo, environment
 
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
         work = Path(tmp)
-        demo.scratch_copy(config.load(ROOT / "competition.yaml"), work)
+        competition = demo.scratch_copy(config.load(ROOT / "competition.yaml"), work)
+        # papermill and nbconvert run the kernel of the competition's environment, as grader does.
+        same_env = kernelspec(work / "jupyter", environment.ensure(competition.environment).python)
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(TRIVIAL)])
         nbformat.write(nb, str(work / "trivial.ipynb"))
         grader = [str(BIN / "grader")]
         commands: dict[str, list[str] | None] = {
-            "papermill": [str(BIN / "papermill"), "trivial.ipynb", "out.ipynb", "-k", "python3", "--no-progress-bar"],
+            "papermill": [
+                str(BIN / "papermill"),
+                "trivial.ipynb",
+                "out.ipynb",
+                "-k",
+                "notebook-env",
+                "--no-progress-bar",
+            ],
             "nbconvert --execute": (
-                [str(BIN / "jupyter"), "nbconvert", "--to", "notebook", "--execute", "trivial.ipynb", "--output", "nb"]
+                [
+                    str(BIN / "jupyter"),
+                    "nbconvert",
+                    "--to",
+                    "notebook",
+                    "--execute",
+                    "trivial.ipynb",
+                    "--output",
+                    "nb",
+                    "--ExecutePreprocessor.kernel_name=notebook-env",
+                ]
                 if shutil.which("jupyter-nbconvert", path=str(BIN))
                 else None
             ),
@@ -69,7 +93,7 @@ def main() -> None:
             ]  # fmt: skip
             for name, argv in commands.items():  # interleaved: machine noise hits every command alike
                 if argv is not None:
-                    times[name].append(timed(argv, work))
+                    times[name].append(timed(argv, work, same_env if name in SAME_ENV else None))
 
     base = statistics.median(times["papermill"])
     print(f"{'command':<26} {'median s':>9} {'min s':>7} {'× papermill':>12}")

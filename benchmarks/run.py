@@ -24,6 +24,7 @@ def main() -> None:
     commits = "200" if quick else "5000"
     runs = [
         ("Overhead on a trivial notebook", ["overhead.py", "--repeat", "3" if quick else "9"]),
+        ("The notebook environment", ["environment.py", "--repeat", "2" if quick else "7"]),
         ("Recording and repository growth", ["record.py", "--repeat", "10" if quick else "50", "--commits", commits]),
         ("The site at scale", ["site.py", *(["10:200", "500:10000"] if quick else [])]),
     ]

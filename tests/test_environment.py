@@ -94,7 +94,10 @@ def test_the_site_shows_the_packages_on_the_submit_page(tmp_path: Path) -> None:
     [
         ("-e .", "line 2: `-e .` is an option, not a package"),
         ("--index-url https://example.org/simple", "line 2: `--index-url https://example.org/simple` is an option"),
-        ("mypkg @ https://example.org/mypkg.whl", "line 2: `mypkg @ https://example.org/mypkg.whl` installs from a URL"),
+        (
+            "mypkg @ https://example.org/mypkg.whl",
+            "line 2: `mypkg @ https://example.org/mypkg.whl` installs from a URL",
+        ),
         ("numpy>=>2", "line 2: `numpy>=>2` is not a package requirement"),
     ],
 )
