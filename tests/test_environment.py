@@ -229,12 +229,14 @@ def test_env_build_says_it_found_the_environment_and_lock_is_a_no_op_when_unchan
 LIMITS = Limits(cell_timeout=60, run_timeout=120, memory=2 * 1024**3)
 
 
-def run(tmp_path: Path, *cells: str) -> tuple[dict, nbformat.NotebookNode]:
+def run(tmp_path: Path, *cells: str, sandboxed: bool = True) -> tuple[dict, nbformat.NotebookNode]:
+    from grader import sandbox
+
     nb = new_notebook(cells=[new_code_cell(c) for c in cells])
     execute(
         nb, tmp_path / "out", notebook_name="n.ipynb", notebook_sha256="0" * 64, data_dir=ROOT / "data",
         predictions_name="predictions.csv", limits=LIMITS, max_predictions_size=1024**2,
-        environment=conftest.notebook_environment(),
+        environment=conftest.notebook_environment(), bwrap=sandbox.choose("required") if sandboxed else None,
     )  # fmt: skip
     return json.loads((tmp_path / "out" / "result.json").read_text()), nbformat.read(
         tmp_path / "out" / "executed.ipynb", as_version=4
@@ -261,6 +263,38 @@ def test_pip_install_in_a_cell_fails_the_same_clear_way(tmp_path: Path) -> None:
     assert result["error"]["message"].endswith(
         "ask the organisers if you need another one. Installing packages in the notebook (cell 1) cannot work: "
         "notebooks run without network."
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "import pandas as pd\npd.read_csv('https://raw.githubusercontent.com/mwaskom/seaborn-data/master/iris.csv')",
+        "import seaborn as sns\nsns.load_dataset('tips')",
+        "import urllib.request\nurllib.request.urlretrieve('http://example.com/train.csv', 'train.csv')",
+        "import socket\nsocket.create_connection(('pypi.org', 443), timeout=5)",
+    ],
+)
+def test_a_notebook_that_reaches_for_the_network_is_told_there_is_none(tmp_path: Path, cell: str) -> None:
+    result, _ = run(tmp_path, "x = 1", cell)
+    assert result["status"] == "failed"
+    assert result["error"]["type"] == "NoNetwork" and result["error"]["cell_index"] == 1
+    assert result["error"]["message"].startswith("cell 2 tried to reach the network (")
+    assert result["error"]["message"].endswith(
+        "Notebooks run without network: read the competition's files from data/ and download or install nothing "
+        "during the run."
+    )
+
+
+@pytest.mark.slow
+def test_a_notebook_that_reads_a_file_it_does_not_ship_is_told_where_the_data_is(tmp_path: Path) -> None:
+    result, _ = run(tmp_path, "import pandas as pd\npd.read_csv('../input/titanic/train.csv')")
+    assert result["error"]["type"] == "FileNotFoundError"
+    assert result["error"]["message"] == (
+        "cell 1 raised FileNotFoundError: [Errno 2] No such file or directory: '../input/titanic/train.csv'. "
+        "The notebook runs in an empty folder that holds only the competition's files, in data/: read your input "
+        "from data/ and create any other file in the notebook itself."
     )
 
 

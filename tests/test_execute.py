@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -467,6 +468,84 @@ def test_judge(trace: Trace, status: str, type_: str | None, message: str | None
     assert verdict.status == status
     assert (verdict.error.type if verdict.error else None) == type_
     assert (verdict.error.message if verdict.error else None) == message
+
+
+NO_NETWORK = "Notebooks run without network: read the competition's files from data/ and download or install nothing "
+MISSING = (
+    "is not in this competition's environment: the packages notebooks can use are listed on the competition's "
+    "site (Rules) and by `grader env list`; ask the organisers if you need another one."
+)
+
+
+def failed(ename: str, evalue: str, index: int = 2) -> Trace:
+    return Trace(cells_total=3, replies=(ok, CellReply(index, "error", ename, evalue)), stop="error")
+
+
+@pytest.mark.parametrize(
+    ("trace", "type_", "message"),
+    [
+        (
+            failed("ModuleNotFoundError", "No module named 'xgboost'"),
+            "ModuleNotFoundError",
+            f"cell 3 raised ModuleNotFoundError: No module named 'xgboost'. xgboost {MISSING}",
+        ),
+        (
+            failed("ModuleNotFoundError", "No module named 'torch.nn'"),
+            "ModuleNotFoundError",
+            f"cell 3 raised ModuleNotFoundError: No module named 'torch.nn'. torch {MISSING}",
+        ),
+        (  # a message that does not name a module the usual way is quoted as it is
+            failed("ModuleNotFoundError", "[link](http://x) is missing"),
+            "ModuleNotFoundError",
+            "cell 3 raised ModuleNotFoundError: [link](http://x) is missing",
+        ),
+        (
+            replace(failed("ModuleNotFoundError", "No module named 'xgboost'"), installs=(0,)),
+            "ModuleNotFoundError",
+            f"cell 3 raised ModuleNotFoundError: No module named 'xgboost'. xgboost {MISSING} Installing packages "
+            "in the notebook (cell 1) cannot work: notebooks run without network.",
+        ),
+        (  # an install cell after the failing one is not why it failed
+            replace(failed("ModuleNotFoundError", "No module named 'xgboost'"), installs=(4,)),
+            "ModuleNotFoundError",
+            f"cell 3 raised ModuleNotFoundError: No module named 'xgboost'. xgboost {MISSING}",
+        ),
+        (
+            failed("URLError", "<urlopen error [Errno -3] Temporary failure in name resolution>"),
+            "NoNetwork",
+            "cell 3 tried to reach the network (URLError: <urlopen error [Errno -3] Temporary failure in name "
+            f"resolution>). {NO_NETWORK}during the run.",
+        ),
+        (
+            failed("OSError", "[Errno 101] Network is unreachable"),
+            "NoNetwork",
+            "cell 3 tried to reach the network (OSError: [Errno 101] Network is unreachable). "
+            f"{NO_NETWORK}during the run.",
+        ),
+        (
+            failed("ConnectionError", "HTTPSConnectionPool(host='x', port=443): Max retries exceeded"),
+            "NoNetwork",
+            "cell 3 tried to reach the network (ConnectionError: HTTPSConnectionPool(host='x', port=443): Max retries "
+            f"exceeded). {NO_NETWORK}during the run.",
+        ),
+        (
+            failed("FileNotFoundError", "[Errno 2] No such file or directory: '../datasets/penguins.csv'"),
+            "FileNotFoundError",
+            "cell 3 raised FileNotFoundError: [Errno 2] No such file or directory: '../datasets/penguins.csv'. "
+            "The notebook runs in an empty folder that holds only the competition's files, in data/: read your "
+            "input from data/ and create any other file in the notebook itself.",
+        ),
+        (  # other errors are not dressed up
+            failed("OSError", "[Errno 13] Permission denied: 'data/x'"),
+            "OSError",
+            "cell 3 raised OSError: [Errno 13] Permission denied: 'data/x'",
+        ),
+    ],
+)
+def test_judge_names_what_a_notebook_written_elsewhere_lacks(trace: Trace, type_: str, message: str) -> None:
+    verdict = judge(trace, Limits(cell_timeout=60, run_timeout=180, memory=2 * 1024**3))
+    assert verdict.status == "failed" and verdict.error is not None
+    assert (verdict.error.type, verdict.error.message, verdict.error.cell_index) == (type_, message, 2)
 
 
 def test_confine_sets_the_memory_limit() -> None:
