@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from grader import config, pipeline, render
+from grader import config, environment, pipeline, render
 from grader.config import Competition
 from grader.errors import ConfigError
 from grader.ranking import Standing
@@ -74,6 +74,7 @@ def run_demo(
     if keep and (root / "leaderboard").exists():
         shutil.rmtree(root / "leaderboard")
     scratch = scratch_copy(competition, root)
+    environment.ensure(scratch.environment, progress=progress)  # before the progress bar of the notebooks
     queue = [*notebooks, notebooks[0]]  # the first one again: a duplicate, rejected without running
     stamps = _timestamps(scratch, len(queue), now or datetime.now(UTC))
     db = pipeline.default_db(scratch)

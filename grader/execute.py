@@ -245,8 +245,8 @@ def _environment_problem(reply: CellReply, installs: tuple[int, ...]) -> Problem
         return (
             MISSING_MODULE,
             f"cell {n} raised {raised}. {name} is not in this competition's environment: the packages notebooks "
-            f"can use are listed on the competition's site (Rules) and by `grader env list`; ask the organisers "
-            f"if you need another one.{no_install}",
+            f"can use are listed on the competition's site (How to submit) and by `grader env list`; ask the "
+            f"organisers if you need another one.{no_install}",
             reply.index,
         )
     if reply.ename in _NETWORK_NAMES or _NETWORK_WORDS.search(reply.evalue):

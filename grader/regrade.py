@@ -180,11 +180,13 @@ def regrade(
     """Run this shard's submissions again, ``jobs`` at a time, into ``out``; write the shard's manifest."""
     from tqdm import tqdm
 
+    from grader.environment import ensure
     from grader.sandbox import choose, resolve_mode
 
     if jobs < 1:
         raise UsageError("--jobs must be at least 1.")
     choose(resolve_mode(competition.sandbox, sandbox))  # the sandbox is missing: say so once, before any run
+    ensure(competition.environment, progress=progress)  # built once, here, rather than by the first worker
     with Store(db) as store:
         rows = select(store.all_submissions(), only=only, shard=shard)
     out.mkdir(parents=True, exist_ok=True)

@@ -252,8 +252,8 @@ def test_a_package_outside_the_lock_gets_the_missing_module_verdict(tmp_path: Pa
         "type": "ModuleNotFoundError",
         "cell_index": 1,
         "message": f"cell 2 raised ModuleNotFoundError: No module named '{module}'. {module} is not in this "
-        "competition's environment: the packages notebooks can use are listed on the competition's site (Rules) "
-        "and by `grader env list`; ask the organisers if you need another one.",
+        "competition's environment: the packages notebooks can use are listed on the competition's site "
+        "(How to submit) and by `grader env list`; ask the organisers if you need another one.",
     }
 
 

@@ -473,7 +473,7 @@ def test_judge(trace: Trace, status: str, type_: str | None, message: str | None
 NO_NETWORK = "Notebooks run without network: read the competition's files from data/ and download or install nothing "
 MISSING = (
     "is not in this competition's environment: the packages notebooks can use are listed on the competition's "
-    "site (Rules) and by `grader env list`; ask the organisers if you need another one."
+    "site (How to submit) and by `grader env list`; ask the organisers if you need another one."
 )
 
 

@@ -60,7 +60,17 @@ def make_competition(folder: Path, title: str = TITLE) -> Competition:
     path = folder / "competition.yaml"
     text = re.sub(r"(?m)^title: .*$", "title: " + json.dumps(title), path.read_text(encoding="utf-8"))
     path.write_text(text, encoding="utf-8")
+    # A small fixed environment, so that the golden pages do not move when the demo's lock does.
+    requirements = "numpy\n"
+    (folder / "environment" / "requirements.txt").write_text(requirements, encoding="utf-8")
+    digest = hashlib.sha256(requirements.encode()).hexdigest()
+    pins = "".join(f"{name}=={version} \\\n    --hash=sha256:{n * 64}\n" for name, version, n in FIXED_PINS)
+    lock = f"# python: 3.11\n# platform: x86_64-manylinux_2_28\n# requirements-sha256: {digest}\n{pins}"
+    (folder / "environment" / "requirements.lock").write_text(lock, encoding="utf-8")
     return config.load(path)
+
+
+FIXED_PINS = [("ipykernel", "7.0.0", "a"), ("numpy", "2.0.0", "b"), ("Scikit_Learn", "1.5.0", "c")]
 
 
 def make_db(competition: Competition) -> Path:
