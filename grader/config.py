@@ -301,7 +301,19 @@ def _load_yaml(text: str, path: str) -> dict[str, Any]:
     import yaml
 
     class Loader(yaml.SafeLoader):  # type: ignore[misc]
-        """SafeLoader that keeps dates as strings (the schema checks them) and refuses duplicate keys."""
+        """SafeLoader that keeps dates as strings (the schema checks them), reads `on`/`off`/`yes`/`no` as
+        words (YAML 1.2: only true/false are booleans, so `sandbox: off` means off), and refuses duplicate
+        keys and aliases (an alias bomb would expand to gigabytes in the first message that quotes it)."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise ConfigError(
+                    f"line {event.start_mark.line + 1}: aliases (*{str(event.anchor)[:40]}) are not supported; "
+                    "write the value out where it is used.",
+                    path=path,
+                )
+            return super().compose_node(parent, index)
 
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
             seen: set[Any] = set()
@@ -315,11 +327,17 @@ def _load_yaml(text: str, path: str) -> dict[str, Any]:
             return super().construct_mapping(node, deep)
 
     Loader.yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        first: [
+            (tag, regexp)
+            for tag, regexp in resolvers
+            if tag != "tag:yaml.org,2002:timestamp" and not (tag == "tag:yaml.org,2002:bool" and first in "yYnNoO")
+        ]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     try:
         raw = yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise ConfigError("the file is nested too deeply to be a competition.yaml.", path=path) from None
     except yaml.YAMLError as ex:
         mark = getattr(ex, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -343,7 +361,12 @@ def _check_schema(raw: dict[str, Any], path: str) -> None:
 
 
 def _explain(error: Any, schema: dict[str, Any]) -> str:
-    """One sentence a teacher can act on, from a jsonschema error."""
+    """One sentence a teacher can act on, from a jsonschema error (a quoted value is cut short)."""
+    import reprlib
+
+    cut = reprlib.Repr()
+    cut.maxstring, cut.maxother, cut.maxlist, cut.maxdict, cut.maxlevel = 80, 80, 4, 4, 2
+    short = cut.repr
     sub = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties":
         allowed = sorted(sub.get("properties", {}))
@@ -356,12 +379,12 @@ def _explain(error: Any, schema: dict[str, Any]) -> str:
     if error.validator == "required":
         return f"{error.message.split(' is a required')[0]} is required here."
     if error.validator == "enum":
-        return f"{error.instance!r} is not allowed; use one of: {', '.join(map(str, error.validator_value))}."
+        return f"{short(error.instance)} is not allowed; use one of: {', '.join(map(str, error.validator_value))}."
     if error.validator in ("oneOf", "pattern", "anyOf"):
         description = sub.get("description") or _resolve_description(sub, schema)
-        return f"{error.instance!r} is not valid. {description}".strip()
+        return f"{short(error.instance)} is not valid. {description}".strip()
     if error.validator == "type":
-        return f"{error.instance!r} should be of type {error.validator_value}."
+        return f"{short(error.instance)} should be of type {error.validator_value}."
     return str(error.message) + "."
 
 

@@ -127,6 +127,30 @@ def test_hostile_or_broken_yaml(tmp_path: Path, text: str, expected: str) -> Non
     assert expected in error(text, tmp_path)
 
 
+ALIAS_BOMB = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else '0'] * 9)}]\n" for i in range(9))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # 9**9 items once expanded: a message that quoted it would never end.
+        (ALIAS_BOMB + "title: *l8\n", "competition.yaml: line 2: aliases (*l0) are not supported; write the value out"),
+        (edit(SHIPPED, "title: Handwritten digits", "title: &t Digits\ndescription: *t"), "line 5: aliases (*t)"),
+        ("title: " + "[" * 100_000 + "]" * 100_000 + "\n", "competition.yaml: the file is nested too deeply"),
+        (edit(SHIPPED, "title: Handwritten digits", "title: " + json.dumps(["x" * 5000] * 3)), "title: ['xxxxx"),
+    ],
+)
+def test_yaml_that_explodes_is_refused_fast_with_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    message = error(text, tmp_path)
+    assert expected in message
+    assert "\n" not in message and len(message) < 400
+
+
+def test_sandbox_off_as_documented_is_the_word_off_not_false(tmp_path: Path) -> None:
+    (tmp_path / "competition.yaml").write_text(edit(SHIPPED, "sandbox: auto", "sandbox: off"), encoding="utf-8")
+    assert config.load(tmp_path / "competition.yaml").sandbox == "off"
+
+
 def test_not_utf8_and_too_large(tmp_path: Path) -> None:
     bad = tmp_path / "competition.yaml"
     bad.write_bytes(b"title: caf\xe9\n")
