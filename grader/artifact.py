@@ -123,7 +123,7 @@ def _claim(path: Path) -> Claim | None:
         return None
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise ArtifactRefused(f"the artifact's {PULL_REQUEST_NAME} is not valid JSON.") from None
     number, sha = (raw.get("number"), raw.get("head_sha")) if isinstance(raw, dict) else (None, None)
     if not isinstance(number, int) or isinstance(number, bool) or number <= 0 or not isinstance(sha, str):

@@ -81,6 +81,8 @@ def read(directory: Path) -> Result:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as ex:
         raise GraderError(f"{path}: not valid JSON ({ex}).") from None
+    except RecursionError:  # hostile nesting, e.g. [[[[...]]]] in an artifact
+        raise GraderError(f"{path}: nested too deeply; this is not a result.json written by grader.") from None
     return from_dict(raw, str(path))
 
 

@@ -44,6 +44,11 @@ def test_a_modified_notebook_is_accepted() -> None:
         ([("submissions/alice/../bob/a.ipynb", "added")], "outside your folder"),
         ([("submissions/alice/a b.ipynb", "added")], "is not a notebook with a plain name"),
         ([("grader/score.py", "modified")], "outside your folder"),
+        (
+            [("submissions/alice/a.ipynb", "added"), ("environment/requirements.lock", "modified")],
+            "outside your folder",
+        ),
+        ([("submissions/alice/a.ipynb", "added"), ("environment/requirements.txt", "modified")], "outside your folder"),
         ([], "changes no file"),
     ],
     ids=[
@@ -57,6 +62,8 @@ def test_a_modified_notebook_is_accepted() -> None:
         "traversal",
         "space",
         "grader",
+        "the-lock",  # the notebooks' environment is the default branch's: a pull request cannot change it
+        "the-requirements",
         "empty",
     ],
 )
