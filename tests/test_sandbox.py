@@ -136,14 +136,21 @@ def test_no_network_not_even_the_hosts_loopback(tmp_path: Path, bwrap: str) -> N
 def test_the_truth_and_the_repository_are_invisible(tmp_path: Path, bwrap: str) -> None:
     sentinel = Path.home() / f".grader-sandbox-test-{os.getpid()}"
     sentinel.write_text("home", encoding="utf-8")
+    # A file in the host's /tmp: the sandbox's /tmp is its own, so it must not be there.
+    host_tmp = Path("/tmp") / f"grader-sandbox-test-{os.getpid()}"
+    host_tmp.write_text("host tmp", encoding="utf-8")
     hidden = [
         ROOT / "examples" / "truth.csv",
         ROOT / "competition.yaml",
         ROOT / "grader" / "cli.py",
         ROOT / "README.md",
         sentinel,
+        host_tmp,
         Path("/etc/shadow"),
     ]
+    # What the sandbox binds on purpose (the launcher, the notebook's Python): under /tmp when the
+    # checkout or the cache lives there, so these paths and their parents may show in its /tmp.
+    bound = [str(p.resolve()) for p in (sandbox.LAUNCHER, *conftest.notebook_environment().runtime_paths())]
     try:
         result = run(
             tmp_path,
@@ -151,7 +158,7 @@ def test_the_truth_and_the_repository_are_invisible(tmp_path: Path, bwrap: str) 
             f"""
             import os, sys
             python = {{os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}}
-            seen = {{"found": [], "readable": []}}
+            seen = {{"found": [], "readable": [], "tmp": []}}
             for folder, dirs, files in os.walk("/"):
                 dirs[:] = [d for d in dirs if os.path.join(folder, d) not in ("/proc", "/sys", "/dev", "/usr", *python)]
                 for name in files + dirs:
@@ -163,16 +170,30 @@ def test_the_truth_and_the_repository_are_invisible(tmp_path: Path, bwrap: str) 
                     seen["readable"].append(path)
                 except OSError:
                     pass
-            seen["tmp"] = os.listdir("/tmp")
+            bound = {bound!r}
+            for folder, dirs, files in os.walk("/tmp"):
+                for name in files + dirs:
+                    seen["tmp"].append(os.path.join(folder, name))
+                # Not into the run's own scratch folder, nor into what is bound on purpose.
+                dirs[:] = [
+                    d for d in dirs
+                    if not (folder == "/tmp" and d.startswith("grader-run-")) and os.path.join(folder, d) not in bound
+                ]
             """,
             WRITE_REPORT,
         )
     finally:
         sentinel.unlink()
+        host_tmp.unlink()
     assert result.status == "completed", result.error
     seen = report(tmp_path)
     assert seen["found"] == [] and seen["readable"] == [], seen
-    assert [name for name in seen["tmp"] if not name.startswith("grader-run-")] == []  # not the host's /tmp
+    # Nothing of the host's /tmp: only the run's scratch folder, and what is bound with the parents made for it.
+    scratch = [p for p in seen["tmp"] if Path(p).parent == Path("/tmp") and Path(p).name.startswith("grader-run-")]
+    assert len(scratch) <= 1, seen["tmp"]  # none when TMPDIR puts the scratch folder elsewhere
+    allowed = {Path(b) for b in bound} | {parent for b in bound for parent in Path(b).parents}
+    others = [p for p in seen["tmp"] if Path(p) not in allowed and not any(Path(p).is_relative_to(s) for s in scratch)]
+    assert others == [], others
 
 
 def test_environment_is_scrubbed(tmp_path: Path, bwrap: str, monkeypatch: pytest.MonkeyPatch) -> None:
