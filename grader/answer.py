@@ -22,14 +22,13 @@ from grader import render
 from grader.config import Competition
 from grader.result import Result
 from grader.store import Recorded
+from grader.untrusted import printable
 
 MARKER = "<!-- grader:result -->"
 EXCERPT_LINES = 15
 EXCERPT_CHARS = 1500
 
 Kind = str  # scored | failed | rejected | refused | error
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _MENTION = re.compile(r"@(?=[A-Za-z0-9_])")
 
 
@@ -175,7 +174,7 @@ def status(answer: Answer) -> tuple[str, str]:
 
 def inline(text: str) -> str:
     """Student-influenced text for inline markdown: no pings, no HTML, no control characters."""
-    text = _CONTROL.sub("", _ANSI.sub("", text))
+    text = printable(text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MENTION.sub("@\u2060", " ".join(text.split()))
 
@@ -244,7 +243,7 @@ def _failure(answer: Answer) -> str:
 
 
 def _excerpt(message: str) -> str:
-    text = _CONTROL.sub("", _ANSI.sub("", message.replace("\r\n", "\n"))).strip("\n")
+    text = printable(message.replace("\r\n", "\n")).strip("\n")
     lines = text.splitlines()
     if len(lines) > EXCERPT_LINES:
         lines = [*lines[:3], "…", *lines[-(EXCERPT_LINES - 4) :]]
@@ -253,7 +252,7 @@ def _excerpt(message: str) -> str:
 
 
 def _plain(text: str) -> str:
-    return " ".join(_CONTROL.sub("", _ANSI.sub("", text)).split())
+    return " ".join(printable(text).split())
 
 
 def _url(url: str) -> str:

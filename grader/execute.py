@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from grader.config import Limits, format_duration, format_size
 from grader.result import EXECUTED_NAME, Result, RunError, write
 from grader.sandbox import LAUNCHER, Sandbox, sandbox_uid
-from grader.untrusted import Unreadable, read_regular
+from grader.untrusted import Unreadable, printable, read_regular
 
 if TYPE_CHECKING:
     import nbformat
@@ -104,7 +104,6 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _CPUS = os.cpu_count() or 1
 RSS_SLACK = 3 * max(32, 2 * _CPUS) * _CPUS * _PAGE
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # A cell that reached for the network: the exception's name, or the resolver's or socket's words.
 _NETWORK_NAMES = frozenset(
     {"URLError", "gaierror", "ConnectionError", "NewConnectionError", "MaxRetryError", "ConnectTimeout",
@@ -114,6 +113,7 @@ _NETWORK_WORDS = re.compile(
     r"Temporary failure in name resolution|Name or service not known|No address associated with hostname"
     r"|Network is unreachable|Failed to establish a new connection|Failed to resolve|getaddrinfo failed"
 )
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,99}")
 _MODULE = re.compile(r"No module named '([A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z0-9_.]*)?'")
 # A cell that installs packages: `%pip install`, `!pip install`, `!python -m pip install`, conda...
 _INSTALL = re.compile(r"^\s*(?:!|%{1,2})[^\n]*\b(?:pip3?|conda|mamba|micromamba)\s+install\b", re.M)
@@ -333,7 +333,7 @@ def _cell_no(index: int | None) -> str:
 
 
 def _clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    text = " ".join(text.split())
+    text = " ".join(printable(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -547,6 +547,8 @@ class Run:
             # IPython answers NoneType when the error came from displaying the result; the
             # error output names it. Only the message comes from outputs, never the verdict.
             ename, evalue = _last_error_output(cell) or (ename, evalue)
+        if not _IDENTIFIER.fullmatch(ename):  # a class name is a name: never markup or terminal control
+            ename = "Exception"
         reply = CellReply(
             index=cell_index,
             status=str(content.get("status", "missing")),
@@ -1201,7 +1203,7 @@ def run_log(result: Result, executed: nbformat.NotebookNode, kernel_output: str,
                 lines.append(str(output.get("text", "")).rstrip("\n"))
             elif output.get("output_type") == "error":
                 lines.append(f"--- cell {index + 1} error ---")
-                lines.append(_ANSI.sub("", "\n".join(map(str, output.get("traceback", [])))).rstrip("\n"))
+                lines.append(printable("\n".join(map(str, output.get("traceback", [])))).rstrip("\n"))
     if kernel_output.strip():
         lines.append("--- kernel process output ---")
         lines.append(kernel_output.rstrip("\n"))

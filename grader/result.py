@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from grader import __version__
 from grader.errors import GraderError
+from grader.untrusted import printable
 
 RESULT_NAME = "result.json"
 EXECUTED_NAME = "executed.ipynb"
@@ -114,7 +115,8 @@ def from_dict(raw: Any, where: str = RESULT_NAME) -> Result:
         cell = error.get("cell_index")
         if cell is not None and (not isinstance(cell, int) or isinstance(cell, bool)):
             raise bad("error.cell_index", "an integer or null")
-        error = RunError(error["type"], error["message"], cell)
+        # Cleaned again here: a result.json from an artifact was written by code the student controlled.
+        error = RunError(printable(error["type"])[:100], printable(error["message"]), cell)
     for key in ("cells_total", "cells_executed"):
         if not isinstance(raw.get(key, 0), int):
             raise bad(key, "an integer")

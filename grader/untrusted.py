@@ -1,4 +1,4 @@
-"""Reading a file a stranger controls: notebooks, predictions, artifacts.
+"""Reading what a stranger controls: files (notebooks, predictions, artifacts) and text.
 
 One way to do it, used everywhere: ``lstat`` first (no symlink, a regular file, not over
 the limit), then ``open`` with ``O_NOFOLLOW | O_NONBLOCK`` (a symlink or FIFO swapped in
@@ -10,9 +10,21 @@ message their user needs.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Literal
+
+# Terminal control a notebook could smuggle into a message: OSC (window title, clipboard), CSI
+# (colours, cursor, clearing), other escapes, C0/C1 controls and bidirectional overrides.
+_ESCAPES = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` without terminal control sequences or invisible controls (newlines and tabs stay)."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
 
 Reason = Literal["missing", "symlink", "directory", "special", "too_large", "unreadable"]
 _FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)

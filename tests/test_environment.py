@@ -320,3 +320,22 @@ def test_the_environment_is_not_the_graders() -> None:
     probe = f"import importlib.util as u; print([m for m in {names!r} if u.find_spec(m)])"
     out = subprocess.run([str(env.python), "-I", "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.stdout == "[]\n", out.stderr
+
+
+@pytest.mark.slow
+def test_a_forged_exception_name_and_message_reach_nobody_as_markup_or_terminal_control(tmp_path: Path) -> None:
+    cell = (
+        "class E(Exception):\n    pass\n"
+        "E.__name__ = E.__qualname__ = '[click](http://evil.example) ![i](http://evil.example/i.png)'\n"
+        "raise E('\\x1b]52;c;cHduZWQ=\\x07\\x1b[2K\\r\\x1b[32m✓ completed\\x1b[0m \\u202egnp.exe')"
+    )
+    nb = new_notebook(cells=[new_code_cell(cell)])
+    notebook = tmp_path / "hostile.ipynb"
+    nbformat.write(nb, str(notebook))
+    proc = conftest.run_grader("run", str(notebook), "--out", str(tmp_path / "out"), cwd=ROOT)
+    assert proc.returncode == 1
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["error"]["type"] == "Exception"  # a class name that is not a name is not quoted
+    assert result["error"]["message"] == "cell 1 raised Exception: ✓ completed gnp.exe"
+    for text in (proc.stdout, proc.stderr, (tmp_path / "out" / "result.json").read_text()):
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]|\\u001b|\\u202e", text), text
