@@ -1,4 +1,11 @@
-"""Shared test settings: where the repository and the shared corpus of real inputs are."""
+"""Shared test settings: where the repository, its test inputs and the optional shared corpus are.
+
+Every input the tests need lives in the repository (``tests/payloads/``, ``tests/notebooks/``,
+or notebooks built by the tests themselves), so a fresh clone's suite runs with nothing beside
+it. The shared corpus of real third-party inputs (``../shared/corpus``: nbformat's and
+nbclient's test notebooks, octokit's webhook payload examples) adds extra checks when it is
+there: tests marked ``corpus`` run then, and are deselected otherwise, as the report header says.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,67 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from grader import config, environment
 
 ROOT = Path(__file__).resolve().parent.parent
-# The corpus of real notebooks and GitHub payloads sits beside the repository (../shared/corpus).
-CORPUS = ROOT.parent / "shared" / "corpus"
+TESTS = ROOT / "tests"
+# GitHub webhook payloads written here, shaped like the documented events (same names as octokit's examples).
+PAYLOADS = TESTS / "payloads"
+# Small notebooks written here: odd versions, invalid ones, and ones that break a kernel in known ways.
+NOTEBOOKS = TESTS / "notebooks"
 
-if not (CORPUS / "notebooks").is_dir():
-    raise RuntimeError(f"the shared corpus is missing: expected it at {CORPUS}")
+# The corpus of real notebooks and GitHub payloads, when it sits beside the repository (../shared/corpus).
+CORPUS = ROOT.parent / "shared" / "corpus"
+HAS_CORPUS = (CORPUS / "notebooks").is_dir() and (CORPUS / "github-events").is_dir()
+
+corpus = pytest.mark.corpus  # an extra check on the shared corpus: deselected when the corpus is absent
+
+
+def payload_sources(name: str) -> list[Any]:
+    """Parameters for a check of the payload ``name``: ours, and octokit's example when the corpus is there."""
+    event = name.removesuffix(".payload.json")
+    sources = [pytest.param(PAYLOADS / name, id=f"ours:{event}")]
+    if HAS_CORPUS:
+        sources.append(pytest.param(CORPUS / "github-events" / name, id=f"octokit:{event}", marks=corpus))
+    return sources
+
+
+def corpus_notebooks(pattern: str) -> list[Path]:
+    """The shared corpus's notebooks matching ``pattern`` (under ``notebooks/``); none when it is absent."""
+    return sorted((CORPUS / "notebooks").glob(pattern)) if HAS_CORPUS else []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "corpus: an extra check on the shared corpus of third-party inputs")
+
+
+def corpus_line() -> str:
+    if HAS_CORPUS:
+        return f"shared corpus: {CORPUS}; the extra checks on third-party notebooks and payloads run"
+    return f"shared corpus: not found at {CORPUS}; the extra checks on third-party notebooks and payloads were not run"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return corpus_line()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The same line at the end, where ``-q`` (no header) and a CI log's tail still show it."""
+    terminalreporter.write_line(corpus_line())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without the shared corpus its checks are deselected (counted as such), never skipped or passed empty."""
+    if HAS_CORPUS:
+        return
+    extra = [item for item in items if item.get_closest_marker("corpus")]
+    if extra:
+        config.hook.pytest_deselected(items=extra)
+        items[:] = [item for item in items if not item.get_closest_marker("corpus")]
 
 
 # Notebooks run in the demo competition's environment, built once by `./dev test` (or here, on

@@ -1,8 +1,8 @@
 """A local stand-in for GitHub's REST API (the endpoints grader calls), for tests.
 
 It speaks GitHub's documented wire format: JSON bodies shaped like the real payloads (the
-pull request comes from the shared corpus's ``pull_request.opened`` payload, with its URLs
-pointed here), ``Link``-less single pages, ``201 Created`` for creations, the rate-limit
+pull request comes from a ``pull_request.opened`` payload, tests/payloads/ by default, with
+its URLs pointed here), ``Link``-less single pages, ``201 Created`` for creations, the rate-limit
 headers (``X-RateLimit-Remaining``, ``X-RateLimit-Reset``, ``Retry-After``) on 403/429.
 ``fail(...)`` queues one-off error answers to exercise retries.
 """
@@ -16,9 +16,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-from conftest import CORPUS
+from conftest import PAYLOADS
 
 BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}
 
@@ -69,10 +70,11 @@ class FakeGitHub:
         files: list[tuple[str, str]],
         head_repo: str | None = None,
         state: str = "open",
+        payload: Path = PAYLOADS / "pull_request.opened.payload.json",
     ) -> None:
-        """A pull request shaped like the corpus payload, from ``head_repo`` (a fork by default)."""
-        payload = json.loads((CORPUS / "github-events" / "pull_request.opened.payload.json").read_text())
-        pull = _rebase(copy.deepcopy(payload["pull_request"]), "https://api.github.com", self.url)
+        """A pull request shaped like ``payload``'s, from ``head_repo`` (a fork by default)."""
+        example = json.loads(payload.read_text(encoding="utf-8"))
+        pull = _rebase(copy.deepcopy(example["pull_request"]), "https://api.github.com", self.url)
         api = f"{self.url}/repos/{self.repo}"
         pull.update(
             number=number,

@@ -97,14 +97,25 @@ def test_validate_exit_codes_and_one_line_per_problem(comp: Path) -> None:
     assert_clean(bad)
 
 
-def test_corpus_notebooks_validate_without_a_traceback(comp: Path) -> None:
-    corpus = sorted((conftest.CORPUS / "notebooks").glob("*/*.ipynb"))
-    assert len(corpus) > 30
-    proc = grader("validate", *map(str, corpus), cwd=comp)
-    assert proc.returncode == 1  # the corpus holds invalid notebooks on purpose
+def validate_all(notebooks: list[Path], comp: Path) -> None:
+    proc = grader("validate", *map(str, notebooks), cwd=comp)
+    assert proc.returncode == 1  # some are invalid on purpose
     assert_clean(proc)
     verdicts = {line.split(": ")[0] for line in (proc.stdout + proc.stderr).splitlines()}
-    assert verdicts == set(map(str, corpus))  # every notebook gets a verdict
+    assert verdicts == set(map(str, notebooks))  # every notebook gets a verdict
+
+
+def test_odd_notebooks_validate_without_a_traceback(comp: Path) -> None:
+    notebooks = sorted(conftest.NOTEBOOKS.rglob("*.ipynb"))
+    assert len(notebooks) > 20
+    validate_all(notebooks, comp)
+
+
+@conftest.corpus
+def test_corpus_notebooks_validate_without_a_traceback(comp: Path) -> None:
+    corpus = conftest.corpus_notebooks("*/*.ipynb")
+    assert len(corpus) > 30
+    validate_all(corpus, comp)
 
 
 @pytest.mark.slow

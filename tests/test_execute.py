@@ -27,7 +27,6 @@ from grader.execute import (
 from grader.result import Result
 
 LIMITS = Limits(cell_timeout=3, run_timeout=12, memory=2 * 1024**3, max_output=200_000)
-CORPUS = conftest.CORPUS / "notebooks" / "nbclient"
 
 slow = pytest.mark.slow
 
@@ -367,9 +366,24 @@ def test_bad_predictions_name_is_a_failed_result_not_a_traceback(tmp_path: Path)
     assert (out / "executed.ipynb").is_file() and (out / "result.json").is_file()
 
 
-# --- corpus: nbclient's own test notebooks -------------------------------------------------------
+# --- notebooks that break a kernel in known ways: ours (tests/notebooks/kernels/), and nbclient's own --------
 
 EXPECTED = {
+    "stdin": ("failed", "StdinNotImplementedError"),
+    "zero_division": ("failed", "ZeroDivisionError"),
+    "raises_with_tag": ("failed", "Exception"),
+    "skip_execution_tag": ("completed", None),
+    "kills_itself": ("failed", "DeadKernel"),
+    "sleeps_too_long": ("timeout", "CellTimeout"),
+    "clear_output": ("completed", None),
+    "update_display": ("completed", None),
+    "history": ("completed", None),
+    "rich_outputs": ("completed", None),
+    "widget_state": ("completed", None),
+    "comm": ("completed", None),
+}
+# nbclient's notebooks in the shared corpus; the others there must only end in a verdict.
+CORPUS_EXPECTED = {
     "Autokill": ("failed", "DeadKernel"),
     "Disable_Stdin": ("failed", "StdinNotImplementedError"),
     "Error": ("failed", "ZeroDivisionError"),
@@ -383,11 +397,12 @@ EXPECTED = {
     "update-display-id": ("completed", None),
     "Sleep1s": ("completed", None),
 }
+KERNEL_LIMITS = Limits(cell_timeout=2, run_timeout=10, memory=2 * 1024**3, max_output=100_000)
 
 
 def corpus_notebooks() -> list[Path]:
     found = []
-    for path in sorted(CORPUS.glob("*.ipynb")):
+    for path in conftest.corpus_notebooks("nbclient/*.ipynb"):
         try:
             if json.loads(path.read_text(encoding="utf-8")).get("nbformat") == 4:
                 found.append(path)
@@ -396,14 +411,27 @@ def corpus_notebooks() -> list[Path]:
     return found
 
 
+def test_our_kernel_notebooks_are_all_expected() -> None:
+    assert sorted(p.stem for p in (conftest.NOTEBOOKS / "kernels").glob("*.ipynb")) == sorted(EXPECTED)
+
+
 @slow
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_our_kernel_notebook(tmp_path: Path, name: str) -> None:
+    path = conftest.NOTEBOOKS / "kernels" / f"{name}.ipynb"
+    result, _ = run(nbformat.read(path, as_version=4), tmp_path, limits=KERNEL_LIMITS)
+    status, error_type = EXPECTED[name]
+    assert (result.status, result.error.type if result.error else None) == (status, error_type), result.error
+
+
+@slow
+@conftest.corpus
 @pytest.mark.parametrize("path", corpus_notebooks(), ids=lambda p: p.stem)
 def test_corpus_notebook(tmp_path: Path, path: Path) -> None:
-    limits = Limits(cell_timeout=2, run_timeout=10, memory=2 * 1024**3, max_output=100_000)
-    result, _ = run(nbformat.read(path, as_version=4), tmp_path, limits=limits)
+    result, _ = run(nbformat.read(path, as_version=4), tmp_path, limits=KERNEL_LIMITS)
     assert result.status in ("completed", "failed", "timeout")
-    if path.stem in EXPECTED:
-        status, error_type = EXPECTED[path.stem]
+    if path.stem in CORPUS_EXPECTED:
+        status, error_type = CORPUS_EXPECTED[path.stem]
         assert (result.status, result.error.type if result.error else None) == (status, error_type), result.error
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS
+from conftest import PAYLOADS
 from fake_github import FakeGitHub
 from test_admin import BY, cli, git
 from test_reveal import KEY
@@ -187,8 +187,8 @@ def test_command_is_the_first_line(body: str, expected: bool | None) -> None:
 
 
 def comment_event(number: Any, login: Any, body: Any, *, kind: str = "User", pull: bool = True) -> dict[str, Any]:
-    """An issue_comment payload as GitHub documents it, around the corpus's repository and sender."""
-    base = json.loads((CORPUS / "github-events" / "pull_request.opened.payload.json").read_text())
+    """An issue_comment payload as GitHub documents it, around the repository of tests/payloads/'s pull request."""
+    base = json.loads((PAYLOADS / "pull_request.opened.payload.json").read_text(encoding="utf-8"))
     issue: dict[str, Any] = {"number": number, "title": "My notebook", "state": "open", "user": {"login": login}}
     if pull:
         issue["pull_request"] = {"url": f"https://api.github.com/repos/{REPO}/pulls/{number}", "merged_at": None}

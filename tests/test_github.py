@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, ROOT
+from conftest import PAYLOADS, ROOT, payload_sources
 from fake_github import BOT, FakeGitHub
 
 from grader import artifact, config, workflow
 from grader import result as results
 from grader.answer import MARKER
-from grader.github import GitHub, GitHubError, read_event, workflow_run
+from grader.github import GitHub, GitHubError, pull_request_event, read_event, workflow_run
 from grader.result import Result
 
 SHA = "c0ffee" + "0" * 34
@@ -45,8 +45,8 @@ def competition() -> config.Competition:
 
 
 def run_event(*, head_sha: str = SHA, head_repo: str = "alice/grading", pulls: tuple[int, ...] = ()) -> dict[str, Any]:
-    """The corpus's workflow_run payload (a fork: no pull_requests), as score.yml would receive it."""
-    event = json.loads((CORPUS / "github-events" / "workflow_run.completed.payload.json").read_text())
+    """A workflow_run payload of a fork's pull request (no pull_requests), as score.yml would receive it."""
+    event = json.loads((PAYLOADS / "workflow_run.completed.payload.json").read_text(encoding="utf-8"))
     run = event["workflow_run"]
     run.update(
         event="pull_request",
@@ -174,10 +174,100 @@ def test_events_are_read_from_github_event_path(tmp_path: Path) -> None:
     event = read_event(environ={"GITHUB_EVENT_PATH": str(path)})
     run = workflow_run(event)
     assert (run.id, run.head_sha, run.head_repo, run.pull_numbers) == (4242, SHA, "alice/grading", ())
-    same_repo = json.loads(
-        (CORPUS / "github-events" / "workflow_run.completed.with-pull-requests.payload.json").read_text()
+
+
+# -- the payloads as GitHub sends them: ours (tests/payloads/), and octokit's examples when the shared corpus is there
+
+# What each payload's fields say, read by hand from the file; octokit's examples are GitHub's own.
+WORKFLOW_RUNS = {
+    "ours": {
+        "workflow_run.completed.payload.json": (
+            13120437781,
+            "3f2a9c1d4e5b6a7980f1e2d3c4b5a69788796a5b",
+            "alice/grading",
+            (),
+            "success",
+            "pull_request",
+            "2025-02-03T10:12:49Z",
+            "https://github.com/octo-org/grading/actions/runs/13120437781",
+        ),
+        "workflow_run.completed.with-pull-requests.payload.json": (
+            13120437781,
+            "3f2a9c1d4e5b6a7980f1e2d3c4b5a69788796a5b",
+            "octo-org/grading",
+            (3,),
+            "success",
+            "pull_request",
+            "2025-02-03T10:12:49Z",
+            "https://github.com/octo-org/grading/actions/runs/13120437781",
+        ),
+    },
+    "octokit": {
+        name: (
+            289782451,
+            "3484a3fb816e0859fd6e1cea078d76385ff50625",
+            "octo-org/octo-repo",
+            pulls,
+            "success",
+            "repository_dispatch",
+            "2020-10-05T16:33:24Z",
+            "https://github.com/octo-org/octo-repo/actions/runs/289782451",
+        )
+        for name, pulls in (
+            ("workflow_run.completed.payload.json", ()),
+            ("workflow_run.completed.with-pull-requests.payload.json", (2,)),
+        )
+    },
+}
+PULL_REQUESTS = {
+    "ours": (7, "3f2a9c1d4e5b6a7980f1e2d3c4b5a69788796a5b", "alice", "alice/grading", "octo-org/grading", "main"),
+    "octokit": (2, "ec26c3e57ca3a959ca5aad62de7213c562f8c821", "Codertocat", *["Codertocat/Hello-World"] * 2, "master"),
+}
+
+
+def source_of(path: Path) -> str:
+    return "ours" if path.parent == PAYLOADS else "octokit"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *payload_sources("workflow_run.completed.payload.json"),
+        *payload_sources("workflow_run.completed.with-pull-requests.payload.json"),
+    ],
+)
+def test_workflow_run_payloads_are_read(path: Path) -> None:
+    run = workflow_run(read_event(path))
+    assert (
+        run.id,
+        run.head_sha,
+        run.head_repo,
+        run.pull_numbers,
+        run.conclusion,
+        run.event,
+        run.created_at,
+        run.html_url,
+    ) == WORKFLOW_RUNS[source_of(path)][path.name]
+
+
+@pytest.mark.parametrize("path", payload_sources("pull_request.opened.payload.json"))
+def test_pull_request_payloads_are_read(path: Path, fake: FakeGitHub, api: GitHub) -> None:
+    number, head_sha, author, head_repo, repo, branch = PULL_REQUESTS[source_of(path)]
+    event = read_event(path)
+    assert event["action"] == "opened"
+    assert pull_request_event(event) == (number, head_sha, author)
+    assert (event["repository"]["full_name"], event["repository"]["default_branch"]) == (repo, branch)
+    assert event["pull_request"]["base"]["ref"] == branch
+    # The same pull request as the API serves it (PyGithub reads it): only the number, URLs and state are the fake's.
+    fake.add_pull(number, author=author, head_sha=head_sha, files=[], head_repo=head_repo, payload=path)
+    facts = api.pull_request(number)
+    assert (facts.number, facts.author, facts.head_sha, facts.head_repo, facts.state) == (
+        number,
+        author,
+        head_sha,
+        head_repo,
+        "open",
     )
-    assert workflow_run(same_repo).pull_numbers == (2,)
 
 
 # -- the scoring side's checks, answered on the pull request ------------------------------------

@@ -18,22 +18,44 @@ import pytest
 from grader.errors import InvalidNotebook
 from grader.validate import MAX_DEPTH, ValidNotebook, validate
 
-CORPUS = conftest.CORPUS / "notebooks"
-CORPUS_FILES = sorted(CORPUS.glob("*/*.ipynb"))
+NOTEBOOKS = conftest.NOTEBOOKS  # written here: tests/notebooks/
+OUR_FILES = sorted(NOTEBOOKS.rglob("*.ipynb"))
+CORPUS = conftest.CORPUS / "notebooks"  # nbformat's and nbclient's own test notebooks, when the corpus is there
+CORPUS_FILES = conftest.corpus_notebooks("*/*.ipynb")
 MiB = 1024**2
 
-# The verdicts chosen for the corpus; see grader/validate.py's docstring for the rules.
+# The verdicts chosen for our notebooks; see grader/validate.py's docstring for the rules.
 INVALID = {
+    "v4_unknown_cell_type.ipynb": "'heading' is not a cell type of nbformat 4",
+    "v4_5_malformed_id.ipynb": "cell id 'not valid!' is malformed",
+    "v2.ipynb": "nbformat 2",
+    "v4_5_authors_not_a_list.ipynb": "`authors` should be a list",
+    # v3 notebooks without cells: upgraded fine, then refused for having no code.
+    "v3_no_minor_no_cells.ipynb": "no code cell with code in it (after upgrading it from nbformat 3)",
+    "v3_no_worksheets.ipynb": "no code cell with code in it (after upgrading it from nbformat 3)",
+    "v3_empty_worksheet.ipynb": "no code cell with code in it (after upgrading it from nbformat 3)",
+}
+UPGRADED = {"v3.ipynb", "v3_no_metadata.ipynb"}
+
+# The same rules on the shared corpus.
+CORPUS_INVALID = {
     "invalid.ipynb": "is not a cell type of nbformat 4",
     "invalid_cell_id.ipynb": "cell id '$illegal_chars' is malformed",
     "test2.ipynb": "nbformat 2",
     "v4_5_invalid_metadata.ipynb": "`authors` should be a list",
-    # v3 notebooks without cells: upgraded fine, then refused for having no code.
     "test3_no_min_version.ipynb": "no code cell with code in it (after upgrading it from nbformat 3)",
     "test3_no_worksheets.ipynb": "no code cell with code in it (after upgrading it from nbformat 3)",
     "test3_worksheet_with_no_cells.ipynb": "no code cell with code in it (after upgrading it from nbformat 3)",
 }
-UPGRADED = {"test3.ipynb", "test3_no_metadata.ipynb"}
+CORPUS_UPGRADED = {"test3.ipynb", "test3_no_metadata.ipynb"}
+
+
+def sources(ours: str, theirs: str) -> list[Any]:
+    """Our notebook ``ours`` (under tests/notebooks/), and the corpus's ``theirs`` when the corpus is there."""
+    found = [pytest.param(NOTEBOOKS / ours, id=ours)]
+    if conftest.HAS_CORPUS:
+        found.append(pytest.param(CORPUS / theirs, id=theirs, marks=conftest.corpus))
+    return found
 
 
 def outcome(path: Path, max_size: int = MiB) -> ValidNotebook | InvalidNotebook:
@@ -70,26 +92,20 @@ def write(tmp_path: Path, content: str | bytes | nbformat.NotebookNode | Any, na
     return path
 
 
-# --- the corpus ----------------------------------------------------------------------------
+# --- odd and invalid notebooks: ours, and the shared corpus's -------------------------------
 
 
-def test_corpus_is_there() -> None:
-    assert len(CORPUS_FILES) >= 40
-    assert {p.name for p in CORPUS_FILES} >= set(INVALID) | UPGRADED
-
-
-@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_corpus_notebook(path: Path) -> None:
+def check_verdict(path: Path, invalid: dict[str, str], upgraded: set[str]) -> None:
     result = outcome(path)
-    if path.name in INVALID:
+    if path.name in invalid:
         lines = problems(path)
-        assert any(INVALID[path.name] in line for line in lines), lines
+        assert any(invalid[path.name] in line for line in lines), lines
         return
     assert isinstance(result, ValidNotebook), f"{path.name}: {getattr(result, 'problems', '')}"
     data = path.read_bytes()
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert result.size == len(data)
-    assert result.upgraded_from == (3 if path.name in UPGRADED else None)
+    assert result.upgraded_from == (3 if path.name in upgraded else None)
     node = result.node
     assert node.nbformat == 4
     assert node.metadata.kernelspec == {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -101,19 +117,47 @@ def test_corpus_notebook(path: Path) -> None:
         assert len(ids) == len(set(ids))
 
 
-def test_duplicate_cell_ids_are_renumbered() -> None:
-    result = validate(CORPUS / "nbformat/invalid_unique_cell_id.ipynb", max_size=MiB)
-    assert result.node.cells[0].id == "dup"
-    assert result.node.cells[1].id != "dup"
+def test_our_notebooks_are_there() -> None:
+    assert len(OUR_FILES) >= 25
+    assert {p.name for p in OUR_FILES} >= set(INVALID) | UPGRADED
+    assert len({p.name for p in OUR_FILES}) == len(OUR_FILES)  # verdicts go by name
 
 
-def test_missing_cell_ids_are_added() -> None:
-    result = validate(CORPUS / "nbformat/v4_5_no_cell_id.ipynb", max_size=MiB)
+@pytest.mark.parametrize("path", OUR_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_our_notebook(path: Path) -> None:
+    check_verdict(path, INVALID, UPGRADED)
+
+
+@conftest.corpus
+def test_corpus_is_there() -> None:
+    assert len(CORPUS_FILES) >= 40
+    assert {p.name for p in CORPUS_FILES} >= set(CORPUS_INVALID) | CORPUS_UPGRADED
+
+
+@conftest.corpus
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_corpus_notebook(path: Path) -> None:
+    check_verdict(path, CORPUS_INVALID, CORPUS_UPGRADED)
+
+
+@pytest.mark.parametrize("path", sources("formats/v4_5_duplicate_ids.ipynb", "nbformat/invalid_unique_cell_id.ipynb"))
+def test_duplicate_cell_ids_are_renumbered(path: Path) -> None:
+    first = json.loads(path.read_text(encoding="utf-8"))["cells"][0]["id"]
+    result = validate(path, max_size=MiB)
+    assert result.node.cells[0].id == first
+    assert result.node.cells[1].id != first
+
+
+@pytest.mark.parametrize("path", sources("formats/v4_5_no_ids.ipynb", "nbformat/v4_5_no_cell_id.ipynb"))
+def test_missing_cell_ids_are_added(path: Path) -> None:
+    assert not any("id" in cell for cell in json.loads(path.read_text(encoding="utf-8"))["cells"])
+    result = validate(path, max_size=MiB)
     assert all(cell.id for cell in result.node.cells)
 
 
-def test_every_truncation_of_a_notebook_gives_problems_not_tracebacks(tmp_path: Path) -> None:
-    data = (CORPUS / "nbformat/test4.5.ipynb").read_bytes()
+@pytest.mark.parametrize("path", sources("formats/v4_5_ids.ipynb", "nbformat/test4.5.ipynb"))
+def test_every_truncation_of_a_notebook_gives_problems_not_tracebacks(tmp_path: Path, path: Path) -> None:
+    data = path.read_bytes()
     for cut in range(0, len(data), max(1, len(data) // 60)):
         path = write(tmp_path, data[:cut])
         problems(path)
@@ -419,10 +463,17 @@ def mutations(base: Any, rng: random.Random) -> Any:
     return nb
 
 
-@pytest.mark.parametrize("name", ["nbformat/test4.5.ipynb", "nbformat/test3.ipynb", "nbclient/Output.ipynb"])
-def test_mutated_notebooks_give_problems_not_tracebacks(tmp_path: Path, name: str) -> None:
-    base = json.loads((CORPUS / name).read_text())
-    rng = random.Random(name)
+@pytest.mark.parametrize(
+    "path",
+    [
+        *sources("formats/v4_5_ids.ipynb", "nbformat/test4.5.ipynb"),
+        *sources("formats/v3.ipynb", "nbformat/test3.ipynb"),
+        *sources("formats/v4_outputs.ipynb", "nbclient/Output.ipynb"),
+    ],
+)
+def test_mutated_notebooks_give_problems_not_tracebacks(tmp_path: Path, path: Path) -> None:
+    base = json.loads(path.read_text(encoding="utf-8"))
+    rng = random.Random(f"{path.parent.name}/{path.name}")
     for _ in range(150):
         result = outcome(write(tmp_path, mutations(base, rng)))
         if isinstance(result, InvalidNotebook):
