@@ -30,6 +30,7 @@ BOT_LOGINS = ("github-actions[bot]",)
 STATUS_CONTEXT = "grader"
 MAX_EVENT_BYTES = 25 * 1024**2
 MAX_FILES = 300  # a submission changes one file; past this, stop listing and refuse
+READ_ATTEMPTS = 3  # reads of a pull request whose head moves while its files are listed
 _RETRYABLE = frozenset({429, *range(500, 600)})
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,19 @@ def pull_request_event(event: Mapping[str, Any]) -> tuple[int, str, str]:
     return int(pull["number"]), str(pull["head"]["sha"]), str(pull["user"]["login"])
 
 
+def pull_request_base(event: Mapping[str, Any]) -> str:
+    """The branch a ``pull_request`` event's pull request asks to be merged into ("" when unknown)."""
+    base = (event.get("pull_request") or {}).get("base")
+    return str(base.get("ref", "")) if isinstance(base, dict) else ""
+
+
+def default_branch(event: Mapping[str, Any]) -> str | None:
+    """The repository's default branch, as the event names it (None when it does not)."""
+    repository = event.get("repository")
+    branch = repository.get("default_branch") if isinstance(repository, dict) else None
+    return branch if isinstance(branch, str) and branch else None
+
+
 def marker(name: str = "result") -> str:
     """The hidden line that identifies grader's own comment on a pull request."""
     return f"<!-- grader:{name} -->"
@@ -156,8 +170,29 @@ class GitHub:
         self.repo = repo
 
     def pull_request(self, number: int) -> PullRequest:
-        """The pull request as the API sees it, with the files it changes."""
+        """The pull request as the API sees it, with the files of exactly its head commit.
+
+        The files are listed after the head is read, so a push in between would pair the files
+        of one commit with the head of another: the head is read again afterwards, and the
+        whole read repeated until both agree.
+        """
+        for _ in range(READ_ATTEMPTS):
+            pull = self._pull_request(number)
+            if self._head(number) == pull.head_sha:
+                return pull
+        raise GitHubError(
+            f"pull request #{number} kept changing while it was read ({READ_ATTEMPTS} times); "
+            "its newest commit is graded by its own run."
+        )
+
+    def _head(self, number: int) -> str:
+        """The pull request's head commit, read now (the client is lazy: touching an attribute reads it)."""
+        pull = self._gh.get_repo(self.repo).get_pull(number)
+        return str(self._call(lambda: pull.head.sha, f"read pull request #{number}"))
+
+    def _pull_request(self, number: int) -> PullRequest:
         pull = self._call(lambda: self._gh.get_repo(self.repo).get_pull(number), f"read pull request #{number}")
+        head_sha = self._call(lambda: pull.head.sha, f"read pull request #{number}")  # the head first, then its files
         files: list[ChangedFile] = []
 
         def read_files() -> None:
@@ -172,10 +207,11 @@ class GitHub:
         return PullRequest(
             number=pull.number,
             author=pull.user.login,
-            head_sha=pull.head.sha,
+            head_sha=head_sha,
             head_repo=head_repo.full_name if head_repo is not None else None,
             state=pull.state,
             files=tuple(files),
+            base_ref=pull.base.ref,
         )
 
     def upsert_comment(self, number: int, body: str, *, key: str = "result") -> int:

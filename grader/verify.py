@@ -49,6 +49,7 @@ class PullRequest:
     head_repo: str | None  # owner/name of the head repository; None when the fork was deleted
     state: str
     files: tuple[ChangedFile, ...]
+    base_ref: str = ""  # the branch it asks to be merged into
 
 
 @dataclass(frozen=True)
@@ -123,12 +124,15 @@ def verify_pull_request(
     run_head_repo: str | None,
     run_pull_numbers: Sequence[int] = (),
     submissions_dir: str = "submissions",
+    default_branch: str | None = None,
 ) -> Verdict:
     """Decide whether the evaluated run of ``pull`` may be scored.
 
     ``run_head_sha`` and ``run_head_repo`` come from the ``workflow_run`` event (GitHub's
     word about what was evaluated); ``run_pull_numbers`` is the event's ``pull_requests``
-    list, which is empty for pull requests from forks.
+    list, which is empty for pull requests from forks. ``default_branch``: only pull
+    requests into it are graded (one into an old branch was evaluated with that branch's
+    workflow, grader and rules).
     """
     if run_pull_numbers and pull.number not in run_pull_numbers:
         shown = ", ".join(f"#{n}" for n in run_pull_numbers)
@@ -164,7 +168,17 @@ def verify_pull_request(
         return Verdict(
             False, (f"pull request #{pull.number} is {_safe(pull.state)}; only open pull requests are graded.",)
         )
+    if default_branch is not None and pull.base_ref != default_branch:
+        return Verdict(False, (into_default_branch(pull.base_ref, default_branch),))
     return check_files(pull.files, pull.author, submissions_dir=submissions_dir)
+
+
+def into_default_branch(base_ref: str, default_branch: str) -> str:
+    """The refusal of a pull request into another branch than the default one."""
+    return (
+        f"only pull requests into `{_safe(default_branch)}` are graded, and this one goes into "
+        f"`{_safe(base_ref)}`: change its base branch to `{_safe(default_branch)}` (Edit, next to its title)."
+    )
 
 
 def _listing(files: Sequence[ChangedFile], *, with_status: bool = False) -> str:

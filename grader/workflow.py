@@ -53,6 +53,9 @@ def prepare(out_dir: Path, competition: Competition, *, event: Mapping[str, Any]
 
     number, head_sha, author = gh.pull_request_event(event)
     artifact.write_claim(out_dir, number, head_sha)
+    base, default = gh.pull_request_base(event), gh.default_branch(event)
+    if default is not None and base != default:  # the scoring side refuses it too: say so before running
+        return verify.Verdict(False, (verify.into_default_branch(base, default),))
     return verify.check_files(changed_files(root), author, submissions_dir=competition.submission.directory)
 
 
@@ -85,6 +88,7 @@ def verify_run(
         run_head_repo=run.head_repo,
         run_pull_numbers=run.pull_numbers,
         submissions_dir=competition.submission.directory,
+        default_branch=gh.default_branch(event),
     )
     pr = number if verdict.pull_verified else None
     if not verdict.accepted or verdict.notebook is None or verdict.author is None:

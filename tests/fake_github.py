@@ -45,6 +45,7 @@ class FakeGitHub:
         self.statuses: list[dict[str, Any]] = []
         self.failures: list[Failure] = []
         self.requests: list[tuple[str, str]] = []
+        self.pushes: dict[int, list[str]] = {}  # pull request → head commits pushed, one after each file listing
         self._next_id = 1000
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -132,7 +133,10 @@ class FakeGitHub:
             pull = self.pulls.get(int(m[1]))
             return (200, pull) if pull else (404, {"message": "Not Found"})
         if method == "GET" and (m := re.fullmatch(r"/pulls/(\d+)/files", rest)):
-            return 200, self.files.get(int(m[1]), [])
+            files = self.files.get(int(m[1]), [])
+            if self.pushes.get(int(m[1])):  # a push lands right after the files were listed
+                self.pulls[int(m[1])]["head"]["sha"] = self.pushes[int(m[1])].pop(0)
+            return 200, files
         if method == "GET" and (m := re.fullmatch(r"/issues/(\d+)/comments", rest)):
             return 200, self.comments.get(int(m[1]), [])
         if method == "POST" and (m := re.fullmatch(r"/issues/(\d+)/comments", rest)):

@@ -141,7 +141,8 @@ def test_reads_are_retried_on_server_errors(fake: FakeGitHub, api: GitHub) -> No
     fake.fail("GET", r".*/pulls/7", 503)
     fake.fail("GET", r".*/pulls/7/files", 502)
     assert api.pull_request(7).author == "alice"
-    assert fake.requests.count(("GET", f"/repos/{REPO}/pulls/7")) == 2
+    # read, retried after the 503, then read again after the files to check the head did not move
+    assert fake.requests.count(("GET", f"/repos/{REPO}/pulls/7")) == 3
 
 
 def test_retries_are_bounded_and_the_error_says_what_to_do(fake: FakeGitHub) -> None:
@@ -335,6 +336,44 @@ def test_a_pull_request_breaking_the_rules_is_refused_with_a_comment_saying_why(
     assert [(s["sha"], s["state"]) for s in fake.statuses] == [(SHA, "failure")]
     assert why in (tmp_path / "summary.md").read_text()
     assert not (tmp_path / "run" / workflow.VERIFIED_NAME).exists()
+
+
+def test_a_pull_request_into_another_branch_is_refused_with_a_comment_saying_which(
+    tmp_path: Path, fake: FakeGitHub, api: GitHub, competition: config.Competition
+) -> None:
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[("submissions/alice/forest.ipynb", "added")])
+    fake.pulls[7]["base"]["ref"] = "autumn-2025"  # an old branch, with its own workflow, grader and rules
+    facts, refusal = verify_and_answer(tmp_path, fake, api, competition, run_event(), make_artifact(tmp_path / "a"))
+    assert facts is None and refusal is not None
+    (comment,) = fake.comments[7]
+    assert "only pull requests into `main` are graded, and this one goes into `autumn-2025`" in comment["body"]
+    assert [(s["sha"], s["state"]) for s in fake.statuses] == [(SHA, "failure")]
+
+
+def test_evaluate_refuses_a_pull_request_into_another_branch_before_running_it(
+    tmp_path: Path, competition: config.Competition
+) -> None:
+    event = json.loads((PAYLOADS / "pull_request.opened.payload.json").read_text(encoding="utf-8"))
+    event["pull_request"]["base"]["ref"] = "autumn-2025"
+    verdict = workflow.prepare(tmp_path / "run", competition, event=event, root=tmp_path / "not-a-repository")
+    assert not verdict.accepted and verdict.notebook is None
+    assert verdict.reasons == (
+        "only pull requests into `main` are graded, and this one goes into `autumn-2025`: change its base branch "
+        "to `main` (Edit, next to its title).",
+    )
+
+
+def test_the_files_read_are_those_of_the_head_read(fake: FakeGitHub, api: GitHub) -> None:
+    """A push between reading the head and listing the files must not pair one commit's files with another's head."""
+    newer = "c" * 40
+    fake.add_pull(7, author="alice", head_sha=SHA, files=[("submissions/alice/forest.ipynb", "added")])
+    fake.pushes[7] = [newer]  # lands right after the first listing
+    facts = api.pull_request(7)
+    assert facts.head_sha == newer  # read again: the head and the files agree (and verify refuses the old run)
+    assert sum(1 for _, path in fake.requests if path.endswith("/pulls/7/files")) == 2
+    fake.pushes[7] = ["d" * 40, "e" * 40, "f" * 40]  # a pull request that never stops moving
+    with pytest.raises(GitHubError, match=r"pull request #7 kept changing while it was read \(3 times\)"):
+        api.pull_request(7)
 
 
 def test_a_forged_pull_request_number_is_caught_and_the_victim_is_left_alone(
