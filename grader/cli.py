@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,15 +50,19 @@ def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> in
 
 
 def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    from grader import clock
+
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO date and time, e.g. 2026-12-01T14:30:00+01:00") from None
-    if parsed.tzinfo is None:
-        raise click.BadParameter("add a UTC offset, e.g. 2026-12-01T14:30:00+01:00 or ...Z")
-    return parsed
+        return clock.parse(value)
+    except ValueError as ex:
+        raise click.BadParameter(str(ex)) from None
+
+
+def _now(ctx: click.Context) -> datetime:
+    """The moment the rules are judged at: $GRADER_NOW when set, else the real clock (read here, at the edge)."""
+    return ctx.obj["clock"]()  # type: ignore[no-any-return]
 
 
 notebook_arg = click.argument("notebook", type=click.Path(path_type=Path, dir_okay=False))
@@ -101,9 +105,18 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     A notebook is validated, executed with a forced kernel under time and memory limits,
     its predictions scored against hidden truth, and the result recorded in a versioned
     SQLite + CSV leaderboard. Try it: `grader demo`.
+
+    \b
+    Environment:
+      GRADER_NOW=2026-12-01T12:00:00Z  judge every rule (deadline, daily quota, /final, reveal,
+                                       the site's "now") at this moment instead of now: to
+                                       reproduce a past decision, or in tests.
     """
+    from grader import clock
+
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
+    ctx.obj["clock"] = clock.from_environ()  # read once, here; the library is given the moment
 
 
 @cli.command()
@@ -218,7 +231,7 @@ def record(
     from grader import gitsync, pipeline
 
     args: dict[str, Any] = dict(
-        user=user, db=_db(ctx, db), now=submitted_at or datetime.now(UTC), notebook_path=notebook_path,
+        user=user, db=_db(ctx, db), now=submitted_at or _now(ctx), notebook_path=notebook_path,
         run_id=run_id, pr_number=pr_number, head_sha=head_sha,
     )  # fmt: skip
     if push:
@@ -240,6 +253,7 @@ def record(
     help="Folder for the run's files [default: runs/LOGIN/NOTEBOOK].",
 )
 @db_opt
+@click.option("--submitted-at", callback=_when, help="When it was submitted (ISO 8601 with offset) [default: now].")
 @timeout_opt
 @memory_opt
 @sandbox_opt
@@ -247,7 +261,8 @@ def record(
 @click.pass_context
 def grade(
     ctx: click.Context, notebook: Path, user: str, out_dir: Path | None, db: Path | None,
-    timeout: float | None, memory: int | None, sandbox: Mode | None, progress: bool | None,
+    submitted_at: datetime | None, timeout: float | None, memory: int | None, sandbox: Mode | None,
+    progress: bool | None,
 ) -> None:  # fmt: skip
     """Grade one notebook end to end: validate, run, score, record; print score and rank."""
     from grader import pipeline, render
@@ -255,7 +270,7 @@ def grade(
     competition = _competition(ctx)
     out_dir = out_dir or competition.root / "runs" / user / notebook.stem
     graded = pipeline.grade(
-        notebook, competition, user=user, out_dir=out_dir, db=_db(ctx, db),
+        notebook, competition, user=user, out_dir=out_dir, db=_db(ctx, db), now=submitted_at or _now(ctx),
         run_timeout=timeout, memory=memory, sandbox=sandbox, progress=_progress(progress),
     )  # fmt: skip
     _warn_unconfined(graded.result)
@@ -422,7 +437,13 @@ def demo(ctx: click.Context, keep: Path | None, timeout: float, sandbox: Mode | 
 
     competition = _competition(ctx)
     outcome = demos.run_demo(
-        competition, keep=keep, run_timeout=timeout, sandbox=sandbox, progress=_progress(progress), echo=click.echo
+        competition,
+        keep=keep,
+        run_timeout=timeout,
+        sandbox=sandbox,
+        progress=_progress(progress),
+        echo=click.echo,
+        now=_now(ctx),
     )
     if outcome.graded:
         _warn_unconfined(outcome.graded[0].result)
@@ -470,9 +491,7 @@ def site_build(
 
     if db is not None and not db.is_file():
         raise click.BadParameter(f"{db} does not exist.", param_hint="--db")
-    built = sites.build(
-        _competition(ctx), db=_db(ctx, db), out=out_dir, now=now or datetime.now(UTC), config_file=mkdocs_file
-    )
+    built = sites.build(_competition(ctx), db=_db(ctx, db), out=out_dir, now=now or _now(ctx), config_file=mkdocs_file)
     click.echo(
         f"Built the site in {built.out}: {built.ranked} ranked of {built.participants} participants, "
         f"{built.submissions} submissions; {built.files} files, {built.bytes / 1e6:.1f} MB."
@@ -679,7 +698,7 @@ def pr_final(ctx: click.Context, db: Path | None, push: bool, event_path: Path |
     repository = event.get("repository")
     branch = repository.get("default_branch") if isinstance(repository, dict) else None
     text = finals.from_comment(
-        _competition(ctx), _db(ctx, db), event, api=_api(event), now=datetime.now(UTC), push=push,
+        _competition(ctx), _db(ctx, db), event, api=_api(event), now=_now(ctx), push=push,
         branch=branch if isinstance(branch, str) and branch else "main", token=os.environ.get("GITHUB_TOKEN"),
     )  # fmt: skip
     click.echo("Not a /final comment on a pull request; nothing to do." if text is None else text)
@@ -750,7 +769,7 @@ def _admin_verb(verb: str, help_text: str) -> None:
 
         done = admins.take_off(
             _competition(ctx), _db(ctx, db), admins.parse_target(target), verb=verb,  # type: ignore[arg-type]
-            reason=reason, by=by, now=datetime.now(UTC), push=push, branch=branch, token=os.environ.get("GITHUB_TOKEN"),
+            reason=reason, by=by, now=_now(ctx), push=push, branch=branch, token=os.environ.get("GITHUB_TOKEN"),
         )  # fmt: skip
         _done(done)
 
@@ -778,7 +797,7 @@ def admin_baseline(ctx: click.Context, login: str, reason: str, by: str, db: Pat
     from grader import admin as admins
 
     done = admins.baseline(
-        _competition(ctx), _db(ctx, db), login, reason=reason, by=by, now=datetime.now(UTC), push=push,
+        _competition(ctx), _db(ctx, db), login, reason=reason, by=by, now=_now(ctx), push=push,
         branch=branch, token=os.environ.get("GITHUB_TOKEN"),
     )  # fmt: skip
     _done(done)
@@ -796,7 +815,7 @@ def admin_reset(ctx: click.Context, reason: str, by: str, db: Path | None, push:
     from grader import admin as admins
 
     done = admins.reset(
-        _competition(ctx), _db(ctx, db), reason=reason, by=by, now=datetime.now(UTC), push=push, branch=branch,
+        _competition(ctx), _db(ctx, db), reason=reason, by=by, now=_now(ctx), push=push, branch=branch,
         token=os.environ.get("GITHUB_TOKEN"),
     )  # fmt: skip
     _done(done)
@@ -841,7 +860,7 @@ def admin_seal(ctx: click.Context, by: str, db: Path | None, push: bool, branch:
     from grader import admin as admins
 
     count = admins.seal(
-        _competition(ctx), _db(ctx, db), by=by, now=datetime.now(UTC), push=push, branch=branch,
+        _competition(ctx), _db(ctx, db), by=by, now=_now(ctx), push=push, branch=branch,
         token=os.environ.get("GITHUB_TOKEN"),
     )  # fmt: skip
     click.echo(f"Sealed {count} private score(s)." if count else "Every private score is already sealed.")
@@ -935,7 +954,7 @@ def select_cmd(
     if not number.isdigit():
         raise UsageError(f"{submission!r} is not a submission id; `grader history LOGIN` lists them.")
     chosen = finals.choose(
-        _competition(ctx), _db(ctx, db), by=by, now=datetime.now(UTC), submission_id=int(number), final=not off,
+        _competition(ctx), _db(ctx, db), by=by, now=_now(ctx), submission_id=int(number), final=not off,
         organiser=organiser, reason=reason, push=push, branch=branch, token=os.environ.get("GITHUB_TOKEN"),
     )  # fmt: skip
     tail = ""
@@ -959,7 +978,7 @@ def reveal(ctx: click.Context, by: str, early: bool, db: Path | None, push: bool
     from grader import admin as admins
 
     done = admins.reveal(
-        _competition(ctx), _db(ctx, db), by=by, now=datetime.now(UTC), early=early, push=push, branch=branch,
+        _competition(ctx), _db(ctx, db), by=by, now=_now(ctx), early=early, push=push, branch=branch,
         token=os.environ.get("GITHUB_TOKEN"),
     )  # fmt: skip
     _done(done)
@@ -1022,7 +1041,7 @@ def rescore(ctx: click.Context, reason: str, by: str, db: Path | None, push: boo
     from grader import rescore as rescoring
 
     done = rescoring.rescore(
-        _competition(ctx), _db(ctx, db), by=by, reason=reason, now=datetime.now(UTC), push=push, branch=branch,
+        _competition(ctx), _db(ctx, db), by=by, reason=reason, now=_now(ctx), push=push, branch=branch,
         token=os.environ.get("GITHUB_TOKEN"),
     )  # fmt: skip
     was = f" (was {done.previous})" if done.previous and done.previous != done.version else ""
@@ -1103,7 +1122,7 @@ def regrade_merge(
     from grader import render
 
     merged = regrading.merge(
-        _competition(ctx), _db(ctx, db), list(folders), by=by, reason=reason, now=datetime.now(UTC), push=push,
+        _competition(ctx), _db(ctx, db), list(folders), by=by, reason=reason, now=_now(ctx), push=push,
         branch=branch, token=os.environ.get("GITHUB_TOKEN"),
     )  # fmt: skip
     rows = [(r.submission_id, r.username, r.recorded_status, r.regraded_status, render.score(r.recorded_score),

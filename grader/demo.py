@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from grader import config, environment, pipeline, render
@@ -64,9 +64,12 @@ def run_demo(
     sandbox: Mode | None = None,
     progress: bool = False,
     echo: Callable[[str], None] = print,
-    now: datetime | None = None,
+    now: datetime,
 ) -> DemoOutcome:
-    """Grade every example (and one resubmission, to show the duplicate rule) into a scratch copy."""
+    """Grade every example (and one resubmission, to show the duplicate rule) into a scratch copy.
+
+    The submissions are stamped an hour apart, the last one at ``now`` (clamped into the competition).
+    """
     notebooks = examples(competition)
     if not notebooks:
         raise ConfigError(f"no example notebooks under {competition.root / EXAMPLES}.", key="examples")
@@ -76,7 +79,7 @@ def run_demo(
     scratch = scratch_copy(competition, root)
     environment.ensure(scratch.environment, progress=progress)  # before the progress bar of the notebooks
     queue = [*notebooks, notebooks[0]]  # the first one again: a duplicate, rejected without running
-    stamps = _timestamps(scratch, len(queue), now or datetime.now(UTC))
+    stamps = _timestamps(scratch, len(queue), now)
     db = pipeline.default_db(scratch)
 
     from tqdm import tqdm

@@ -145,7 +145,7 @@ def grade(
     user: str,
     out_dir: Path,
     db: Path,
-    now: datetime | None = None,
+    now: datetime,
     notebook_path: str | None = None,
     run_timeout: float | None = None,
     memory: int | None = None,
@@ -156,7 +156,8 @@ def grade(
     """The whole pipeline for one notebook: validate → (rules) → run → score → record.
 
     The rules that do not depend on the run (deadline, daily quota, duplicate) are checked
-    before running, so a submission that would be rejected costs no execution.
+    before running, so a submission that would be rejected costs no execution. ``now`` is the
+    moment of the submission they are judged at (the `grader` command passes the clock's).
     """
     from grader.score import require_truth_source
 
@@ -164,7 +165,6 @@ def grade(
     # pandas and scikit-learn import in a forked process while the notebook runs; it then scores
     forked = Forked(partial(_import_scoring, competition), score_and_pack, out_dir, competition, environ)
     try:
-        now = now or datetime.now(UTC)
         shown_path = notebook_path or _display_path(notebook, competition.root)
         sha = _sha256(notebook, competition.submission.max_notebook_size)
         with Store(db) as store:

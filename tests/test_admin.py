@@ -21,10 +21,14 @@ from grader.errors import StoreError, UsageError
 from grader.store import Store
 
 BY = "teacher"
+# The moment the in-process command judges its rules at (GRADER_NOW): inside the competition, after the
+# fixtures' submissions, whatever day the suite runs on.
+CLI_NOW = "2026-12-01T12:00:00Z"
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
+def cli(capsys: pytest.CaptureFixture[str], *args: str, at: str = CLI_NOW) -> tuple[int, str, str]:
+    with pytest.MonkeyPatch.context() as env, pytest.raises(SystemExit) as exit_:
+        env.setenv("GRADER_NOW", at)
         main(list(args))
     out, err = capsys.readouterr()
     return int(exit_.value.code or 0), out, err

@@ -28,6 +28,8 @@ with open("predictions.csv", "w") as f:
 
 
 grader = conftest.run_grader
+# The moment `grader` judges the rules at (deadline, quota): while the demo competition is open, on any day.
+OPEN = {"GRADER_NOW": "2026-12-01T12:00:00Z"}
 
 
 def notebook(path: Path, *sources: str) -> Path:
@@ -187,7 +189,7 @@ def test_grade_reads_truth_from_the_environment_and_refuses_without_it(comp: Pat
     truth = (comp / "examples" / "truth.csv").read_text(encoding="utf-8")
     (comp / "examples" / "truth.csv").unlink()
     nb = notebook(comp / "pixel.ipynb", CONSTANT)
-    proc = grader("grade", str(nb), "--user", "alice", cwd=comp, env={"GRADER_TRUTH": truth})
+    proc = grader("grade", str(nb), "--user", "alice", cwd=comp, env={"GRADER_TRUTH": truth, **OPEN})
     assert proc.returncode == 0, proc.stderr
     assert "public score" in proc.stdout and "Rank 1" in proc.stdout
 

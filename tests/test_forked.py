@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -29,6 +30,9 @@ from grader.forked import Forked
 from grader.pipeline import Scored, score_and_pack
 from grader.score import check_run
 from grader.store import Store
+
+# When the graded notebooks are submitted: inside the demo competition, whatever day the suite runs on.
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -152,6 +156,7 @@ def test_a_grader_stopped_mid_run_leaves_no_forked_process(
     proc = subprocess.Popen(
         [sys.executable, "-m", "grader", command[0], str(nb), *command[1:]],  # in the sandbox where it works
         cwd=comp.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "GRADER_NOW": NOW.isoformat()},  # open: grade runs the notebook rather than refuse it
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while not all(now := running(proc.pid)):  # stopped mid-run: once the kernel has started
@@ -180,7 +185,7 @@ def test_grade_reports_a_broken_truth_as_scoring_here_does(comp: Competition, tm
         pipeline.score(out, comp)
     with pytest.raises(TruthError) as got:
         pipeline.grade(ROOT / "examples" / "submissions" / "alice" / "knn.ipynb", comp, user="alice",
-                       out_dir=tmp_path / "graded", db=pipeline.default_db(comp))  # fmt: skip
+                       out_dir=tmp_path / "graded", db=pipeline.default_db(comp), now=NOW)  # fmt: skip
     assert str(got.value) == str(expected.value)
     assert results.read(tmp_path / "graded").status == "completed"  # run, then not scored, and not recorded
     with Store(pipeline.default_db(comp)) as store:

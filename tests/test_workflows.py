@@ -307,7 +307,8 @@ def test_act_a_pull_request_is_graded_then_recorded_answered_and_pushed(scratch:
         )
         wr = workflow_run_event(repo, fake, head_sha)
         secrets = ["-s", f"GRADER_TRUTH={truth}", "-s", "GITHUB_TOKEN=test-token", "-j", "answer"]
-        env = {"GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": fake.repo}
+        # GRADER_NOW: /final is judged while the competition is open, whatever day the suite runs on.
+        env = {"GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": fake.repo, "GRADER_NOW": "2026-12-01T12:00:00Z"}
         bodies = []
         for _ in range(2):  # the second run of the same evaluate run changes nothing
             scored = act(repo, tmp, "workflow_run", "score.yml", wr, *secrets, env=env)
