@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CORPUS, ROOT
+from conftest import PAYLOADS, ROOT
 from fake_github import FakeGitHub
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -235,7 +235,8 @@ def act(
 
 
 def pull_request_event(repo: Path) -> dict[str, Any]:
-    event = json.loads((CORPUS / "github-events" / "pull_request.opened.payload.json").read_text())
+    event = json.loads((PAYLOADS / "pull_request.opened.payload.json").read_text())
+    event["pull_request"]["number"] = 2  # the number the assertions below name
     event["pull_request"]["user"]["login"] = "alice"
     event["pull_request"]["head"]["sha"] = git(repo, "rev-parse", "HEAD").strip()
     return event
@@ -243,7 +244,7 @@ def pull_request_event(repo: Path) -> dict[str, Any]:
 
 def workflow_run_event(repo: Path, fake: FakeGitHub, head_sha: str) -> dict[str, Any]:
     """The corpus's workflow_run payload of a fork's pull request (pull_requests is empty), for this run."""
-    event = json.loads((CORPUS / "github-events" / "workflow_run.completed.payload.json").read_text())
+    event = json.loads((PAYLOADS / "workflow_run.completed.payload.json").read_text())
     run = event["workflow_run"]
     run.update(
         event="pull_request",
@@ -264,7 +265,7 @@ def workflow_run_event(repo: Path, fake: FakeGitHub, head_sha: str) -> dict[str,
 
 def issue_comment_event(fake: FakeGitHub, number: int, login: str, body: str) -> dict[str, Any]:
     """An issue_comment payload on pull request ``number`` as GitHub documents it, around the corpus's repository."""
-    base = json.loads((CORPUS / "github-events" / "pull_request.opened.payload.json").read_text())
+    base = json.loads((PAYLOADS / "pull_request.opened.payload.json").read_text())
     base["repository"].update(full_name=fake.repo, default_branch="main")
     user = {"login": login, "id": 1, "type": "User"}
     return {
