@@ -693,13 +693,12 @@ def pr_final(ctx: click.Context, db: Path | None, push: bool, event_path: Path |
     Exits 0 once the commenter has an answer on the pull request, a refusal included.
     """
     from grader import finals
+    from grader import github as gh
 
     event = _event(event_path)
-    repository = event.get("repository")
-    branch = repository.get("default_branch") if isinstance(repository, dict) else None
     text = finals.from_comment(
         _competition(ctx), _db(ctx, db), event, api=_api(event), now=_now(ctx), push=push,
-        branch=branch if isinstance(branch, str) and branch else "main", token=os.environ.get("GITHUB_TOKEN"),
+        branch=gh.default_branch(event) or "main", token=os.environ.get("GITHUB_TOKEN"),
     )  # fmt: skip
     click.echo("Not a /final comment on a pull request; nothing to do." if text is None else text)
 
