@@ -85,6 +85,7 @@ DISK_FULL = "DiskLimit"
 KERNEL_START = "KernelStartError"
 INCOMPLETE = "Incomplete"
 INTERNAL = "InternalError"
+FORGED_REPLY = "ForgedReply"
 NO_NETWORK = "NoNetwork"
 MISSING_MODULE = "ModuleNotFoundError"
 MISSING_FILE = "FileNotFoundError"
@@ -93,6 +94,7 @@ KERNEL_OUTPUT_CAP = 64 * 1024  # what the kernel process prints outside cells (s
 MAX_MESSAGE_CHARS = 300  # an exception message quoted in result.json
 STARTUP_TIMEOUT = 60  # seconds for the kernel to answer its first kernel_info
 IOPUB_GRACE = 10  # seconds to wait for a cell's last outputs after its reply
+CONFIRM_TIMEOUT = 10  # seconds for the kernel to answer the grader's last request (see Run.confirm)
 KILL_WAIT = 2.0  # seconds to wait for killed processes to be gone
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 MONITOR_EVERY = 0.2  # seconds between two looks at the kernel's memory, processes and disk
@@ -154,6 +156,8 @@ class Trace:
     kernel_output: str = ""  # what the kernel process printed outside cells
     detail: str = ""  # the exception text for start_failed / crash
     installs: tuple[int, ...] = ()  # cells whose source installs packages (pip/conda install)
+    forged: int | None = None  # a cell whose request got more than one execute_reply
+    unconfirmed: bool = False  # the kernel did not answer the grader's request after the last cell
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,13 @@ def _problem(trace: Trace, limits: Limits) -> Problem | None:
     """The first thing that went wrong, in the order it matters to the student."""
     if trace.stop == "start_failed" and not trace.run_expired:
         return KERNEL_START, _start_failure(trace, limits), None
+    if trace.forged is not None:  # before the replies: any of them may be the notebook's own
+        n = trace.forged + 1
+        message = (
+            f"cell {n} answered the grader's request itself (the grader received more than one reply to it): "
+            "a notebook may not write to its kernel's channels"
+        )
+        return FORGED_REPLY, message, trace.forged
     for reply in trace.replies:  # an error reply wins over a watchdog that fired afterwards
         problem = _reply_problem(reply, limits, trace.installs)
         if problem is not None:
@@ -202,6 +213,12 @@ def _problem(trace: Trace, limits: Limits) -> Problem | None:
         return INTERNAL, f"the grader failed while running the notebook: {trace.detail}", where
     if len(trace.replies) < trace.cells_total:
         return INCOMPLETE, f"only {len(trace.replies)} of the {trace.cells_total} code cells ran", where
+    if trace.unconfirmed:
+        message = (
+            f"the kernel did not answer the grader within {format_duration(CONFIRM_TIMEOUT)} after the last cell, "
+            "so the run cannot be confirmed: leave no thread or process busy at the end of the notebook"
+        )
+        return INCOMPLETE, message, None
     return None
 
 
@@ -489,6 +506,9 @@ class Run:
     running: int | None = None
     replies: list[CellReply] = field(default_factory=list)
     alive_at_end: bool = True
+    answered: dict[str, int] = field(default_factory=dict)  # request id -> cell index, once replied
+    forged: int | None = None  # the first cell whose request was answered twice
+    unconfirmed: bool = False
 
     def launched(self, process: subprocess.Popen[bytes]) -> None:
         with self.lock:
@@ -540,6 +560,9 @@ class Run:
 
     def on_cell_executed(self, *, cell: Any, cell_index: int, execute_reply: dict[str, Any] | None, **_: Any) -> None:
         self.running = None
+        request = ((execute_reply or {}).get("parent_header") or {}).get("msg_id")
+        if isinstance(request, str):
+            self.answered[request] = cell_index
         content = (execute_reply or {}).get("content", {})
         payloads = content.get("payload") or []
         ename, evalue = str(content.get("ename") or ""), str(content.get("evalue") or "")
@@ -562,6 +585,22 @@ class Run:
 
     def kernel_alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def on_shell_message(self, msg: dict[str, Any]) -> None:
+        """Every message the grader reads on the shell channel: a second reply to a request is forged.
+
+        The kernel is the notebook's: code in a cell can send an ``execute_reply`` of its own
+        (say ``ok``) before the real one (say ``error``). The kernel answers the requests of
+        one channel in order, so the real reply to a cell always arrives before the reply to
+        any later request: the forgery shows as a reply to a request already answered.
+        """
+        if not isinstance(msg, dict) or msg.get("msg_type") != "execute_reply":
+            return
+        parent = msg.get("parent_header")
+        request = parent.get("msg_id") if isinstance(parent, dict) else None
+        if isinstance(request, str) and request in self.answered and self.forged is None:
+            self.forged = self.answered[request]
+            self.stopped = True
 
 
 def _last_error_output(cell: Any) -> tuple[str, str] | None:
@@ -781,12 +820,32 @@ def _engine() -> type[Any]:
 
         _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
+        async def async_start_new_kernel_client(self) -> Any:
+            kc = await super().async_start_new_kernel_client()
+            _watch_shell(kc.shell_channel, self.grader_run)
+            return kc
+
+        start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+        async def _async_confirm(self) -> None:
+            # One request after the last cell: its reply comes after every real reply before
+            # it, so a forged reply to the last cell shows up on the way (Run.on_shell_message).
+            run = self.grader_run
+            try:
+                await self.kc.kernel_info(reply=True, timeout=CONFIRM_TIMEOUT)
+            except (TimeoutError, RuntimeError, OSError):
+                run.unconfirmed = run.kernel_alive()  # a dead kernel is judged as dead
+
+        _confirm = run_sync(_async_confirm)
+
         def execute(self, **kwargs: Any) -> Any:
             # papermill's execute, minus its final kernel_info round trip (a dead or hostile
             # kernel would make it wait); the language is known: the kernel is forced.
             self.reset_execution_trackers()
             with self.setup_kernel(**kwargs):
                 self.papermill_execute_cells()
+                if not self.grader_run.stopped and not self.grader_run.limit_hit and not self.grader_run.expired:
+                    self._confirm()
                 self.grader_run.alive_at_end = self.grader_run.kernel_alive()
             if self.kernel_name == NATIVE_KERNEL:
                 self.nb.metadata["language_info"] = _python_language_info(self.grader_run.environment.version)
@@ -871,6 +930,20 @@ def _engine() -> type[Any]:
 
     papermill_engines.register(ENGINE_NAME, GraderEngine)
     return GraderEngine
+
+
+def _watch_shell(channel: Any, run: Run) -> None:
+    """Show ``run`` every message read from the kernel's shell channel, whoever reads it."""
+    from jupyter_core.utils import ensure_async
+
+    get_msg = channel.get_msg
+
+    async def watched_get_msg(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        msg: dict[str, Any] = await ensure_async(get_msg(*args, **kwargs))
+        run.on_shell_message(msg)
+        return msg
+
+    channel.get_msg = watched_get_msg
 
 
 def _python_language_info(version: str) -> dict[str, Any]:
@@ -1096,6 +1169,8 @@ def _run(executed: nbformat.NotebookNode, run: Run, output_path: Path, progress:
     return Trace(
         cells_total=count_code_cells(executed),
         replies=tuple(run.replies),
+        forged=run.forged,
+        unconfirmed=run.unconfirmed,
         stop=stop,
         running=run.running,
         run_expired=run.expired,
