@@ -1213,6 +1213,49 @@ def _logging() -> None:
         logging.basicConfig(handlers=[logging.NullHandler()])
 
 
+# -- grader doctor ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--repo", help="OWNER/NAME on GitHub [default: $GITHUB_REPOSITORY, else the `origin` remote].")
+@click.option("--offline", is_flag=True, help="Check the local files only, not the repository's settings.")
+@click.pass_context
+def doctor(ctx: click.Context, repo: str | None, offline: bool) -> None:
+    """Check everything a competition needs, locally and on GitHub, one line per finding.
+
+    Locally: competition.yaml, its metric, its dates, the notebooks' environment, that the
+    truth is not committed. On GitHub (token from GITHUB_TOKEN or GH_TOKEN, e.g.
+    `GH_TOKEN=$(gh auth token) grader doctor`; a repository admin's token reads everything):
+    the environments, their branch rules and the secrets the workflows use (names only), Pages,
+    the Actions settings, the protection of the default branch. Exits 1 when a problem is found.
+    """
+    from grader import config
+    from grader import doctor as doctor_module
+
+    path = ctx.obj["config_path"] or config.find()
+    root = path.resolve().parent
+    findings = doctor_module.check_local(root, path, _now(ctx))
+    repo = repo or os.environ.get("GITHUB_REPOSITORY") or doctor_module.origin_repo(root)
+    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN") or ""
+    if offline:
+        pass
+    elif not repo or not token:
+        missing = "a repository (--repo OWNER/NAME)" if not repo else "a token (GH_TOKEN=$(gh auth token))"
+        findings.append(doctor_module.Finding("note", "GitHub", f"settings not checked: give {missing}"))
+    else:
+        from grader import github
+
+        api = github.GitHub(repo, token, base_url=os.environ.get("GITHUB_API_URL") or github.DEFAULT_API_URL)
+        needs = doctor_module.workflow_needs(doctor_module.read_workflows(root / ".github" / "workflows"))
+        findings += doctor_module.check_github(api.settings(), needs, repo)
+    for finding in findings:
+        click.echo(finding.line())
+    problems = sum(1 for f in findings if f.level == "problem")
+    click.echo(f"{problems} problem{'s' if problems != 1 else ''} found." if problems else "Ready.")
+    if problems:
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every error into a message and an exit code."""
     _logging()

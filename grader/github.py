@@ -20,10 +20,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from grader.errors import GraderError, UsageError
 from grader.verify import ChangedFile, PullRequest
+
+if TYPE_CHECKING:
+    from grader.doctor import Settings
 
 DEFAULT_API_URL = "https://api.github.com"
 BOT_LOGINS = ("github-actions[bot]",)
@@ -245,6 +248,82 @@ class GitHub:
         self._retrying(
             lambda: commit.create_status(state, target_url or NotSet, clipped, context),
             f"set the commit status on {sha[:12]}",
+        )
+
+    # -- settings (grader doctor) -----------------------------------------------------
+
+    def settings(self) -> Settings:
+        """The repository's settings that the workflows rely on (names of secrets, never values)."""
+        from grader.doctor import ACTIONS_APP_ID, Environment, Settings
+
+        unreadable: dict[str, str] = {}
+
+        def get(path: str, what: str, *, absent: Any = None) -> Any:
+            from github import GithubException
+
+            try:
+                return self._call(lambda: self._repo.requester.requestJsonAndCheck("GET", path)[1], f"read {what}")
+            except GitHubError as ex:
+                cause = ex.__cause__ or ex.__context__
+                if isinstance(cause, GithubException) and cause.status == 404 and absent is not None:
+                    return absent
+                unreadable[what] = str(ex).removeprefix(f"could not read {what}: ")
+                return absent
+
+        base = f"/repos/{self.repo}"
+        repo = get(base, "the repository") or {}
+        default = str(repo.get("default_branch") or "main")
+        environments: dict[str, Environment] = {}
+        listed = get(f"{base}/environments?per_page=100", "environments", absent={"environments": []})
+        for env in (listed or {}).get("environments") or []:
+            name = str(env.get("name", ""))
+            policy = env.get("deployment_branch_policy") or {}
+            branches: tuple[str, ...] | None = None
+            if policy.get("custom_branch_policies"):
+                rules = get(
+                    f"{base}/environments/{name}/deployment-branch-policies", f"{name}'s branch rules", absent={}
+                )
+                branches = tuple(str(r.get("name")) for r in (rules or {}).get("branch_policies") or [])
+            secrets = get(f"{base}/environments/{name}/secrets?per_page=100", f"{name}'s secrets", absent={})
+            environments[name] = Environment(
+                name=name,
+                protected_branches=bool(policy.get("protected_branches")),
+                branches=branches,
+                secrets=frozenset(str(x.get("name")) for x in (secrets or {}).get("secrets") or []),
+            )
+        secrets = get(f"{base}/actions/secrets?per_page=100", "repository secrets", absent={}) or {}
+        variables = get(f"{base}/actions/variables?per_page=30", "repository variables", absent={}) or {}
+        pages = get(f"{base}/pages", "pages", absent={}) or {}
+        workflow = get(f"{base}/actions/permissions/workflow", "workflow permissions", absent={}) or {}
+        approval = get(f"{base}/actions/permissions/fork-pr-contributor-approval", "fork approval", absent={}) or {}
+        rules = get(f"{base}/rules/branches/{default}", "rules", absent=[]) or []
+        rule_types = {str(r.get("type")) for r in rules if isinstance(r, dict)}
+        bypass = False
+        ruleset_ids = {r["ruleset_id"] for r in rules if isinstance(r, dict) and isinstance(r.get("ruleset_id"), int)}
+        for ruleset_id in sorted(ruleset_ids):
+            ruleset = get(f"{base}/rulesets/{ruleset_id}", "rules", absent={}) or {}
+            actors = ruleset.get("bypass_actors") or []
+            if any(a.get("actor_type") == "Integration" and a.get("actor_id") == ACTIONS_APP_ID for a in actors):
+                bypass = True
+        # Classic branch protection, where a ruleset is not used.
+        classic = get(f"{base}/branches/{default}/protection", "rules", absent={}) or {}
+        reviews = classic.get("required_pull_request_reviews")
+        if isinstance(reviews, dict):
+            rule_types.add("pull_request")
+            apps = (reviews.get("bypass_pull_request_allowances") or {}).get("apps") or []
+            bypass = bypass or any(isinstance(a, dict) and a.get("slug") == "github-actions" for a in apps)
+        return Settings(
+            private=bool(repo.get("private")),
+            default_branch=default,
+            environments=environments,
+            secrets=frozenset(str(x.get("name")) for x in secrets.get("secrets") or []),
+            variables=frozenset(str(x.get("name")) for x in variables.get("variables") or []),
+            pages_build=pages.get("build_type") if pages else None,
+            workflow_permissions=workflow.get("default_workflow_permissions"),
+            approval_policy=approval.get("approval_policy"),
+            branch_rules=frozenset(rule_types),
+            actions_can_bypass=bypass,
+            unreadable=unreadable,
         )
 
     # -- retries -----------------------------------------------------------------------

@@ -46,6 +46,8 @@ class FakeGitHub:
         self.failures: list[Failure] = []
         self.requests: list[tuple[str, str]] = []
         self.pushes: dict[int, list[str]] = {}  # pull request → head commits pushed, one after each file listing
+        # Repository settings (grader doctor): a GET path under /repos/OWNER/NAME → its JSON; absent: 404.
+        self.settings: dict[str, Any] = {}
         self._next_id = 1000
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -129,6 +131,8 @@ class FakeGitHub:
         if not path.startswith(base):
             return 404, {"message": "Not Found"}
         rest = path[len(base) :]
+        if method == "GET" and rest in self.settings:
+            return 200, self.settings[rest]
         if method == "GET" and (m := re.fullmatch(r"/pulls/(\d+)", rest)):
             pull = self.pulls.get(int(m[1]))
             return (200, pull) if pull else (404, {"message": "Not Found"})
