@@ -2,7 +2,17 @@
 
 Pure functions: data in, a complete SVG document out, byte-for-byte the same for the same data
 (the golden files depend on it). Every piece of text is XML-escaped, so a participant's name
-is only ever text. Colours are fixed and read on light and dark backgrounds alike.
+is only ever text.
+
+Each chart comes in two layouts: :data:`WIDE` for a desktop and :data:`NARROW` for a phone
+(the page picks one with a ``<picture>`` media query, no script). An SVG shown as an image
+scales its text with it, so a wide chart squeezed onto a phone would print 6-pixel labels; the
+narrow one is drawn at about a phone's width, its legend under the plot.
+
+Readable by design: every series colour has a contrast of at least 3:1 against the white
+background (WCAG's minimum for graphics), the second five lines are dashed so that no two
+lines differ by colour alone, and the axes are ticked at round values (1, 2 or 5 times a power
+of ten; whole days or hours on a time axis).
 """
 
 from __future__ import annotations
@@ -10,14 +20,44 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from xml.sax.saxutils import escape, quoteattr
 
-WIDTH, HEIGHT = 760, 400
-LEFT, RIGHT, TOP, BOTTOM = 64, 180, 20, 44  # margins; the legend lives in the right one
-# Okabe & Ito's colour-blind-safe palette, then two greys.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000", "#888888", "#555555")
-_FONT = 'font-family="system-ui, sans-serif" font-size="12"'
+BACKGROUND = "#fff"
+# Okabe & Ito's colour-blind-safe hues, the light ones darkened to 3:1 or more on white; the
+# second five are drawn dashed.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#B8447F", "#000000",
+           "#9E6A00", "#6A3D9A", "#00798C", "#666666", "#B2182B")  # fmt: skip
+DASHED_FROM = 5
+TEXT = "#444"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The geometry of a chart: its size, margins and type size, in SVG units."""
+
+    width: int
+    height: int  # of the plot and its axes; a legend below the plot adds to it
+    left: int
+    right: int
+    top: int
+    bottom: int
+    font: int
+    ticks: int  # about how many ticks an axis gets
+    legend_below: bool
+
+    @property
+    def plot_w(self) -> int:
+        return self.width - self.left - self.right
+
+    @property
+    def plot_h(self) -> int:
+        return self.height - self.top - self.bottom
+
+
+WIDE = Layout(width=760, height=400, left=70, right=190, top=20, bottom=48, font=13, ticks=5, legend_below=False)
+NARROW = Layout(width=360, height=300, left=58, right=14, top=16, bottom=48, font=13, ticks=4, legend_below=True)
+LEGEND_ROW = 20
 
 
 @dataclass(frozen=True)
@@ -28,99 +68,169 @@ class Series:
     points: Sequence[tuple[datetime, float]]
 
 
-def best_over_time(series: Sequence[Series], *, start: datetime, end: datetime, tz: tzinfo, score_label: str) -> str:
+def best_over_time(
+    series: Sequence[Series],
+    *,
+    start: datetime,
+    end: datetime,
+    tz: tzinfo,
+    score_label: str,
+    layout: Layout = WIDE,
+) -> str:
     """A step chart of each series' best score over time, between ``start`` and ``end``.
 
     Points outside the range are drawn at its edges.
     Each line starts at its first scored submission, steps up (or down) at each improvement
     and runs flat to ``end``. With no series the chart says so instead of drawing axes.
     """
-    if not series or not any(s.points for s in series):
-        return _empty("No scored submissions yet.")
-    values = [v for s in series for _, v in s.points]
+    drawn = [s for s in series if s.points]
+    if not drawn:
+        return _empty("No scored submissions yet.", layout)
+    values = [v for s in drawn for _, v in s.points]
     low, high = _padded(min(values), max(values))
+    ticks = nice_ticks(low, high, layout.ticks)
+    low, high = ticks[0], ticks[-1]
     t0, t1 = start.timestamp(), max(end.timestamp(), start.timestamp() + 1)
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    lay = layout
 
     def x(moment: datetime) -> float:
-        return LEFT + (min(max(moment.timestamp(), t0), t1) - t0) / (t1 - t0) * plot_w
+        return lay.left + (min(max(moment.timestamp(), t0), t1) - t0) / (t1 - t0) * lay.plot_w
 
     def y(value: float) -> float:
-        return TOP + (high - value) / (high - low) * plot_h
+        return lay.top + (high - value) / (high - low) * lay.plot_h
 
-    parts = [_axes(low, high, y, score_label)]
-    shown = "%d %b %Y" if t1 - t0 > 3 * 86400 else "%d %b %H:%M"
-    for i in range(5):
-        moment = datetime.fromtimestamp(t0 + (t1 - t0) * i / 4, tz)
+    parts = [_axes(ticks, y, score_label, lay)]
+    for moment, label in time_ticks(start, end, tz, lay.ticks + (1 if lay is WIDE else 0)):
         parts.append(
-            f'<text x="{x(moment):.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">{moment:{shown}}</text>'
+            f'<text x="{x(moment):.1f}" y="{lay.height - lay.bottom + 20}" text-anchor="middle">{escape(label)}</text>'
         )
-    for i, line in enumerate(s for s in series if s.points):
+    legend_top = lay.height + 8 if lay.legend_below else lay.top + 8
+    for i, line in enumerate(drawn):
         colour = PALETTE[i % len(PALETTE)]
+        dash = ' stroke-dasharray="7 4"' if i % len(PALETTE) >= DASHED_FROM else ""
         coords = [(x(moment), y(value)) for moment, value in line.points]
         steps = "".join(f" H{cx:.1f} V{cy:.1f}" for cx, cy in coords[1:])
-        path = f"M{coords[0][0]:.1f},{coords[0][1]:.1f}{steps} H{LEFT + plot_w}"
+        path = f"M{coords[0][0]:.1f},{coords[0][1]:.1f}{steps} H{lay.left + lay.plot_w}"
         title = f"{line.name}: best {line.points[-1][1]:.5f}"
         parts.append(
-            f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2"><title>{escape(title)}</title></path>'
+            f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2.5"{dash}>'
+            f"<title>{escape(title)}</title></path>"
         )
-        legend_y = TOP + 8 + i * 18
+        row_y = legend_top + i * LEGEND_ROW
+        key_x = lay.left if lay.legend_below else lay.width - lay.right + 14
         parts.append(
-            f'<rect x="{WIDTH - RIGHT + 14}" y="{legend_y - 8}" width="12" height="12" fill="{colour}"/>'
-            f'<text x="{WIDTH - RIGHT + 32}" y="{legend_y + 2}">{escape(_clip(line.name, 22))}</text>'
+            f'<line x1="{key_x}" x2="{key_x + 22}" y1="{row_y}" y2="{row_y}" stroke="{colour}" stroke-width="3"{dash}/>'
+            f'<text x="{key_x + 28}" y="{row_y + 4}">{escape(_clip(line.name, 30 if lay.legend_below else 22))}</text>'
         )
-    return _document("Best public score over time", parts)
+    extra = len(drawn) * LEGEND_ROW + 8 if lay.legend_below else 0
+    return _document("Best public score over time", parts, lay, extra)
 
 
-def histogram(values: Sequence[float], *, score_label: str, bins: int = 20) -> str:
-    """A histogram of ``values`` in ``bins`` equal-width bins (NaN and infinities are left out)."""
+def histogram(values: Sequence[float], *, score_label: str, layout: Layout = WIDE) -> str:
+    """A histogram of ``values`` (NaN and infinities are left out) in bins of equal width.
+
+    The bins are cut at round values: a quarter of the step between two ticks of the axis.
+    """
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
-        return _empty("No scored submissions yet.")
+        return _empty("No scored submissions yet.", layout)
     low, high = min(finite), max(finite)
     if high == low:
         low, high = low - 0.5, high + 0.5
+    ticks = nice_ticks(low, high, layout.ticks)
+    start, end = ticks[0], ticks[-1]
+    bins = 4 * (len(ticks) - 1)
+    width = (end - start) / bins
     counts = [0] * bins
     for v in finite:
-        counts[min(int((v - low) / (high - low) * bins), bins - 1)] += 1
-    top = 4 * max(1, math.ceil(max(counts) / 4))  # the axis ends on a whole number of submissions per grid line
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    step = plot_w / bins
-    parts = [_axes(0, top, lambda c: TOP + (top - c) / top * plot_h, "submissions", integer=True)]
+        counts[min(int((v - start) / width), bins - 1)] += 1
+    counted = nice_ticks(0, max(counts), layout.ticks, integer=True)
+    top = counted[-1]
+    lay = layout
+
+    def y(count: float) -> float:
+        return lay.top + (top - count) / top * lay.plot_h
+
+    step = lay.plot_w / bins
+    parts = [_axes(counted, y, "submissions", lay)]
     for i, count in enumerate(counts):
         if not count:
             continue
-        height = count / top * plot_h
-        a, b = low + (high - low) * i / bins, low + (high - low) * (i + 1) / bins
+        height = count / top * lay.plot_h
+        a, b = start + width * i, start + width * (i + 1)
         parts.append(
-            f'<rect x="{LEFT + i * step + 1:.1f}" y="{TOP + plot_h - height:.1f}" width="{step - 2:.1f}" '
+            f'<rect x="{lay.left + i * step + 1:.1f}" y="{lay.top + lay.plot_h - height:.1f}" width="{step - 2:.1f}" '
             f'height="{height:.1f}" fill="{PALETTE[0]}"><title>{a:.5f} to {b:.5f}: {count}</title></rect>'
         )
-    for i in range(5):
-        value = low + (high - low) * i / 4
+    for i, value in enumerate(ticks):
         parts.append(
-            f'<text x="{LEFT + plot_w * i / 4:.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">{value:.4g}</text>'
+            f'<text x="{lay.left + lay.plot_w * i / (len(ticks) - 1):.1f}" y="{lay.height - lay.bottom + 20}" '
+            f'text-anchor="middle">{_tick_label(value, ticks)}</text>'
         )
     parts.append(
-        f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle">{escape(score_label)}</text>'
+        f'<text x="{lay.left + lay.plot_w / 2:.1f}" y="{lay.height - 8}" text-anchor="middle">'
+        f"{escape(score_label)}</text>"
     )
-    return _document("Distribution of public scores", parts)
+    return _document("Distribution of public scores", parts, lay)
 
 
-def _axes(low: float, high: float, y: Callable[[float], float], label: str, *, integer: bool = False) -> str:
-    """Frame, horizontal grid lines with their values, and the vertical axis label."""
-    plot_w = WIDTH - LEFT - RIGHT
-    out = [f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{HEIGHT - TOP - BOTTOM}" fill="none" stroke="#999"/>']
-    for i in range(5):
-        value = low + (high - low) * i / 4
+def nice_ticks(low: float, high: float, count: int, *, integer: bool = False) -> list[float]:
+    """Round tick values covering ``low``..``high``: about ``count`` of them, a step of 1, 2 or 5 times a
+    power of ten (Heckbert's "nice numbers"), the first at or below ``low`` and the last at or above ``high``.
+
+    ``integer``: the step is a whole number (counts).
+    """
+    if not high > low:
+        high = low + 1
+    raw = (high - low) / max(1, count - 1)
+    exponent = math.floor(math.log10(raw))
+    step = next(m * 10.0**exponent for m in (1, 2, 5, 10) if m * 10.0**exponent >= raw * (1 - 1e-9))
+    if integer:
+        step = max(1.0, round(step))
+    first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return [round(k * step, decimals) for k in range(first, last + 1)]
+
+
+def time_ticks(start: datetime, end: datetime, tz: tzinfo, count: int) -> list[tuple[datetime, str]]:
+    """Moments between ``start`` and ``end`` on round local times (whole hours or midnights), at most
+    ``count`` of them, each with its label."""
+    span = max((end - start).total_seconds(), 1)
+    hours = next((h for h in (1, 2, 3, 6, 12, 24, 48, 96, 168, 336, 672, 1344, 2688) if span / 3600 / h < count), 5376)
+    local = start.astimezone(tz)
+    if hours < 24:
+        moment = local.replace(minute=0, second=0, microsecond=0)
+        moment = moment.replace(hour=moment.hour - moment.hour % hours)
+        shape = "%H:%M" if local.date() == end.astimezone(tz).date() else "%d %b %H:%M"
+    else:
+        moment = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        shape = "%d %b" if span < 300 * 86400 else "%b %Y"
+    out = []
+    while moment <= end:
+        if moment >= start:
+            out.append((moment, moment.strftime(shape)))
+        moment += timedelta(hours=hours)  # aware arithmetic is wall-clock: a day stays a day across summer time
+    return out
+
+
+def _tick_label(value: float, ticks: Sequence[float]) -> str:
+    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return f"{value:.{decimals}f}"
+
+
+def _axes(ticks: Sequence[float], y: Callable[[float], float], label: str, lay: Layout) -> str:
+    """Frame, horizontal grid lines at the ticks with their values, and the vertical axis label."""
+    out = [f'<rect x="{lay.left}" y="{lay.top}" width="{lay.plot_w}" height="{lay.plot_h}" fill="none" stroke="#999"/>']
+    for value in ticks:
         at = y(value)
-        shown = f"{value:.0f}" if integer else f"{value:.4g}"
         out.append(
-            f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{at:.1f}" y2="{at:.1f}" stroke="#ccc" stroke-dasharray="3 3"/>'
-            f'<text x="{LEFT - 6}" y="{at + 4:.1f}" text-anchor="end">{shown}</text>'
+            f'<line x1="{lay.left}" x2="{lay.left + lay.plot_w}" y1="{at:.1f}" y2="{at:.1f}" stroke="#ccc" '
+            f'stroke-dasharray="3 3"/><text class="tick" x="{lay.left - 6}" y="{at + 4:.1f}" '
+            f'text-anchor="end">{_tick_label(value, ticks)}</text>'
         )
     out.append(
-        f'<text transform="rotate(-90)" x="{-(TOP + (HEIGHT - TOP - BOTTOM) / 2):.1f}" y="14" '
+        f'<text transform="rotate(-90)" x="{-(lay.top + lay.plot_h / 2):.1f}" y="{lay.font + 2}" '
         f'text-anchor="middle">{escape(label)}</text>'
     )
     return "".join(out)
@@ -133,20 +243,23 @@ def _padded(low: float, high: float) -> tuple[float, float]:
     return low - pad, high + pad
 
 
-def _document(title: str, parts: list[str]) -> str:
+def _document(title: str, parts: list[str], lay: Layout, extra: int = 0) -> str:
     body = "\n".join(parts)
+    height = lay.height + extra
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
-        f'role="img" aria-label={quoteattr(title)} {_FONT} fill="#444">\n'
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>\n'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {lay.width} {height}" width="{lay.width}" '
+        f'height="{height}" role="img" aria-label={quoteattr(title)} font-family="system-ui, sans-serif" '
+        f'font-size="{lay.font}" fill="{TEXT}">\n'
+        f'<rect width="{lay.width}" height="{height}" fill="{BACKGROUND}"/>\n'
         f"<title>{escape(title)}</title>\n{body}\n</svg>\n"
     )
 
 
-def _empty(message: str) -> str:
+def _empty(message: str, lay: Layout) -> str:
     return _document(
         message,
-        [f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT / 2:.0f}" text-anchor="middle">{escape(message)}</text>'],
+        [f'<text x="{lay.width / 2:.0f}" y="{lay.height / 2:.0f}" text-anchor="middle">{escape(message)}</text>'],
+        lay,
     )
 
 

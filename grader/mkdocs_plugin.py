@@ -3,7 +3,11 @@
 ``mkdocs.yml`` lists it under ``plugins:``. It adds the files of :func:`grader.site.render`
 (home, how to submit, rules, leaderboard, participants, charts, their data) as virtual files,
 so nothing is ever written into ``docs/``; it moves the hand-written ``docs/`` under
-``guides/``; and it ships the site's own script and stylesheet from the package.
+``guides/``; and it ships the site's own script and stylesheets from the package.
+
+The links to the repository (home page: the repository and its data; each submission: its pull
+request and the Actions run that executed it) need the repository's address: the plugin's
+``repository`` option, else the one GitHub Actions names in the job that builds the site.
 
 Run by ``grader site build``, it shows the snapshot that command read (:attr:`GraderSite.data`).
 Run by a plain ``mkdocs build``, it reads ``competition.yaml`` (option ``config``) and the
@@ -12,7 +16,9 @@ leaderboard (option ``db``, default the competition's) itself, as of now.
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import os
 from pathlib import Path
 
 from mkdocs.config import config_options as opt
@@ -30,12 +36,16 @@ GUIDES = "guides"
 OWN_FILES = {
     "assets/grader.js": "grader.js",
     "assets/grader.css": "grader.css",
+    "assets/grader-plain.css": "grader-plain.css",
 }
 
 
 class GraderSiteConfig(Config):  # type: ignore[no-untyped-call]
     config = opt.Type(str, default="competition.yaml")
     db = opt.Optional(opt.Type(str))
+    # https://github.com/OWNER/NAME, for the links to the repository, its data, pull requests and
+    # runs; default: the repository of the GitHub Actions job that builds the site.
+    repository = opt.Optional(opt.Type(str))
 
 
 class GraderSite(BasePlugin[GraderSiteConfig]):  # type: ignore[no-untyped-call]
@@ -53,6 +63,11 @@ class GraderSite(BasePlugin[GraderSiteConfig]):  # type: ignore[no-untyped-call]
             )
         if self.data is None:
             self.data = self._read(Path(config.config_file_path or "mkdocs.yml").resolve().parent)
+        repository = self.config.repository or site.repository_url(os.environ)
+        if repository is not None and self.data.repository is None:
+            if not repository.startswith("https://"):
+                raise PluginError(f"grader: repository {repository!r} in mkdocs.yml is not an https:// address.")
+            self.data = dataclasses.replace(self.data, repository=repository.rstrip("/"))
         competition = self.data.competition
         # MkDocs' templates do not escape: the title goes in as HTML text.
         config.site_name = html.escape(" ".join(competition.title.split()))
@@ -78,7 +93,10 @@ class GraderSite(BasePlugin[GraderSiteConfig]):  # type: ignore[no-untyped-call]
         for file in list(files):
             if file.abs_src_path and Path(file.abs_src_path).resolve().is_relative_to(docs):
                 files.remove(file)
-                files.append(File.generated(config, f"{GUIDES}/{file.src_uri}", abs_src_path=file.abs_src_path))
+                # Same inclusion: a guide that mkdocs.yml keeps out of the navigation (`not_in_nav`) stays out.
+                moved = File.generated(config, f"{GUIDES}/{file.src_uri}", abs_src_path=file.abs_src_path)
+                moved.inclusion = file.inclusion
+                files.append(moved)
         self.rendered = site.render(self.data)
         generated = dict(self.rendered.files)
         generated.update({path: site.asset(name) for path, name in OWN_FILES.items()})

@@ -91,6 +91,8 @@ class Submission(NamedTuple):
     removed_reason: str | None = None
     reset_id: int | None = None  # the reset that set it aside
     author: str | None = None  # the login that submitted it (a team's member); None: the participant
+    pr_number: int | None = None  # the pull request it came from
+    run_id: str | None = None  # the store's key: "github-RUN-ATTEMPT" for the evaluate run on GitHub Actions
 
     @property
     def counts(self) -> bool:
@@ -158,6 +160,7 @@ class SiteData:
     revealed_at: str | None = None  # when the private scores were revealed (store timestamp)
     baselines: tuple[Baseline, ...] = ()  # best score first, as Store.baselines returns them
     environment: Lock | None = None  # the notebooks' packages; None while the lock is missing or broken
+    repository: str | None = None  # the competition's repository on GitHub (https://github.com/OWNER/NAME), if known
 
     @property
     def public(self) -> Board:
@@ -236,7 +239,8 @@ def load(competition: Competition, db: Path, *, now: datetime) -> SiteData:
 def _histories(conn: sqlite3.Connection, db: Path) -> dict[str, list[Submission]]:
     """Every participant's submissions, oldest first, in one query (Store.history costs one per participant).
 
-    Only columns that the store also exports to the public CSV: never a private score or its seal.
+    Only columns that the store also exports to the public CSV (and the evaluate run's id, which the
+    pull request's checks show anyone): never a private score or its seal.
     ``username`` is the entrant (a team's name, or the participant's login), ``author`` who submitted.
     """
     try:
@@ -244,7 +248,7 @@ def _histories(conn: sqlite3.Connection, db: Path) -> dict[str, list[Submission]
         # and jump to each row, which is 3x slower for the whole table.
         rows = conn.execute(
             """SELECT username, id, timestamp, notebook_path, status, score, error_message,
-                      removed, removed_reason, reset_id, author FROM submissions
+                      removed, removed_reason, reset_id, author, pr_number, run_id FROM submissions
                ORDER BY +username, timestamp, id"""
         ).fetchall()
     except sqlite3.Error as ex:
@@ -395,18 +399,19 @@ def render(data: SiteData) -> Rendered:
         "leaderboard.md": _leaderboard(data),
         "participants.md": _participants(data),
         "charts.md": _charts_page(data),
-        "charts/best-over-time.svg": _best_chart(data),
-        "charts/scores.svg": charts.histogram(
-            [
-                r.score
-                for p in data.participants
-                if p.removed is None
-                for r in p.submissions
-                if r.status == "completed" and r.score is not None and r.removed is None and r.reset_id is None
-            ],
-            score_label=f"public score ({data.competition.metric.name})",
-        ),
     }
+    scores = [
+        r.score
+        for p in data.participants
+        if p.removed is None
+        for r in p.submissions
+        if r.status == "completed" and r.score is not None and r.removed is None and r.reset_id is None
+    ]
+    for suffix, layout in (("", charts.WIDE), ("-narrow", charts.NARROW)):
+        files[f"charts/best-over-time{suffix}.svg"] = _best_chart(data, layout)
+        files[f"charts/scores{suffix}.svg"] = charts.histogram(
+            scores, score_label=f"public score ({data.competition.metric.name})", layout=layout
+        )
     for board in data.boards:
         files[_csv_name(board)] = _board_csv(board, data)
     shards = shard_count(len(data.participants))
@@ -423,6 +428,7 @@ def render(data: SiteData) -> Rendered:
                 grouped.setdefault(shard(login, shards), [])
     for number, group in sorted(grouped.items()):
         files[f"participants/{number}.json"] = _histories_json(group, data.competition, aliases.get(number))
+        files[f"participants/{number}.html"] = _histories_page(group, data, aliases.get(number), shards)
     return Rendered(files=files, fragments=fragments)
 
 
@@ -511,6 +517,7 @@ def _home(data: SiteData) -> str:
         f"- **Participants:** {sum(not p.baseline for p in data.participants)} ({ranked} with a score)"
         + (f", including {teams} team{'s' if teams != 1 else ''}" if teams else ""),
         f"- **Submissions:** {data.submission_count}",
+        _where(data),
         "",
         "[How to submit](submit.md) · [Rules](rules.md) · [Leaderboard](leaderboard.md) · [Charts](charts.md)",
         "",
@@ -518,6 +525,20 @@ def _home(data: SiteData) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _where(data: SiteData) -> str:
+    """The home page's line on where the competition lives: its repository and its public data."""
+    c = data.competition
+    folder = c.data.directory.relative_to(c.root).as_posix() if c.data.directory.is_relative_to(c.root) else "data"
+    if data.repository is None:
+        return f"- **Data:** {code(folder + '/')} in the competition's repository"
+    repo = data.repository
+    name = "/".join(repo.split("/")[-2:])
+    return (
+        f'- **Repository:** <a href="{_h(repo)}">{_h(name)}</a> · **Data:** '
+        f'<a href="{_h(repo)}/tree/HEAD/{_h(folder)}">{code(folder + "/")}</a>'
+    )
 
 
 def _final_news(data: SiteData, *, ended: bool) -> list[str]:
@@ -707,7 +728,7 @@ def _leaderboard(data: SiteData) -> str:
     if data.baselines:
         lines += ["## Baselines", "", _baseline_list(data), ""]
     if data.off:
-        lines += ["## Not ranked", "", _off_list(data.off), ""]
+        lines += ["## Not ranked", "", _off_list(data), ""]
     lines += [_updated(data), ""]
     return "\n".join(lines)
 
@@ -715,11 +736,12 @@ def _leaderboard(data: SiteData) -> str:
 def _baseline_list(data: SiteData) -> str:
     """The organisers' reference accounts, marked and unranked, best first (the reason is text: escaped)."""
     keys = {p.username: p.key for p in data.participants}
+    shards = shard_count(len(data.participants))
     items = []
     for b in data.baselines:
         score = f"best public score {text.score(b.best.best_score)}" if b.best is not None else "no score yet"
         items.append(
-            f'<li><a href="participants.html#{_h(keys.get(b.username, b.username))}">{_h(b.username)}</a> '
+            f"<li>{_link(b.username, keys.get(b.username, b.username), shards)} "
             f'<span class="grader-baseline">baseline</span> — {_h(score)}, not ranked: '
             f"{_h(_clip(b.reason, MAX_REASON_CHARS))}</li>"
         )
@@ -733,20 +755,30 @@ def _baseline_list(data: SiteData) -> str:
     )
 
 
-def _off_list(off: tuple[Participant, ...]) -> str:
+def _off_list(data: SiteData) -> str:
     """Participants taken off the ranking, each with the organisers' reason (escaped: it is text)."""
+    shards = shard_count(len(data.participants))
     items = [
-        f"<li>{_name(p.username, p.key, p.members)} — "
+        f"<li>{_name(p.username, p.key, p.members, shards)} — "
         f"{_h(OFF_LABELS.get(p.removed or '', p.removed))} by the organisers: "
         f"{_h(_clip(p.removed_reason or '', MAX_REASON_CHARS))}</li>"
-        for p in off
+        for p in data.off
     ]
     return "\n".join(['<ul class="grader-off">', *items, "</ul>"])
 
 
-def _name(username: str, key: str, members: tuple[str, ...]) -> str:
+def _link(username: str, key: str, shards: int) -> str:
+    """A participant's name linked to their history.
+
+    The link leads to the plain page of the history (``participants/N.html#KEY``), which works
+    without JavaScript; the site's script points it at the participants page instead.
+    """
+    return f'<a href="participants/{shard(key, shards)}.html#{_h(key)}" data-who="{_h(key)}">{_h(username)}</a>'
+
+
+def _name(username: str, key: str, members: tuple[str, ...], shards: int) -> str:
     """A participant's name linked to their history; a team's with a mark and its members (HTML)."""
-    link = f'<a href="participants.html#{_h(key)}">{_h(username)}</a>'
+    link = _link(username, key, shards)
     if not members:
         return link
     names = _h(", ".join(members))
@@ -777,21 +809,25 @@ def _board_table(board: Board, data: SiteData) -> str:
     """A leaderboard as one HTML block; the site's script makes it searchable and sortable.
 
     The public board: rank, participant, best public score, entries, last submission. The
-    private board: rank, participant, private score, and the public score of the same submission
-    beside it. A team is marked, with its members under its name.
+    private board: rank, participant, private score, the public score of the same submission
+    beside it, and the shake-up: the move from the public rank to the final one. A team is
+    marked, with its members under its name. The table scrolls sideways in its own box on a
+    narrow screen; the page never does.
     """
     if not board.standings:
         return '<p class="grader-empty">No scored submissions yet.</p>'
     c = data.competition
     by_name = {p.username: p for p in data.participants}
     public = _counted_public_scores(board, data) if board.name != "public" else {}
+    public_ranks = {s.username: s.rank for s in data.public.standings}
+    shards = shard_count(len(data.participants))
     rows = []
     for s in board.standings:
         p = by_name.get(s.username)
         # Spaces between cells: the site search indexes the page's text, and "1bob0.97" is no word.
         cells = [
             f'<td data-v="{s.rank}">{s.rank}</td>',
-            f"<td>{_name(s.username, p.key if p else s.username, p.members if p else ())}</td>",
+            f"<td>{_name(s.username, p.key if p else s.username, p.members if p else (), shards)}</td>",
             f'<td data-v="{s.best_score!r}">{_h(text.score(s.best_score))}</td>',
         ]
         if board.name == "public":
@@ -802,6 +838,7 @@ def _board_table(board: Board, data: SiteData) -> str:
         else:
             shown = public.get(s.username)
             cells.append(f'<td data-v="{shown!r}">{_h(text.score(shown)) if shown is not None else "—"}</td>')
+            cells.append(_shake_up_cell(public_ranks.get(s.username), s.rank))
         rows.append(f"<tr>{' '.join(cells)}</tr>")
     order = "descending" if c.metric.greater_is_better else "ascending"
     if board.name == "public":
@@ -809,11 +846,13 @@ def _board_table(board: Board, data: SiteData) -> str:
         heads += '<th data-sort="text">Last submission</th>'
     else:
         heads = '<th data-sort="num">Private score</th><th data-sort="num">Public score</th>'
+        heads += '<th data-sort="num" title="Public rank → final rank">Move</th>'
     return "\n".join(
         [
             f'<div class="grader-board" data-board="{_h(board.name)}">',
             '<input type="search" class="grader-filter md-input" placeholder="Find a participant" '
             'aria-label="Find a participant" autocomplete="off">',
+            '<div class="grader-scroll">',
             f'<table data-score-order="{order}">',
             f'<thead><tr><th data-sort="num" aria-sort="ascending">Rank</th><th data-sort="text">Participant</th>'
             f"{heads}</tr></thead>",
@@ -821,10 +860,31 @@ def _board_table(board: Board, data: SiteData) -> str:
             *rows,
             "</tbody>",
             "</table>",
+            "</div>",
             '<p class="grader-nomatch" hidden>No participant matches.</p>',
             "</div>",
         ]
     )
+
+
+def shake_up(public_rank: int | None, final_rank: int) -> int | None:
+    """Places gained from the public board to the final one (negative: lost), as Kaggle's shake-up;
+    None for an entrant who had no public rank."""
+    return None if public_rank is None else public_rank - final_rank
+
+
+def _shake_up_cell(public_rank: int | None, final_rank: int) -> str:
+    """'3 → 1 ▲2', '1 → 3 ▼2' or '2 → 2 =': the move in words too, for a screen reader."""
+    move = shake_up(public_rank, final_rank)
+    if move is None:
+        return f'<td data-v="0">— → {final_rank}</td>'
+    if move > 0:
+        mark = f'<span class="grader-up" title="up {move} place{"s" if move != 1 else ""}">▲{move}</span>'
+    elif move < 0:
+        mark = f'<span class="grader-down" title="down {-move} place{"s" if move != -1 else ""}">▼{-move}</span>'
+    else:
+        mark = '<span class="grader-same" title="same place">=</span>'
+    return f'<td data-v="{move}">{public_rank} → {final_rank} {mark}</td>'
 
 
 def _participants(data: SiteData) -> str:
@@ -832,20 +892,22 @@ def _participants(data: SiteData) -> str:
     lines = [
         "# Participants",
         "",
-        f'<div class="grader-history" data-base="participants/" data-shards="{shard_count(len(data.participants))}">',
-        '<form class="grader-pick"><label>Show the submissions of '
+        f'<div class="grader-history" data-base="participants/" data-shards="{shard_count(len(data.participants))}"'
+        + (f' data-repo="{_h(data.repository)}">' if data.repository else ">"),
+        '<form class="grader-pick" hidden><label>Show the submissions of '
         '<input type="search" class="md-input" name="who" placeholder="login" autocomplete="off" '
         'aria-label="Participant login"></label> <button class="md-button" type="submit">Show</button></form>',
-        "<noscript><p>This page needs JavaScript. The data of each participant is in "
-        "<code>participants/LOGIN.json</code>.</p></noscript>",
-        '<p class="grader-message">Choose a participant on the <a href="leaderboard.html">leaderboard</a>, '
+        '<noscript><p>Choose a participant on the <a href="leaderboard.html">leaderboard</a> or on this page: '
+        "each name leads to a plain page of their submissions.</p></noscript>",
+        '<p class="grader-message" hidden>Choose a participant on the <a href="leaderboard.html">leaderboard</a>, '
         "or type a login above.</p>",
         '<div class="grader-view" hidden>',
         '<h2 class="grader-who"></h2>',
         '<p class="grader-members" hidden></p>',
         '<p class="grader-summary"></p>',
+        '<div class="grader-scroll">'
         '<table><thead><tr><th>#</th><th>Submitted</th><th class="grader-by" hidden>By</th><th>Notebook</th>'
-        "<th>Status</th><th>Public score</th><th>Note</th></tr></thead><tbody></tbody></table>",
+        "<th>Status</th><th>Public score</th><th>Note</th><th>Links</th></tr></thead><tbody></tbody></table></div>",
         "</div>",
         "</div>",
         "",
@@ -860,10 +922,11 @@ def _participants(data: SiteData) -> str:
             "",
         ]
     if unranked:
-        links = ", ".join(f'<a href="participants.html#{_h(p.key)}">{_h(p.username)}</a>' for p in unranked)
+        shards = shard_count(len(data.participants))
+        links = ", ".join(_link(p.username, p.key, shards) for p in unranked)
         lines += ["## Without a score yet", "", f'<p class="grader-unranked">{links}</p>', ""]
     if data.off:
-        lines += ["## Disqualified or removed", "", _off_list(data.off), ""]
+        lines += ["## Disqualified or removed", "", _off_list(data), ""]
     lines += [_updated(data), ""]
     return "\n".join(lines)
 
@@ -967,7 +1030,120 @@ def _history(p: Participant, c: Competition) -> dict[str, Any]:
         history["private_score"] = p.private_score
         history["counted"] = p.final_submission
     history["submissions"] = rows
+    links = {str(r.id): [r.pr_number, _run_path(r.run_id)] for r in p.submissions if r.pr_number or _run_path(r.run_id)}
+    if links:
+        history["links"] = links
     return history
+
+
+_GITHUB_RUN = re.compile(r"github-([0-9]{1,20})-([0-9]{1,6})")
+
+
+def _run_path(run_id: str | None) -> str | None:
+    """'RUN/ATTEMPT' of the evaluate run that executed a submission, from the store's key
+    (``github-RUN-ATTEMPT``); None for a run made elsewhere (a laptop, a regrade)."""
+    m = _GITHUB_RUN.fullmatch(run_id or "")
+    return f"{m[1]}/{m[2]}" if m else None
+
+
+def repository_url(environ: Mapping[str, str]) -> str | None:
+    """The repository's address from the variables GitHub Actions sets in every job
+    (``GITHUB_SERVER_URL`` and ``GITHUB_REPOSITORY``), or None elsewhere."""
+    server, name = environ.get("GITHUB_SERVER_URL", "https://github.com"), environ.get("GITHUB_REPOSITORY", "")
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}", name):
+        return None
+    if not re.fullmatch(r"https://[^\s/\"'<>]+", server):
+        return None
+    return f"{server}/{name}"
+
+
+def _row_links(r: Submission, repo: str | None) -> str:
+    """The pull request and the Actions run of a submission (HTML), the run's page holding the
+    executed notebook as an artifact; plain text when the repository is not known."""
+    parts = []
+    run = _run_path(r.run_id)
+    if r.pr_number:
+        label = f"PR #{r.pr_number}"
+        parts.append(f'<a href="{_h(repo)}/pull/{r.pr_number}">{label}</a>' if repo else label)
+    if run:
+        number, attempt = run.split("/")
+        url = f"{repo}/actions/runs/{number}/attempts/{attempt}"
+        tip = "The evaluate run; its artifact holds the executed notebook"
+        parts.append(f'<a href="{_h(url)}" title="{tip}">Actions run</a>' if repo else f"run {number}")
+    return " · ".join(parts)
+
+
+def _summary(p: Participant) -> str:
+    """The sentence over a history (as the site's script writes it)."""
+    if p.removed is not None:
+        what = "Disqualified" if p.removed == "disqualified" else "Removed from the ranking"
+        line = f"{what} by the organisers. Reason: {_clip(p.removed_reason or '', MAX_REASON_CHARS)}. Not ranked"
+    else:
+        line = "no score yet" if p.rank is None else f"rank {p.rank}, best public score {text.score(p.best_score)}"
+        line += f"; {p.entries} entr{'y' if p.entries == 1 else 'ies'}"
+    if p.final_rank is not None:
+        counted = f" (submission #{p.final_submission})" if p.final_submission else ""
+        line = f"Final rank {p.final_rank}, private score {text.score(p.private_score)}{counted}; public {line}"
+    return line if line.endswith((".", "!", "?")) else line + "."
+
+
+def _histories_page(group: list[Participant], data: SiteData, aliases: Mapping[str, str] | None, shards: int) -> str:
+    """The histories of a group of participants as one plain HTML page: what a visitor without
+    JavaScript sees when following a participant's link (``participants/N.html#KEY``)."""
+    c, repo = data.competition, data.repository
+    title = _h(" ".join(c.title.split()))
+    body = []
+    for p in group:
+        history = _history(p, c)
+        team = bool(p.members)
+        heads = ["#", "Submitted", *(["By"] if team else []), "Notebook", "Status", "Public score", "Note", "Links"]
+        rows = []
+        for r, row in zip(p.submissions, history["submissions"], strict=True):
+            off = row[6] if len(row) > 6 else None
+            status = _h(off or row[3])
+            if r.id in p.finals:
+                status += ' <span class="badge">final</span>'
+            if p.final_submission == r.id:
+                status += ' <span class="badge counted">counted</span>'
+            score = text.score(row[4]) + (" (not counted)" if off and row[4] is not None else "")
+            cells = [str(r.id), _h(row[1]), *([_h(row[7])] if team else []), _h(row[2]), status, score, _h(row[5]),
+                     _row_links(r, repo)]  # fmt: skip
+            css = f"s-{_h(r.status)}" + (" off" if off else "")
+            rows.append(f'<tr class="{css}">' + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+        members = f"<p>Team: {_h(', '.join(p.members))}</p>" if team else ""
+        body += [
+            f'<section id="{_h(p.key)}">',
+            f"<h2>{_h(p.username)}</h2>{members}<p>{_h(_summary(p))}</p>",
+            '<div class="grader-scroll"><table>',
+            "<thead><tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr></thead>",
+            "<tbody>",
+            *rows,
+            "</tbody></table></div>",
+            "</section>",
+        ]
+    for login, team_key in sorted((aliases or {}).items()):
+        body.append(
+            f'<section id="{_h(login)}"><p>{_h(login)} is a member of the team '
+            f'<a href="{shard(team_key, shards)}.html#{_h(team_key)}">{_h(team_key)}</a>.</p></section>'
+        )
+    return "\n".join(
+        [
+            "<!doctype html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>Submissions — {title}</title>",
+            '<link rel="stylesheet" href="../assets/grader-plain.css">',
+            "</head><body>",
+            f'<nav><a href="../index.html">{title}</a> · <a href="../leaderboard.html">Leaderboard</a> · '
+            '<a href="../participants.html">Participants</a></nav>',
+            "<main>",
+            *body,
+            "</main>",
+            _updated(data),
+            "</body></html>",
+            "",
+        ]
+    )
 
 
 def _clip(value: str, width: int) -> str:
@@ -986,14 +1162,14 @@ def _charts_page(data: SiteData) -> str:
             "",
             f"## Best public score over time{f' — the top {top}' if top else ''}",
             "",
-            "![Best public score over time of the leading participants](charts/best-over-time.svg){ .grader-chart }",
+            _picture("best-over-time", "Best public score over time of the leading participants"),
             "",
             "## Distribution of public scores",
             "",
             "Every completed submission's public score"
             + (", except those that do not count (removed, disqualified or before a reset)." if aside else "."),
             "",
-            "![Histogram of the public scores of all completed submissions](charts/scores.svg){ .grader-chart }",
+            _picture("scores", "Histogram of the public scores of all completed submissions"),
             "",
             _updated(data),
             "",
@@ -1001,7 +1177,18 @@ def _charts_page(data: SiteData) -> str:
     )
 
 
-def _best_chart(data: SiteData) -> str:
+def _picture(name: str, alt: str) -> str:
+    """A chart in its two layouts: the narrow one on a phone, the wide one from 45em (720 px) up.
+
+    An SVG image scales its text with it: the wide chart on a phone would print 6-pixel labels.
+    """
+    return (
+        f'<picture><source media="(min-width: 45em)" srcset="charts/{name}.svg">'
+        f'<img class="grader-chart" src="charts/{name}-narrow.svg" alt="{_h(alt)}"></picture>'
+    )
+
+
+def _best_chart(data: SiteData, layout: charts.Layout) -> str:
     c = data.competition
     by_name = {p.username: p for p in data.participants}
     greater = c.metric.greater_is_better
@@ -1016,20 +1203,21 @@ def _best_chart(data: SiteData) -> str:
         series.append(charts.Series(standing.username, points))
     moments = [moment for line in series for moment, _ in line.points]
     if not moments:
-        return charts.best_over_time([], start=c.start, end=c.end, tz=c.timezone, score_label="")
+        return charts.best_over_time([], start=c.start, end=c.end, tz=c.timezone, score_label="", layout=layout)
     # From the first scored submission to now (or the end), at least an hour wide.
     start = min(moments)
     end = max(max(moments), min(data.now, c.end))
     if end - start < timedelta(hours=1):
         start, end = start - timedelta(minutes=30), end + timedelta(minutes=30)
-    return charts.best_over_time(series, start=start, end=end, tz=c.timezone, score_label=f"public {c.metric.name}")
+    label = f"public {c.metric.name}"
+    return charts.best_over_time(series, start=start, end=end, tz=c.timezone, score_label=label, layout=layout)
 
 
 def _board_csv(board: Board, data: SiteData) -> str:
     """A board as CSV; text cells a spreadsheet would run as a formula are prefixed with '.
 
-    The private board has the columns of its table: rank, participant, private score and the
-    public score of the same submission.
+    The private board has the columns of its table: rank, participant, private score, the
+    public score of the same submission, the public rank and the move (places gained).
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -1041,10 +1229,14 @@ def _board_csv(board: Board, data: SiteData) -> str:
             )
         return out.getvalue()
     scores = _counted_public_scores(board, data)
-    writer.writerow(("rank", "participant", "private_score", "public_score"))
+    public_ranks = {s.username: s.rank for s in data.public.standings}
+    writer.writerow(("rank", "participant", "private_score", "public_score", "public_rank", "move"))
     for s in board.standings:
         shown = scores.get(s.username)
-        writer.writerow((s.rank, _cell(s.username), repr(s.best_score), "" if shown is None else repr(shown)))
+        before = public_ranks.get(s.username)
+        move = shake_up(before, s.rank)
+        writer.writerow((s.rank, _cell(s.username), repr(s.best_score), "" if shown is None else repr(shown),
+                         "" if before is None else before, "" if move is None else move))  # fmt: skip
     return out.getvalue()
 
 

@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,8 +80,10 @@ def make_db(competition: Competition) -> Path:
     with Store(db) as store:
         for i, (user, day, hour, status, score, notebook, message) in enumerate(SUBMISSIONS):
             when = datetime(2026, 11, day, hour, 0, tzinfo=UTC)
-            # 0.123456: must never appear in the site
-            record(store, competition, f"run-{i}", user, when, status, score, 0.123456, notebook, message)
+            # 0.123456: must never appear in the site. Run as GitHub Actions' evaluate run 4200+i, from
+            # pull request 100+i; the last two ran on a laptop (no pull request, a run id of its own).
+            run, pr = (f"github-{4200 + i}-1", 100 + i) if i < 8 else (f"run-{i}", None)
+            record(store, competition, run, user, when, status, score, 0.123456, notebook, message, pr=pr)
     return db
 
 
@@ -95,6 +98,7 @@ def record(
     private: float | None,
     notebook: str,
     message: str | None = None,
+    pr: int | None = None,
 ) -> int:
     """Record one run through the real Store; returns the submission id."""
     sha = hashlib.sha256(f"{user}/{notebook}".encode()).hexdigest()
@@ -110,7 +114,9 @@ def record(
         private_score=private if score is not None else None,
         grader_version="0.1.0",
     )
-    return store.record(result, user=user, competition=competition, now=when, notebook_path=notebook).submission_id
+    return store.record(
+        result, user=user, competition=competition, now=when, notebook_path=notebook, pr_number=pr
+    ).submission_id
 
 
 # -- the competition that ended ------------------------------------------------------------
@@ -263,10 +269,13 @@ def check_golden(rendered: site.Rendered, folder: Path) -> None:
         assert content == (folder / path).read_text(encoding="utf-8"), f"{path} differs from {folder / path}"
 
 
+REPOSITORY = "https://github.com/example-course/digits"
+
+
 def test_generated_files_match_the_golden_files(comp: Competition) -> None:
-    check_golden(
-        site.render(site.load(comp, comp.root / "leaderboard" / "leaderboard.db", now=NOW)), GOLDEN / "running"
-    )
+    """With the repository known (the links are in); the final site's golden files show it unknown."""
+    data = site.load(comp, comp.root / "leaderboard" / "leaderboard.db", now=NOW)
+    check_golden(site.render(replace(data, repository=REPOSITORY)), GOLDEN / "running")
 
 
 def test_the_final_site_matches_the_golden_files(revealed: Competition) -> None:
@@ -278,12 +287,13 @@ def test_generated_pages_rank_escape_and_hide_private_scores(comp: Competition) 
     rendered = site.render(site.load(comp, comp.root / "leaderboard" / "leaderboard.db", now=NOW))
     files = rendered.files
     board = rendered.fill(files["leaderboard.md"])
-    order = re.findall(r'<a href="participants.html#([a-z]+)">', board)
+    order = re.findall(r'<a href="participants/0.html#([a-z]+)" data-who="\1">', board)
     assert order == ["bob", "alice", "carol", "erin"]
     # alice and carol tie at 0.95; alice got there first (ties: earliest)
-    assert '<td data-v="2">2</td> <td><a href="participants.html#alice">' in board
+    assert '<td data-v="2">2</td> <td><a href="participants/0.html#alice" data-who="alice">' in board
     assert "dave" not in board  # no score, no rank
-    assert [p for p in files if p.startswith("participants/")] == ["participants/0.json"]  # 5 fit in one file
+    # 5 fit in one file, with its plain page for a browser without JavaScript
+    assert [p for p in files if p.startswith("participants/")] == ["participants/0.json", "participants/0.html"]
     histories = json.loads(files["participants/0.json"])
     assert sorted(histories) == ["alice", "bob", "carol", "dave", "erin"]
     bob = histories["bob"]
@@ -295,19 +305,20 @@ def test_generated_pages_rank_escape_and_hide_private_scores(comp: Competition) 
     assert erin["entries"] == 2  # the rejected duplicate is not an entry
     # Nobody is in a team and nobody chose: the histories have their plain shape, six items a row.
     for history in histories.values():
-        assert list(history) == ["username", "rank", "best_score", "entries", "submissions"]
+        assert list(history) == ["username", "rank", "best_score", "entries", "submissions", "links"]
         assert {len(row) for row in history["submissions"]} == {6}
     everything = "".join(files.values()) + "".join(rendered.fragments.values())
     assert "0.123456" not in everything  # private scores never reach the site
-    assert "<script" not in everything and "<img" not in everything  # hostile markup is always escaped
+    # hostile markup is always escaped (the site's own images are the charts)
+    assert "<script" not in everything and "<img src=x" not in everything
+    assert everything.count("<img") == everything.count('<img class="grader-chart" src="charts/') == 2
     assert TITLE not in files["index.md"]
     assert "# Digits &lt;script&gt;alert\\(&quot;title&quot;\\)&lt;/script&gt; &amp; \\*friends\\*" in files["index.md"]
     unranked = files["participants.md"]
-    assert '<a href="participants.html#dave">dave</a>' in unranked
+    assert '<a href="participants/0.html#dave" data-who="dave">dave</a>' in unranked
 
 
 def test_hostile_names_are_text_everywhere(comp: Competition) -> None:
-    from dataclasses import replace
 
     names = ["<script>alert(1)</script>", "=cmd|' /C calc'!A0", "a]b(c)*d_"]
     # competition.yaml allows only logins in teams; the site escapes them all the same.
@@ -326,7 +337,7 @@ def test_hostile_names_are_text_everywhere(comp: Competition) -> None:
     files = rendered.files
     board = rendered.fill(files["leaderboard.md"])
     assert "<script>alert(1)" not in board and "&lt;script&gt;alert(1)&lt;/script&gt;" in board
-    keys = re.findall(r'href="participants.html#([^"]+)"', board)
+    keys = re.findall(r'href="participants/0.html#([^"]+)"', board)
     assert keys[0].startswith("u-") and keys[1].startswith("u-") and keys[2].startswith("u-")
     histories = json.loads(files["participants/0.json"])
     assert sorted(histories) == sorted(keys)
@@ -347,7 +358,7 @@ def test_removed_disqualified_and_reset_are_shown_with_their_reasons(revealed: C
     public = rendered.fragments["board-public"]
     # bob's 0.97 was removed, so his 0.88 counts; carol (0.99) is disqualified; alice and frank tie
     # at 0.90 and alice got there first. Nothing from before the reset ranks.
-    assert re.findall(r'participants.html#([a-z]+)">', public) == ["alice", "frank", "bob", "owls"]
+    assert re.findall(r'participants/0.html#([a-z]+)"', public) == ["alice", "frank", "bob", "owls"]
     assert '<td data-v="0.88">0.88000</td>' in public
     histories = json.loads(files["participants/0.json"])
     bob = histories["bob"]
@@ -371,7 +382,8 @@ def test_removed_disqualified_and_reset_are_shown_with_their_reasons(revealed: C
     # The baseline: its best score (the best of all) is shown, marked, below the ranking; nobody moved down.
     assert "teacher-knn" not in public and "teacher-knn" not in rendered.fragments["board-private"]
     assert (
-        '<a href="participants.html#teacher-knn">teacher-knn</a> <span class="grader-baseline">baseline</span> — '
+        '<a href="participants/0.html#teacher-knn" data-who="teacher-knn">teacher-knn</a> '
+        '<span class="grader-baseline">baseline</span> — '
         "best public score 0.95000, not ranked: =SUM(1) k-NN &lt;b&gt;k=5&lt;/b&gt;, the course&#x27;s reference"
     ) in board
     assert "teacher-knn" not in files["participants.md"].split("## Without a score yet")[-1]
@@ -393,16 +405,16 @@ def test_the_final_board_comes_after_the_reveal_only(sealed: Competition, reveal
     final = after.fragments["board-private"]
     # Each participant's final submission, ranked by its private score: the best public one, or the
     # chosen one (the owls chose hank's 0.6, private 0.6234507, over gina's 0.7, private 0.5123406).
-    assert re.findall(r'participants.html#([a-z]+)">', final) == ["frank", "bob", "alice", "owls"]
+    assert re.findall(r'participants/0.html#([a-z]+)"', final) == ["frank", "bob", "alice", "owls"]
     assert '<td data-v="0.9164517">0.91645</td> <td data-v="0.9">0.90000</td>' in final
     assert '<td data-v="0.6234507">0.62345</td> <td data-v="0.6">0.60000</td>' in final  # the same submission's
     page = after.fill(after.files["leaderboard.md"])
     assert page.index('data-board="private"') < page.index('data-board="public"')
     assert "## Final leaderboard \\(private\\)" in page and "## Public leaderboard" in page
     assert list(csv.reader(io.StringIO(after.files["leaderboard-private.csv"]))) == [
-        ["rank", "participant", "private_score", "public_score"],
-        ["1", "frank", "0.9164517", "0.9"], ["2", "bob", "0.8264513", "0.88"], ["3", "alice", "0.7364519", "0.9"],
-        ["4", "owls", "0.6234507", "0.6"],
+        ["rank", "participant", "private_score", "public_score", "public_rank", "move"],
+        ["1", "frank", "0.9164517", "0.9", "2", "1"], ["2", "bob", "0.8264513", "0.88", "3", "1"],
+        ["3", "alice", "0.7364519", "0.9", "1", "-2"], ["4", "owls", "0.6234507", "0.6", "4", "0"],
     ]  # fmt: skip
     home = after.files["index.md"]
     assert "**The competition has ended and the final ranking is revealed.**" in home
@@ -415,11 +427,13 @@ def test_a_team_and_the_final_choices_are_shown(sealed: Competition, revealed: C
     """gina and hank submit as the team owls; gina chose hank's submission (#11), bob chose his best (#5)."""
     before = site.render(site.load(sealed, sealed.root / "leaderboard" / "leaderboard.db", now=FINAL_NOW))
     team_cell = (
-        '<td><a href="participants.html#owls">owls</a> <span class="grader-team">team</span> '
+        '<td><a href="participants/0.html#owls" data-who="owls">owls</a> <span class="grader-team">team</span> '
         '<span class="grader-members">gina, hank</span></td>'
     )
     assert team_cell in before.fragments["board-public"]
-    assert '<td><a href="participants.html#bob">bob</a></td>' in before.fragments["board-public"]  # solo: as before
+    assert (
+        '<td><a href="participants/0.html#bob" data-who="bob">bob</a></td>' in before.fragments["board-public"]
+    )  # solo: as before
     assert "alice frank bob owls gina hank" in before.files["leaderboard.md"]  # the site search finds the members
     histories = json.loads(before.files["participants/0.json"])
     owls = histories["owls"]
@@ -469,6 +483,7 @@ def test_nothing_private_reaches_the_site_before_the_reveal(
     selected = [0.7364519, 0.8264513, 0.9164517, 0.6234507]
     files = ("leaderboard.html", "leaderboard-private.csv", "participants/0.json")
     expected = {f"{name}: {shown}" for name in files for v in selected for shown in (repr(v), f"{v:.5f}")}
+    expected |= {f"participants/0.html: {v:.5f}" for v in selected}  # the plain history page: rounded only
     assert set(leaks(built_final, PRIVATE)) == expected
 
 
@@ -509,9 +524,9 @@ def test_the_built_site_has_every_page_and_nothing_from_outside(built: Path) -> 
     for guide in ("students", "teachers", "competition", "design", "site"):
         assert (built / "guides" / f"{guide}.html").is_file(), guide
     assert (built / "grader" / "competition.schema.json").is_file()  # linked from the competition.yaml guide
-    assert sorted(p.name for p in (built / "participants").iterdir()) == ["0.json"]
+    assert sorted(p.name for p in (built / "participants").iterdir()) == ["0.html", "0.json"]
     board = (built / "leaderboard.html").read_text(encoding="utf-8")
-    assert '<a href="participants.html#bob">bob</a>' in board
+    assert '<a href="participants/0.html#bob" data-who="bob">bob</a>' in board
     for page in built.rglob("*.html"):
         html = page.read_text(encoding="utf-8")
         # the title is text in every page's header and <title>
@@ -554,7 +569,9 @@ def test_plain_mkdocs_build_strict_reads_the_leaderboard_itself(comp: Competitio
         (comp.root / "docs").unlink()
         (comp.root / "mkdocs.yml").unlink()
     assert proc.returncode == 0, proc.stderr
-    assert '<a href="participants.html#alice">alice</a>' in (tmp_path / "out" / "leaderboard.html").read_text("utf-8")
+    assert '<a href="participants/0.html#alice" data-who="alice">alice</a>' in (
+        tmp_path / "out" / "leaderboard.html"
+    ).read_text("utf-8")
 
 
 def test_a_failed_build_keeps_the_last_site_and_says_why(comp: Competition, built: Path, tmp_path: Path) -> None:
@@ -581,7 +598,6 @@ def test_use_directory_urls_is_refused_with_a_fix(comp: Competition, tmp_path: P
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "Asia/Kolkata", "America/St_Johns", "UTC"])
 def test_local_times_are_exact_in_every_zone(comp: Competition, zone: str) -> None:
-    from dataclasses import replace
     from zoneinfo import ZoneInfo
 
     competition = replace(comp, timezone=ZoneInfo(zone))

@@ -95,6 +95,9 @@
     var message = root.querySelector(".grader-message");
     var form = root.querySelector(".grader-pick");
     var score = function (v) { return v === null ? "—" : v.toFixed(5); };
+    var repo = root.getAttribute("data-repo");  // https://github.com/OWNER/NAME, when the build knew it
+    if (form) form.hidden = false;  // without this script the page shows a plain list instead
+    message.hidden = false;
 
     function say(text) { message.textContent = text; message.hidden = false; view.hidden = true; }
     function summary(data) {
@@ -119,6 +122,20 @@
       mark.title = title;
       td.appendChild(document.createTextNode(" "));
       td.appendChild(mark);
+    }
+    function links(td, link) {  // [pull request number, "RUN/ATTEMPT"]: the pull request and its Actions run
+      var parts = [];
+      if (link && link[0]) parts.push(["PR #" + link[0], repo && repo + "/pull/" + link[0]]);
+      if (link && link[1]) {
+        var run = link[1].split("/");
+        parts.push([repo ? "Actions run" : "run " + run[0], repo && repo + "/actions/runs/" + run[0] + "/attempts/" + run[1]]);
+      }
+      parts.forEach(function (part, i) {
+        if (i) td.appendChild(document.createTextNode(" · "));
+        var node = part[1] ? document.createElement("a") : document.createTextNode(part[0]);
+        if (part[1]) { node.href = part[1]; node.textContent = part[0]; }
+        td.appendChild(node);
+      });
     }
     function show(data) {
       var team = data.team || null;  // a team's members; each row then says who submitted it
@@ -148,6 +165,9 @@
           if (i === cells.length - 2) td.className = "grader-num";
           tr.appendChild(td);
         });
+        var cell = document.createElement("td");
+        links(cell, (data.links || {})[String(s[0])]);
+        tr.appendChild(cell);
         body.appendChild(tr);
       });
       message.hidden = true;
@@ -180,7 +200,14 @@
     load();
   }
 
+  function historyLinks() {  // a name leads to the plain history page; with this script, to the participants page
+    document.querySelectorAll("a[data-who]").forEach(function (a) {
+      a.setAttribute("href", "participants.html#" + encodeURIComponent(a.getAttribute("data-who")));
+    });
+  }
+
   function start() {
+    historyLinks();
     document.querySelectorAll(".grader-status[data-end]").forEach(countdown);
     document.querySelectorAll(".grader-board").forEach(board);
     document.querySelectorAll(".grader-history").forEach(history);
