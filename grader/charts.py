@@ -102,7 +102,8 @@ def best_over_time(
     parts = [_axes(ticks, y, score_label, lay)]
     for moment, label in time_ticks(start, end, tz, lay.ticks + (1 if lay is WIDE else 0)):
         parts.append(
-            f'<text x="{x(moment):.1f}" y="{lay.height - lay.bottom + 20}" text-anchor="middle">{escape(label)}</text>'
+            f'<text class="time" x="{x(moment):.1f}" y="{lay.height - lay.bottom + 20}" text-anchor="middle">'
+            f"{escape(label)}</text>"
         )
     legend_top = lay.height + 8 if lay.legend_below else lay.top + 8
     for i, line in enumerate(drawn):
@@ -164,7 +165,8 @@ def histogram(values: Sequence[float], *, score_label: str, layout: Layout = WID
         )
     for i, value in enumerate(ticks):
         parts.append(
-            f'<text x="{lay.left + lay.plot_w * i / (len(ticks) - 1):.1f}" y="{lay.height - lay.bottom + 20}" '
+            f'<text class="xtick" x="{lay.left + lay.plot_w * i / (len(ticks) - 1):.1f}" '
+            f'y="{lay.height - lay.bottom + 20}" '
             f'text-anchor="middle">{_tick_label(value, ticks)}</text>'
         )
     parts.append(
@@ -182,12 +184,14 @@ def nice_ticks(low: float, high: float, count: int, *, integer: bool = False) ->
     """
     if not high > low:
         high = low + 1
-    raw = (high - low) / max(1, count - 1)
-    exponent = math.floor(math.log10(raw))
-    step = next(m * 10.0**exponent for m in (1, 2, 5, 10) if m * 10.0**exponent >= raw * (1 - 1e-9))
-    if integer:
-        step = max(1.0, round(step))
-    first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+    exponent = math.floor(math.log10((high - low) / max(1, count - 1))) - 1
+    # The finest round step that needs no more than one tick over ``count``.
+    for step in (m * 10.0**e for e in range(exponent, exponent + 4) for m in (1, 2, 5)):
+        if integer and step < 1:
+            continue
+        first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+        if last - first + 1 <= count + 1:
+            break
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
     return [round(k * step, decimals) for k in range(first, last + 1)]
 
@@ -226,7 +230,7 @@ def _axes(ticks: Sequence[float], y: Callable[[float], float], label: str, lay: 
         at = y(value)
         out.append(
             f'<line x1="{lay.left}" x2="{lay.left + lay.plot_w}" y1="{at:.1f}" y2="{at:.1f}" stroke="#ccc" '
-            f'stroke-dasharray="3 3"/><text class="tick" x="{lay.left - 6}" y="{at + 4:.1f}" '
+            f'stroke-dasharray="3 3"/><text class="ytick" x="{lay.left - 6}" y="{at + 4:.1f}" '
             f'text-anchor="end">{_tick_label(value, ticks)}</text>'
         )
     out.append(
@@ -239,7 +243,7 @@ def _axes(ticks: Sequence[float], y: Callable[[float], float], label: str, lay: 
 def _padded(low: float, high: float) -> tuple[float, float]:
     if high == low:
         return low - 0.5, high + 0.5
-    pad = (high - low) * 0.05
+    pad = (high - low) * 0.02
     return low - pad, high + pad
 
 

@@ -4,17 +4,28 @@ Checks what a visitor sees: the leaderboard sorted right and re-sortable, the pa
 filter, a participant's history loaded on demand (hostile text shown as text), the charts
 drawn, no request leaving localhost, no console error; and after the reveal, the final
 board, what the organisers decided (a removed submission, a disqualified participant), a
-team with its members and authors, and the final choices.
-Screenshots go to test-artifacts/.
+team with its members and authors, the final choices and the shake-up.
+
+On a phone (390×844, emulated by Chromium's device metrics) and a desktop (1280×1000), with and
+without JavaScript: nothing is wider than the screen (a wide table scrolls in its own box), the
+charts' text is at least 11 px as drawn, their series colours have 3:1 contrast or more against
+their background, their axes are ticked at round values; without JavaScript every page still
+shows its content and a participant's link leads to a plain page of their submissions.
+Screenshots go to test-artifacts/ (git-ignored).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
+import math
+import re
 import shutil
 import threading
+import urllib.request
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +48,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
+# The variables GitHub Actions sets in the job that builds the site: the links point at this repository.
+GITHUB = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "example-course/digits"}
+REPO = "https://github.com/example-course/digits"
+PHONE = (390, 844)
+DESKTOP = (1280, 1000)
+MIN_TEXT_PX = 11
+MIN_CONTRAST = 3.0
+
+
 class QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -57,10 +77,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     out = comp.root / "public"
     proc = test_site.grader(
         "site", "build", "--out", str(out), "--mkdocs", str(ROOT / "mkdocs.yml"), "--now", test_site.NOW_ARG,
-        cwd=comp.root,
+        cwd=comp.root, env=GITHUB,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in (out / "participants").iterdir()) == ["0.json", "1.json", "2.json"]
+    names = sorted(p.name for p in (out / "participants").iterdir())
+    assert names == ["0.html", "0.json", "1.html", "1.json", "2.html", "2.json"]
     with serve(out) as url:
         yield url
 
@@ -73,7 +94,7 @@ def served_final(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     out = comp.root / "public"
     proc = test_site.grader(
         "site", "build", "--out", str(out), "--mkdocs", str(ROOT / "mkdocs.yml"), "--now", test_site.FINAL_NOW_ARG,
-        cwd=comp.root,
+        cwd=comp.root, env={"GITHUB_REPOSITORY": ""},  # built elsewhere than on GitHub Actions: no links
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     with serve(out) as url:
@@ -95,6 +116,19 @@ def serve(folder: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    with chromium(tmp_path_factory) as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def no_js(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    """Chromium with JavaScript turned off."""
+    with chromium(tmp_path_factory, "--blink-settings=scriptEnabled=false") as driver:
+        yield driver
+
+
+@contextlib.contextmanager
+def chromium(tmp_path_factory: pytest.TempPathFactory, *extra: str) -> Iterator[webdriver.Chrome]:
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
         pytest.fail(
@@ -106,7 +140,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", "--window-size=1280,1000",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):  # fmt: skip
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}", *extra):  # fmt: skip
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
@@ -115,6 +149,103 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
         yield driver
     finally:
         driver.quit()
+
+
+def screen(driver: webdriver.Chrome, size: tuple[int, int]) -> None:
+    """Show pages at ``size`` CSS pixels: a phone (a mobile viewport, touch, 3x pixels) or a desktop."""
+    width, height = size
+    phone = width < 600
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 3 if phone else 1, "mobile": phone},
+    )
+
+
+def overflowing(driver: webdriver.Chrome, size: tuple[int, int]) -> list[str]:
+    """What sticks out of a screen ``size`` wide: the page itself, or a table's scroll box."""
+    return driver.execute_script(
+        """
+        var out = [], width = window.innerWidth;
+        if (width !== arguments[0]) out.push("the page is laid out " + width + " px wide, not " + arguments[0]);
+        if (document.documentElement.scrollWidth > width)
+          out.push("the page is " + document.documentElement.scrollWidth + " px wide");
+        document.querySelectorAll(".grader-scroll").forEach(function (box) {
+          var r = box.getBoundingClientRect();
+          if (r.width && (r.left < 0 || r.right > width + 0.5)) out.push("a table box ends at " + r.right + " px");
+        });
+        document.querySelectorAll("table").forEach(function (t) {
+          var r = t.getBoundingClientRect();
+          if (r.right > width + 0.5 && !t.closest(".grader-scroll, .md-typeset__scrollwrap"))
+            out.push("a table outside a scroll box ends at " + r.right + " px");
+        });
+        return out;
+        """,
+        size[0],
+    )
+
+
+def luminance(colour: str) -> float:
+    """WCAG 2's relative luminance of a #rgb or #rrggbb colour."""
+    hex_ = colour.lstrip("#")
+    if len(hex_) == 3:
+        hex_ = "".join(c * 2 for c in hex_)
+    channels = [int(hex_[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2's contrast ratio of two colours, from 1 to 21."""
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def chart_checks(driver: webdriver.Chrome) -> dict[str, Any]:
+    """Each chart image on the page: its file, its smallest text as drawn (px), its series colours'
+    contrast against its background, and its tick labels by axis."""
+    found: dict[str, Any] = {}
+    images = driver.find_elements(By.CSS_SELECTOR, "img.grader-chart")
+    assert len(images) == 2
+    WebDriverWait(driver, 10).until(
+        lambda d: all(
+            d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i) for i in images
+        )
+    )
+    for image in images:
+        url = image.get_attribute("currentSrc")
+        with urllib.request.urlopen(url) as response:  # the file the browser chose, from the local server
+            svg = ET.fromstring(response.read())
+        ns = "{http://www.w3.org/2000/svg}"
+        view_width = float(svg.get("viewBox", "").split()[2])
+        shown_width = driver.execute_script("return arguments[0].getBoundingClientRect().width", image)
+        sizes = [float(t.get("font-size") or svg.get("font-size")) for t in svg.iter(ns + "text")]
+        background = next(r.get("fill") for r in svg.iter(ns + "rect") if r.get("x") is None)
+        series = [e.get("stroke") or "" for e in svg.iter(ns + "path")]
+        series += [e.get("fill") or "" for e in svg.iter(ns + "rect") if e.find(ns + "title") is not None]  # bars
+        ticks: dict[str, list[str]] = {}
+        for t in svg.iter(ns + "text"):
+            if t.get("class"):
+                ticks.setdefault(t.get("class") or "", []).append(t.text or "")
+        found[url.rsplit("/", 1)[-1]] = {
+            "text_px": min(sizes) * shown_width / view_width,
+            "contrast": {c: contrast(c, background) for c in series},
+            "lines": [(p.get("stroke"), p.get("stroke-dasharray")) for p in svg.iter(ns + "path")],
+            "ticks": ticks,
+        }
+    return found
+
+
+def round_ticks(labels: list[str]) -> bool:
+    """Evenly spaced by 1, 2 or 5 times a power of ten, each a multiple of that step."""
+    values = [float(v) for v in labels]
+    steps = {round(b - a, 12) for a, b in itertools.pairwise(values)}
+    if len(values) < 2 or len(steps) != 1:
+        return False
+    step = steps.pop()
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    return any(math.isclose(mantissa, m) for m in (1, 2, 5)) and all(
+        math.isclose(v / step, round(v / step), abs_tol=1e-9) for v in values
+    )
 
 
 def requested_urls(driver: webdriver.Chrome) -> list[str]:
@@ -182,6 +313,11 @@ def test_the_site_in_a_real_browser(served: str, browser: webdriver.Chrome) -> N
     assert (
         "rank 1, best public score 0.97000; 2 entries." in browser.find_element(By.CSS_SELECTOR, ".grader-summary").text
     )
+    # Each row links its pull request and the evaluate run (whose artifact is the executed notebook).
+    links = rows[0].find_elements(By.CSS_SELECTOR, "td:last-child a")
+    assert [(a.text, a.get_attribute("href")) for a in links] == [
+        ("PR #101", REPO + "/pull/101"), ("Actions run", REPO + "/actions/runs/4201/attempts/1"),
+    ]  # fmt: skip
     screenshot(browser, "site-participant.png")
     for filler in ("filler-07", "filler-39"):  # whichever file holds them
         browser.get(served + f"/participants.html#{filler}")
@@ -221,7 +357,9 @@ def test_the_final_board_and_the_organisers_decisions(served_final: str, browser
     wait = WebDriverWait(browser, 10)
     browser.get(served_final + "/leaderboard.html")
     headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, '.grader-board[data-board="private"] th')]
-    assert [h.rstrip(" ▲▼") for h in headers] == ["Rank", "Participant", "Private score", "Public score"]
+    assert [h.rstrip(" ▲▼") for h in headers] == ["Rank", "Participant", "Private score", "Public score", "Move"]
+    # The shake-up: from the public rank to the final one.
+    assert column(browser, 4, "private") == ["2 → 1 ▲1", "3 → 2 ▲1", "1 → 3 ▼2", "4 → 4 ="]
     team = "owls team\ngina, hank"  # the mark beside the name, the members under it
     assert column(browser, 1, "private") == ["frank", "bob", "alice", team]
     assert column(browser, 2, "private") == ["0.91645", "0.82645", "0.73645", "0.62345"]
@@ -248,7 +386,7 @@ def test_the_final_board_and_the_organisers_decisions(served_final: str, browser
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".grader-who").text == "owls")
     assert browser.find_element(By.CSS_SELECTOR, ".grader-members").text == "Team: gina, hank"
     heads = [th.text for th in browser.find_elements(By.CSS_SELECTOR, ".grader-view th")]
-    assert heads == ["#", "Submitted", "By", "Notebook", "Status", "Public score", "Note"]
+    assert heads == ["#", "Submitted", "By", "Notebook", "Status", "Public score", "Note", "Links"]
     rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
             for tr in browser.find_elements(By.CSS_SELECTOR, ".grader-view tbody tr")]  # fmt: skip
     assert [(r[0], r[2], r[4], r[5]) for r in rows] == [
@@ -273,3 +411,85 @@ def test_artifacts_folder_is_ignored_by_git() -> None:
     assert shutil.which("git")
     proc = subprocess.run(["git", "check-ignore", "-q", "test-artifacts/x.png"], cwd=ROOT)
     assert proc.returncode == 0, "add test-artifacts/ to .gitignore"
+
+
+PAGES = ("index.html", "leaderboard.html", "participants.html#bob", "charts.html", "submit.html", "rules.html")
+
+
+def check_charts(driver: webdriver.Chrome, size: tuple[int, int]) -> None:
+    charts = chart_checks(driver)
+    layout = "-narrow" if size == PHONE else ""
+    assert sorted(charts) == [f"best-over-time{layout}.svg", f"scores{layout}.svg"]
+    for name, chart in charts.items():
+        assert chart["text_px"] >= MIN_TEXT_PX, f"{name} at {size}: text {chart['text_px']:.1f} px"
+        low = {c: round(r, 2) for c, r in chart["contrast"].items() if r < MIN_CONTRAST}
+        assert low == {}, f"{name}: series colours under {MIN_CONTRAST}:1 against the background"
+        assert chart["ticks"]["ytick"] and round_ticks(chart["ticks"]["ytick"]), (name, chart["ticks"]["ytick"])
+    over_time = charts[f"best-over-time{layout}.svg"]
+    assert len(over_time["lines"]) == 10 and len(set(over_time["lines"])) == 10  # no two lines alike
+    assert all(re.fullmatch(r"\d\d [A-Z][a-z]{2}", t) for t in over_time["ticks"]["time"]), over_time["ticks"]
+    scores = charts[f"scores{layout}.svg"]["ticks"]["xtick"]
+    assert round_ticks(scores), scores
+
+
+def test_phone_and_desktop(served: str, served_final: str, browser: webdriver.Chrome) -> None:
+    """Every page at a phone's size and a desktop's: nothing wider than the screen, readable charts."""
+    try:
+        for size, device in ((PHONE, "phone"), (DESKTOP, "desktop")):
+            screen(browser, size)
+            for page in PAGES:
+                browser.get(f"{served}/{page}")
+                if page.startswith("participants"):
+                    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, ".grader-who").text)
+                assert overflowing(browser, size) == [], (page, size)
+                if page == "charts.html":
+                    check_charts(browser, size)
+                screenshot(browser, f"site-{device}-{page.split('.')[0]}.png")
+            browser.get(served_final + "/leaderboard.html")
+            assert overflowing(browser, size) == [], ("final leaderboard", size)
+            screenshot(browser, f"site-{device}-final-leaderboard.png")
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert console_errors(browser) == []
+
+
+def test_every_page_works_without_javascript(served: str, served_final: str, no_js: webdriver.Chrome) -> None:
+    """JavaScript off: the boards, the charts, and each participant's history on a plain page."""
+    for size, device in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        screen(no_js, size)
+        no_js.get(served + "/leaderboard.html")
+        assert (
+            no_js.find_element(By.TAG_NAME, "html").get_attribute("class") == "no-js"
+        )  # the page's scripts did not run
+        assert column(no_js, 1)[:4] == ["bob", "alice", "carol", "erin"]
+        assert overflowing(no_js, size) == [], size
+        screenshot(no_js, f"site-nojs-{device}-leaderboard.png")
+        href = no_js.find_element(By.LINK_TEXT, "bob").get_attribute("href")
+        assert re.fullmatch(re.escape(served) + r"/participants/[0-2]\.html#bob", href or ""), href
+        no_js.find_element(By.LINK_TEXT, "bob").click()
+        section = no_js.find_element(By.ID, "bob")
+        assert section.find_element(By.TAG_NAME, "p").text == "rank 1, best public score 0.97000; 2 entries."
+        rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+                for tr in section.find_elements(By.CSS_SELECTOR, "tbody tr")]  # fmt: skip
+        assert [(r[0], r[3], r[4]) for r in rows] == [("2", "completed", "0.97000"), ("5", "failed", "—")]
+        assert rows[1][2] == test_site.HOSTILE_NOTEBOOK  # text, as everywhere
+        links = section.find_elements(By.CSS_SELECTOR, "tbody tr:first-child td:last-child a")
+        assert [a.get_attribute("href") for a in links] == [REPO + "/pull/101", REPO + "/actions/runs/4201/attempts/1"]
+        assert overflowing(no_js, size) == [], ("history", size)
+        screenshot(no_js, f"site-nojs-{device}-history.png")
+        # The participants page says what to do instead of waiting for a script.
+        no_js.get(served + "/participants.html#bob")
+        assert not no_js.find_element(By.CSS_SELECTOR, ".grader-pick").is_displayed()
+        text = no_js.find_element(By.CSS_SELECTOR, "article").text
+        assert "each name leads to a plain page of their submissions" in text and ".json" not in text
+        no_js.get(served + "/index.html")
+        assert no_js.find_element(By.LINK_TEXT, "example-course/digits").get_attribute("href") == REPO
+        assert no_js.find_element(By.LINK_TEXT, "data/").get_attribute("href") == REPO + "/tree/HEAD/data"
+        no_js.get(served + "/charts.html")
+        check_charts(no_js, size)
+        assert overflowing(no_js, size) == [], ("charts", size)
+        no_js.get(served_final + "/leaderboard.html")
+        assert column(no_js, 4, "private") == ["2 → 1 ▲1", "3 → 2 ▲1", "1 → 3 ▼2", "4 → 4 ="]
+        assert overflowing(no_js, size) == [], ("final leaderboard", size)
+        screenshot(no_js, f"site-nojs-{device}-final-leaderboard.png")
+    no_js.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
