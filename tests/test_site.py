@@ -524,6 +524,14 @@ def test_the_built_site_has_every_page_and_nothing_from_outside(built: Path) -> 
     for guide in ("students", "teachers", "competition", "design", "site"):
         assert (built / "guides" / f"{guide}.html").is_file(), guide
     assert (built / "grader" / "competition.schema.json").is_file()  # linked from the competition.yaml guide
+    # The organisers' and developers' guides are built (other guides link to them) but not in the navigation.
+    nav = re.search(
+        r'<nav class="md-nav md-nav--primary".*?</nav>\s*</div>', (built / "index.html").read_text("utf-8"), re.S
+    )
+    assert nav is not None and "guides/students.html" in nav[0]
+    for internal in ("performance", "reliability", "sandbox"):
+        assert (built / "guides" / f"{internal}.html").is_file(), internal
+        assert f"guides/{internal}.html" not in nav[0], internal
     assert sorted(p.name for p in (built / "participants").iterdir()) == ["0.html", "0.json"]
     board = (built / "leaderboard.html").read_text(encoding="utf-8")
     assert '<a href="participants/0.html#bob" data-who="bob">bob</a>' in board
