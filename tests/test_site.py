@@ -612,3 +612,16 @@ def test_local_times_are_exact_in_every_zone(comp: Competition, zone: str) -> No
     for stamp in ("2026-03-29T00:59:00.000000Z", "2026-03-29T01:07:30.000000Z", "2026-11-05T12:45:00.000000Z"):
         expected = datetime.fromisoformat(stamp).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
         assert site._local(stamp, competition) == expected
+
+
+def test_the_repository_comes_from_github_actions_variables_when_they_make_sense() -> None:
+    github = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "example-course/digits"}
+    assert site.repository_url(github) == "https://github.com/example-course/digits"
+    assert (
+        site.repository_url({"GITHUB_REPOSITORY": "example-course/digits"})
+        == "https://github.com/example-course/digits"
+    )
+    assert site.repository_url({}) is None  # not on GitHub Actions: no links, the numbers as text
+    for bad in ({"GITHUB_REPOSITORY": 'x/y"><script>'}, {**github, "GITHUB_SERVER_URL": "javascript:alert(1)//"},
+                {**github, "GITHUB_SERVER_URL": 'https://h"><b>'}, {"GITHUB_REPOSITORY": ""}):  # fmt: skip
+        assert site.repository_url(bad) is None, bad
