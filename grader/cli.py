@@ -568,12 +568,79 @@ event_opt = click.option(
 
 
 @cli.group()
+def truth() -> None:
+    """The hidden truth: seal it for a public repository, and check that it opens.
+
+    A real competition commits its truth sealed (gzip + Fernet encryption) and keeps only the
+    one-line key as a GitHub secret (docs/github.md); the plain CSV stays out of git.
+    """
+
+
+@truth.command("seal")
+@click.argument("plain", metavar="[TRUTH.csv]", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace an existing sealed file.")
+@click.option("--new-key", "rotate", is_flag=True, help="Make a new key even when $GRADER_TRUTH_KEY is set (rotation).")
+@click.pass_context
+def truth_seal(ctx: click.Context, plain: Path | None, force: bool, rotate: bool) -> None:
+    """Check TRUTH.csv as scoring would, then write it sealed to truth.sealed in competition.yaml.
+
+    TRUTH.csv defaults to truth.path. The key is $GRADER_TRUTH_KEY (truth.key_env) when set,
+    else a new one, printed once with the command that stores it as the secret.
+    """
+    from grader import truth as truths
+
+    competition = _competition(ctx)
+    done = truths.seal(competition, plain, force=force, rotate=rotate)
+    for warning in done.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    shown = truths.relative(done.path, competition.root)
+    click.echo(
+        f"Sealed {done.rows} rows ({done.public} public, {done.private} private) into {shown} "
+        f"({done.size:,} bytes, key id {truths.key_id(done.key)}). Commit {shown}; never commit the plain file."
+    )
+    name = competition.truth.key_env
+    if done.new_key:
+        click.echo(
+            f"\nNew key. Store it as the secret {name} of the `scoring` environment (paste it when asked):\n\n"
+            f"    gh secret set {name} --env scoring\n\n{done.key}\n\n"
+            "Keep a copy in your password manager too; then run `grader truth check` with it set."
+        )
+    else:
+        click.echo(f"Sealed with the key in ${name}: the secret {name} stays as it is.")
+
+
+@truth.command("check")
+@click.pass_context
+def truth_check(ctx: click.Context) -> None:
+    """Open the truth as the scoring workflow will, and check it against the test ids.
+
+    With truth.sealed set this needs $GRADER_TRUTH_KEY (truth.key_env); it also says whether
+    the sealed truth is the same as the local plain file, when there is one.
+    """
+    from grader import truth as truths
+
+    competition = _competition(ctx)
+    found = truths.check(competition)
+    key = f" with the key of id {found.key_id}" if found.key_id else ""
+    click.echo(
+        f"✓ {found.where} opens{key}: {found.rows} rows ({found.public} public, {found.private} private), "
+        "exactly the test ids."
+    )
+    if found.matches_plain is False and competition.truth.path is not None:
+        plain = truths.relative(competition.truth.path, competition.root)
+        _finish(f"✗ it differs from {plain}: seal again with `grader truth seal --force` and commit it.", ok=False)
+    if found.matches_plain:
+        click.echo(f"✓ it is the same as {truths.relative(competition.truth.path or Path(), competition.root)}.")
+
+
+@cli.group()
 def pr() -> None:
     """The GitHub workflows' steps: from a pull request's notebook to the answer on it.
 
-    evaluate.yml runs `pr prepare` then `run`; score.yml runs `pr verify`, `score`,
-    `pr record` and `pr answer`. Each reads the event from $GITHUB_EVENT_PATH and writes
-    its step outputs to $GITHUB_OUTPUT; the API token comes from GITHUB_TOKEN.
+    evaluate.yml runs `pr prepare` then `run`; score.yml runs `pr verify`, then `pr score`
+    and `pr record` (the job holding the truth's key, which prints only grader-made text),
+    then `pr answer`. Each reads the event from $GITHUB_EVENT_PATH and writes its step
+    outputs to $GITHUB_OUTPUT; the API token comes from GITHUB_TOKEN.
     """
 
 
@@ -621,22 +688,44 @@ def pr_verify(ctx: click.Context, artifact_dir: Path, out_dir: Path, event_path:
         click.echo(f"Accepted: {facts.notebook} by {facts.user} from #{facts.pr} at {facts.head_sha[:12]}.")
 
 
+@pr.command("score")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.pass_context
+def pr_score(ctx: click.Context, run_dir: Path) -> None:
+    """Score a verified RUN against the hidden truth, printing only grader-made text.
+
+    This step's job holds the truth's key and its log is public, so nothing the student wrote
+    (notebook name, error message, output) is printed here: the answer on the pull request,
+    written by a job without the key, tells the student what happened. Exits 0 whenever the
+    verdict is in RUN/result.json, a failed run included.
+    """
+    from grader import workflow
+
+    click.echo(workflow.score(run_dir, _competition(ctx)))
+
+
 @pr.command("record")
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @db_opt
 @click.option("--push/--no-push", default=True, show_default=True, help="Commit and push the leaderboard.")
 @click.option("--branch", help="Branch to push to [default: the repository's default branch, from the event].")
 @click.option("--attempts", type=click.IntRange(min=1, max=20), default=5, show_default=True, help="Push attempts.")
+@click.option(
+    "--answer-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the answer here instead of to the step output `answer` (for the job that holds the truth's key).",
+)
 @event_opt
 @click.pass_context
 def pr_record(
     ctx: click.Context, run_dir: Path, db: Path | None, push: bool, branch: str | None, attempts: int,
-    event_path: Path | None,
+    answer_file: Path | None, event_path: Path | None,
 ) -> None:  # fmt: skip
     """Record a verified, scored RUN and push the leaderboard, surviving push races; output `answer`.
 
     Idempotent (keyed by the evaluate run): running it again records nothing new. Exits 0
-    whenever the run was recorded, whatever its verdict; the verdict is in the answer.
+    whenever the run was recorded, whatever its verdict; the verdict is in the answer. Prints
+    only grader-made text (the verdict's kind and the submission's number).
     """
     from grader import workflow
 
@@ -647,9 +736,15 @@ def pr_record(
         run_dir, _competition(ctx), db=_db(ctx, db), push=push, token=os.environ.get("GITHUB_TOKEN"),
         branch=branch, attempts=attempts,
     )  # fmt: skip
-    workflow.set_output("answer", found.to_json())
+    if answer_file is not None:
+        answer_file.parent.mkdir(parents=True, exist_ok=True)
+        answer_file.write_text(found.to_json() + "\n", encoding="utf-8")
+    else:
+        workflow.set_output("answer", found.to_json())
     workflow.set_output("recorded", "true")
-    click.echo(f"Recorded: {found.kind}" + (f" — {found.reasons[0]}" if found.reasons else ""))
+    click.echo(
+        f"Recorded: {found.kind}" + (f" as submission #{found.submission_id}" if found.submission_id else "") + "."
+    )
 
 
 @pr.command("answer")
@@ -657,10 +752,15 @@ def pr_record(
     "--answer-env",
     default="GRADER_ANSWER",
     show_default=True,
-    help="Environment variable holding the answer (the score job's `answer` output).",
+    help="Environment variable holding the answer (the verify job's `answer` output, for a refusal).",
+)
+@click.option(
+    "--answer-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding the answer (`pr record --answer-file`); wins over --answer-env when it exists.",
 )
 @event_opt
-def pr_answer(answer_env: str, event_path: Path | None) -> None:
+def pr_answer(answer_env: str, answer_file: Path | None, event_path: Path | None) -> None:
     """Answer on the pull request: one comment (edited in place), the commit status, the job summary.
 
     With no answer (the scoring job broke before giving one), sets an error status on the
@@ -670,7 +770,10 @@ def pr_answer(answer_env: str, event_path: Path | None) -> None:
     from grader.answer import Answer
 
     event = _event(event_path)
-    text = os.environ.get(answer_env, "").strip()
+    if answer_file is not None and answer_file.is_file():
+        text = answer_file.read_text(encoding="utf-8").strip()
+    else:
+        text = os.environ.get(answer_env, "").strip()
     try:
         found = Answer.from_json(text) if text else workflow.failed_answer(event, "the scoring job gave no answer.")
     except (ValueError, TypeError) as ex:

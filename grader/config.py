@@ -51,9 +51,12 @@ class Data:
 
 @dataclass(frozen=True)
 class Truth:
+    """Where the hidden truth comes from (see :mod:`grader.truth`)."""
+
     split_column: str
-    path: Path | None = None
-    env: str | None = None
+    path: Path | None = None  # a local plain CSV: the demo, a teacher's laptop
+    sealed: Path | None = None  # the committed, encrypted truth (`grader truth seal`)
+    key_env: str = "GRADER_TRUTH_KEY"  # the variable holding the sealed truth's single-line key
 
 
 @dataclass(frozen=True)
@@ -189,12 +192,26 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
         raise ConfigError("must differ from submission.id_column.", path=path, key="submission.prediction_column")
 
     truth_raw = raw["truth"]
-    if "path" not in truth_raw and "env" not in truth_raw:
-        raise ConfigError("give `path` (a local file), `env` (a variable holding it), or both.", path=path, key="truth")
+    if "env" in truth_raw:
+        raise ConfigError(
+            "`env` is no longer supported: a truth kept in a multi-line secret can be probed through GitHub's "
+            "masking of the public log. Seal it instead: `grader truth seal truth.csv` writes the file named by "
+            "`sealed:` (commit it) and prints a one-line key to store as the secret GRADER_TRUTH_KEY; then "
+            "replace `env:` with `sealed: truth/truth.csv.sealed` (see docs/github.md).",
+            path=path,
+            key="truth.env",
+        )
+    if "path" not in truth_raw and "sealed" not in truth_raw:
+        raise ConfigError(
+            "give `sealed` (the encrypted truth `grader truth seal` writes), `path` (a local file), or both.",
+            path=path,
+            key="truth",
+        )
     truth = Truth(
         split_column=truth_raw["split_column"],
         path=root / truth_raw["path"] if "path" in truth_raw else None,
-        env=truth_raw.get("env"),
+        sealed=root / truth_raw["sealed"] if "sealed" in truth_raw else None,
+        key_env=truth_raw.get("key_env", Truth.key_env),
     )
     lim = raw["limits"]
     limits = Limits(

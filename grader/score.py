@@ -23,9 +23,8 @@ Rules chosen, each a line of the contract students see:
 * Blank lines are skipped; a line with a different number of values than the header is a
   problem naming the line.
 
-The truth comes from ``competition.truth.env`` when that variable is set and non-empty (CSV
-text, or gzip-compressed CSV encoded in base64, e.g. ``gzip -c truth.csv | base64 -w0``),
-else from ``competition.truth.path``. It must hold the id, prediction and split columns, only
+The truth's text comes from :mod:`grader.truth` (a sealed file opened with a single-line key,
+or a local plain file). It must hold the id, prediction and split columns, only
 ``public``/``private`` splits (both non-empty) and exactly the ids of the test file. No
 message ever contains a truth value, and a failing metric's own message is not shown (it may
 quote labels); warnings raised inside the metric are silenced for the same reason.
@@ -35,12 +34,9 @@ Heavy libraries (pandas, scikit-learn) are imported inside the functions that ne
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import csv
 import difflib
-import gzip
 import importlib
 import inspect
 import io
@@ -67,7 +63,6 @@ if TYPE_CHECKING:
 
 EXAMPLES = 3
 """How many example ids a problem line shows."""
-MAX_TRUTH_BYTES = 1024**3
 SPLITS = ("public", "private")
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -75,7 +70,6 @@ _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 _MISSING_STRINGS = {"nan", "NaN", "<NA>", "NaT"}
 _INT64 = 2**63
-_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]+")
 
 
 # --- the test ids ------------------------------------------------------------------------
@@ -362,52 +356,29 @@ def _integral_spelling(value: str) -> str | None:
 
 
 def require_truth_source(competition: Competition, environ: Mapping[str, str] = os.environ) -> None:
-    """Raise :class:`TruthError` saying how to provide the truth when neither of its sources exists.
+    """Raise :class:`TruthError` saying how to provide the truth when none of its sources exists.
 
-    Cheap (no parsing, no pandas): lets a caller refuse before running a notebook for nothing.
+    Cheap (no decryption, no parsing): lets a caller refuse before running a notebook for nothing.
     """
-    truth = competition.truth
-    if truth.env and environ.get(truth.env, "").strip():
-        return
-    if truth.path is not None and (truth.path.is_file() or truth.path.is_symlink()):
-        return
-    how = []
-    if truth.env:
-        how.append(f"set the environment variable {truth.env} (CSV text, or `gzip -c truth.csv | base64 -w0`)")
-    if truth.path is not None:
-        how.append(f"create {_relative(truth.path, competition.root)} (truth.path in competition.yaml)")
-    raise TruthError("no ground truth to score against: " + " or ".join(how) + ".")
+    from grader import truth as truths
+
+    truths.require_source(competition, environ)
 
 
 def load_truth(competition: Competition, environ: Mapping[str, str] = os.environ) -> pd.DataFrame:
     """The hidden truth, indexed by id in the order of the test file, with the prediction and split columns.
 
+    Its CSV text comes from :func:`grader.truth.read` (the sealed file, or the local plain file).
     Raises :class:`TruthError` (never showing any of the truth's content).
     """
     import pandas as pd
 
+    from grader import truth as truths
+
     truth = competition.truth
     sub = competition.submission
-    env_value = environ.get(truth.env, "") if truth.env else ""
-    if env_value.strip():
-        where = f"the truth in ${truth.env}"
-        text = _decode_truth_env(env_value, truth.env or "")
-    elif truth.path is not None and (truth.path.is_file() or truth.path.is_symlink()):
-        where = f"the truth file {_relative(truth.path, competition.root)}"
-        try:
-            with truth.path.open("rb") as handle:
-                data = handle.read(MAX_TRUTH_BYTES + 1)
-        except OSError as ex:
-            raise TruthError(f"{where} cannot be read ({ex.strerror}).") from None
-        if len(data) > MAX_TRUTH_BYTES:
-            raise TruthError(f"{where} is larger than {format_size(MAX_TRUTH_BYTES)}.")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise TruthError(f"{where} is not UTF-8 text.") from None
-    else:
-        require_truth_source(competition, environ)
-        raise AssertionError("unreachable: require_truth_source raises when there is no source")
+    source = truths.read(competition, environ)
+    text, where = source.text, source.where
 
     try:
         header, rows, lines = _parse_csv(text)
@@ -469,28 +440,6 @@ def load_truth(competition: Competition, environ: Mapping[str, str] = os.environ
     )
     frame.index = pd.Index(ids, name=sub.id_column)
     return frame.loc[list(test_ids)]
-
-
-def _decode_truth_env(value: str, name: str) -> str:
-    """CSV text as is; anything that looks like base64 is gunzipped. Never echoes the value."""
-    stripped = value.strip()
-    if not _BASE64.fullmatch(stripped):
-        return value.removeprefix("\ufeff")
-    how = (
-        f"${name} is set but is neither CSV text nor gzip-compressed CSV in base64 (`gzip -c truth.csv | base64 -w0`)."
-    )
-    try:
-        packed = base64.b64decode("".join(stripped.split()), validate=True)
-        with gzip.GzipFile(fileobj=io.BytesIO(packed)) as handle:
-            data = handle.read(MAX_TRUTH_BYTES + 1)
-    except (binascii.Error, OSError, EOFError, ValueError):
-        raise TruthError(how) from None
-    if len(data) > MAX_TRUTH_BYTES:
-        raise TruthError(f"${name} decompresses to more than {format_size(MAX_TRUTH_BYTES)}.")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise TruthError(f"${name} decompresses to something that is not UTF-8 text.") from None
 
 
 # --- the metric --------------------------------------------------------------------------

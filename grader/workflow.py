@@ -111,6 +111,25 @@ def verify_run(
     return facts, None
 
 
+def score(run_dir: Path, competition: Competition) -> str:
+    """Score a verified run against the truth; one line of grader-made text (no name, no message of the run).
+
+    The job that calls this holds the truth's key, and GitHub masks secrets in its public log:
+    text a student controls must not appear there (docs/github.md, "The truth").
+    """
+    from grader import pipeline
+
+    read_verified(run_dir)  # only a verified run is scored
+    scored = pipeline.score(run_dir, competition)
+    if scored.status == "completed" and scored.public_score is not None:
+        return f"Scored: public score {scored.public_score:.5f}."
+    status = scored.status if scored.status in _STATUSES else "not completed"
+    return f"Not scored: the run ended {status}; the answer on the pull request says why."
+
+
+_STATUSES = {"failed", "timeout", "invalid", "rejected"}
+
+
 def read_verified(run_dir: Path) -> Verified:
     path = run_dir / VERIFIED_NAME
     if not path.is_file():

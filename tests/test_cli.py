@@ -185,15 +185,22 @@ def test_check_before_a_pull_request(comp: Path) -> None:
 
 
 @pytest.mark.slow
-def test_grade_reads_truth_from_the_environment_and_refuses_without_it(comp: Path) -> None:
-    truth = (comp / "examples" / "truth.csv").read_text(encoding="utf-8")
+def test_grade_reads_the_sealed_truth_with_its_key_and_refuses_without_it(comp: Path) -> None:
+    config_file = comp / "competition.yaml"
+    text = config_file.read_text(encoding="utf-8")
+    config_file.write_text(
+        text.replace("  split_column:", "  sealed: truth.sealed\n  split_column:", 1), encoding="utf-8"
+    )
+    sealed = grader("truth", "seal", cwd=comp)
+    assert sealed.returncode == 0, sealed.stderr
+    key = next(line for line in sealed.stdout.splitlines() if len(line) == 44 and " " not in line)
     (comp / "examples" / "truth.csv").unlink()
     nb = notebook(comp / "pixel.ipynb", CONSTANT)
-    proc = grader("grade", str(nb), "--user", "alice", cwd=comp, env={"GRADER_TRUTH": truth, **OPEN})
+    proc = grader("grade", str(nb), "--user", "alice", cwd=comp, env={"GRADER_TRUTH_KEY": key, **OPEN})
     assert proc.returncode == 0, proc.stderr
     assert "public score" in proc.stdout and "Rank 1" in proc.stdout
 
-    without = {k: v for k, v in os.environ.items() if k != "GRADER_TRUTH"}
+    without = {k: v for k, v in os.environ.items() if k != "GRADER_TRUTH_KEY"}
     missing = subprocess.run(
         [sys.executable, "-m", "grader", "grade", str(nb), "--user", "bob"],
         cwd=comp,
@@ -203,7 +210,7 @@ def test_grade_reads_truth_from_the_environment_and_refuses_without_it(comp: Pat
         env=without,
     )
     assert missing.returncode == 2
-    assert missing.stderr.startswith("error: ") and "GRADER_TRUTH" in missing.stderr
+    assert missing.stderr.startswith("error: ") and "GRADER_TRUTH_KEY" in missing.stderr
     assert not (comp / "runs" / "bob").exists()  # refused before running anything
     assert_clean(missing)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -35,7 +36,8 @@ def test_shipped_competition_loads_with_units_and_timezone() -> None:
     assert c.submission.max_notebook_size == 1024**2
     assert str(c.timezone) == "Europe/Paris"
     assert c.start.utcoffset().total_seconds() == 3600  # naive dates are read in the competition's zone
-    assert c.truth.path == ROOT / "examples" / "truth.csv" and c.truth.env == "GRADER_TRUTH"
+    assert c.truth.path == ROOT / "examples" / "truth.csv" and c.truth.sealed is None
+    assert c.truth.key_env == "GRADER_TRUTH_KEY"
     assert c.metric.name == "accuracy_score" and c.metric.greater_is_better is True
 
 
@@ -109,8 +111,25 @@ def test_missing_required_section(tmp_path: Path) -> None:
 
 
 def test_truth_needs_a_source(tmp_path: Path) -> None:
-    text = edit(edit(SHIPPED, "  path: examples/truth.csv", ""), "  env: GRADER_TRUTH", "")
-    assert "truth: give `path`" in error(text, tmp_path)
+    text = re.sub(r"(?m)^  path: examples/truth.csv.*$", "", SHIPPED)
+    assert "truth: give `sealed`" in error(text, tmp_path)
+
+
+def test_truth_sealed_and_its_key_variable(tmp_path: Path) -> None:
+    text = SHIPPED.replace(
+        "  split_column: split", "  sealed: truth/t.sealed\n  key_env: MY_KEY\n  split_column: split"
+    )
+    (tmp_path / "competition.yaml").write_text(text)
+    truth = config.load(tmp_path / "competition.yaml").truth
+    assert (truth.sealed, truth.key_env) == (tmp_path / "truth" / "t.sealed", "MY_KEY")
+
+
+def test_the_old_truth_env_is_refused_with_how_to_move(tmp_path: Path) -> None:
+    """A multi-line truth secret can be probed through GitHub's log masking: `env` is gone, with a way out."""
+    text = SHIPPED.replace("  split_column: split", "  env: GRADER_TRUTH\n  split_column: split")
+    message = error(text, tmp_path)
+    assert "truth.env" in message and "`env` is no longer supported" in message
+    assert "grader truth seal" in message and "GRADER_TRUTH_KEY" in message and "sealed:" in message
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import gzip
 import json
 import os
 import time
@@ -55,7 +53,6 @@ data:
   test: data/test.csv
 truth:
   path: truth.csv
-  env: TEST_TRUTH
   split_column: split
 metric:
   name: {metric}
@@ -101,6 +98,13 @@ def truth_csv(path: Path | None, labels: list[Any], *, column: str = "label", sp
     if path is not None:
         path.write_text(text)
     return text
+
+
+def with_truth(comp: Competition, text: str) -> Competition:
+    """``comp`` with ``text`` as its (plain) truth file."""
+    assert comp.truth.path is not None
+    comp.truth.path.write_text(text)
+    return comp
 
 
 def write_predictions(directory: Path, text: str | bytes) -> Path:
@@ -425,69 +429,39 @@ def test_truth_from_path(comp: Competition) -> None:
     assert list(truth["split"]) == SPLITS
 
 
-def test_truth_from_env_wins(comp: Competition) -> None:
-    other = [9 - v for v in LABELS]
-    truth = load_truth(comp, {"TEST_TRUTH": truth_csv(None, other)})
-    assert list(truth["label"]) == other
-
-
-def test_truth_from_env_gzip_base64(comp: Competition) -> None:
-    other = [(v + 1) % 10 for v in LABELS]
-    packed = base64.encodebytes(gzip.compress(truth_csv(None, other).encode())).decode()  # 76-column lines
-    assert "\n" in packed.strip()
-    truth = load_truth(comp, {"TEST_TRUTH": packed})
-    assert list(truth["label"]) == other
-
-
-def test_empty_env_falls_back_to_the_path(comp: Competition) -> None:
-    assert list(load_truth(comp, {"TEST_TRUTH": "  "})["label"]) == LABELS
-
-
-def test_env_that_is_neither_csv_nor_gzip(comp: Competition) -> None:
-    with pytest.raises(TruthError) as err:
-        load_truth(comp, {"TEST_TRUTH": "c2VjcmV0IGxhYmVscw=="})
-    assert str(err.value) == (
-        "$TEST_TRUTH is set but is neither CSV text nor gzip-compressed CSV in base64 "
-        "(`gzip -c truth.csv | base64 -w0`)."
-    )
-
-
 def test_no_truth_says_how_to_provide_it(tmp_path: Path) -> None:
     comp = make_competition(tmp_path, write_truth=False)
     with pytest.raises(TruthError) as err:
         load_truth(comp, {})
-    assert str(err.value) == (
-        "no ground truth to score against: set the environment variable TEST_TRUTH "
-        "(CSV text, or `gzip -c truth.csv | base64 -w0`) or create truth.csv (truth.path in competition.yaml)."
-    )
+    assert str(err.value) == ("no ground truth to score against: create truth.csv (truth.path in competition.yaml).")
     assert err.value.exit_code == 2
 
 
 def test_truth_with_bad_split_values_does_not_show_them(comp: Competition) -> None:
     splits = [*SPLITS[:-2], "publik-SECRET", "Private"]
     with pytest.raises(TruthError) as err:
-        load_truth(comp, {"TEST_TRUTH": truth_csv(None, LABELS, splits=splits)})
+        load_truth(with_truth(comp, truth_csv(None, LABELS, splits=splits)), {})
     message = str(err.value)
     assert message == (
-        "the truth in $TEST_TRUTH: 2 rows have a `split` other than public or private. "
+        "the truth file truth.csv: 2 rows have a `split` other than public or private. "
         "This is the organiser's error: fix the truth, not the submission."
     )
 
 
 def test_truth_needs_both_splits(comp: Competition) -> None:
     with pytest.raises(TruthError, match="has no private rows"):
-        load_truth(comp, {"TEST_TRUTH": truth_csv(None, LABELS, splits=["public"] * len(IDS))})
+        load_truth(with_truth(comp, truth_csv(None, LABELS, splits=["public"] * len(IDS))), {})
 
 
 def test_truth_missing_column(comp: Competition) -> None:
     with pytest.raises(TruthError, match="missing or repeated: `label`"):
-        load_truth(comp, {"TEST_TRUTH": truth_csv(None, LABELS, column="target")})
+        load_truth(with_truth(comp, truth_csv(None, LABELS, column="target")), {})
 
 
 def test_truth_with_other_ids_does_not_show_them(comp: Competition) -> None:
     text = truth_csv(None, LABELS).replace("11060", "77777")
     with pytest.raises(TruthError) as err:
-        load_truth(comp, {"TEST_TRUTH": text})
+        load_truth(with_truth(comp, text), {})
     assert "77777" not in str(err.value) and "11060" not in str(err.value)
     assert "1 test ids have no truth, 1 truth ids are not test ids, 0 ids are repeated" in str(err.value)
     assert "organiser's error" in str(err.value)
@@ -495,7 +469,7 @@ def test_truth_with_other_ids_does_not_show_them(comp: Competition) -> None:
 
 def test_truth_with_bad_labels_does_not_show_them(comp: Competition) -> None:
     with pytest.raises(TruthError) as err:
-        load_truth(comp, {"TEST_TRUTH": truth_csv(None, ["SECRET-7", *LABELS[1:]])})
+        load_truth(with_truth(comp, truth_csv(None, ["SECRET-7", *LABELS[1:]])), {})
     assert "SECRET" not in str(err.value)
     assert "1 value of `label` is not valid integer values" in str(err.value)
 
@@ -503,7 +477,7 @@ def test_truth_with_bad_labels_does_not_show_them(comp: Competition) -> None:
 def test_truth_is_never_printed(comp: Competition, capfd: pytest.CaptureFixture[str]) -> None:
     load_truth(comp, {})
     with pytest.raises(TruthError):
-        load_truth(comp, {"TEST_TRUTH": truth_csv(None, LABELS, splits=["x"] * len(IDS))})
+        load_truth(with_truth(comp, truth_csv(None, LABELS, splits=["x"] * len(IDS))), {})
     out, err = capfd.readouterr()
     assert out == "" and err == ""
 
@@ -698,15 +672,6 @@ def test_score_run_without_truth_raises_and_keeps_the_result(tmp_path: Path) -> 
     with pytest.raises(TruthError):
         score_run(run, comp, {})
     assert (run / "result.json").read_bytes() == before
-
-
-def test_score_run_uses_the_env_truth(comp: Competition, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    completed_run(run)
-    write_predictions(run, csv_text(IDS, LABELS))
-    other = [9 - v for v in LABELS]
-    after = score_run(run, comp, {"TEST_TRUTH": truth_csv(None, other)})
-    assert (after.public_score, after.private_score) == (0.0, 0.0)
 
 
 def test_check_run_needs_no_truth(tmp_path: Path) -> None:
