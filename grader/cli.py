@@ -185,16 +185,23 @@ def run(
 
 @cli.command()
 @click.argument("out_dir", metavar="DIR", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option(
+    "--quiet",
+    is_flag=True,
+    help="Print only grader-made text, never the notebook's name or error (for a job whose log is public and "
+    "that holds the truth's key).",
+)
 @click.pass_context
-def score(ctx: click.Context, out_dir: Path) -> None:
+def score(ctx: click.Context, out_dir: Path, quiet: bool) -> None:
     """Score the predictions of a run (DIR from `grader run`) against the hidden truth.
 
     Writes the public and private scores into DIR/result.json and prints the public one.
     """
-    from grader import pipeline, render
+    from grader import pipeline, render, workflow
 
     result = pipeline.score(out_dir, _competition(ctx))
-    _finish(render.result_line(result), ok=result.status == "completed")
+    line = workflow.scored_line(result) if quiet else render.result_line(result)
+    _finish(line, ok=result.status == "completed")
 
 
 @cli.command()

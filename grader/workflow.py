@@ -30,6 +30,7 @@ from grader import github as gh
 from grader.answer import Answer
 from grader.config import Competition
 from grader.errors import GraderError, UsageError
+from grader.result import Result
 
 VERIFIED_NAME = "verified.json"
 
@@ -112,15 +113,19 @@ def verify_run(
 
 
 def score(run_dir: Path, competition: Competition) -> str:
-    """Score a verified run against the truth; one line of grader-made text (no name, no message of the run).
-
-    The job that calls this holds the truth's key, and GitHub masks secrets in its public log:
-    text a student controls must not appear there (docs/github.md, "The truth").
-    """
+    """Score a verified run against the truth; one line of grader-made text (:func:`scored_line`)."""
     from grader import pipeline
 
     read_verified(run_dir)  # only a verified run is scored
-    scored = pipeline.score(run_dir, competition)
+    return scored_line(pipeline.score(run_dir, competition))
+
+
+def scored_line(scored: Result) -> str:
+    """What a job holding the truth's key may print about a run: no name, no message from the run.
+
+    GitHub masks secrets in that job's public log, so text a student controls must not appear
+    there (docs/github.md, "The truth"); the answer, written by a job without the key, says why.
+    """
     if scored.status == "completed" and scored.public_score is not None:
         return f"Scored: public score {scored.public_score:.5f}."
     status = scored.status if scored.status in _STATUSES else "not completed"

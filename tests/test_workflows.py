@@ -129,16 +129,52 @@ def test_secrets_only_where_needed() -> None:
         if "secrets." in json.dumps(step)
     }
     assert holders == {
-        ("score", "Score against the hidden truth"): {"GRADER_TRUTH"},
+        ("score", "Score against the hidden truth"): {"GRADER_TRUTH_KEY"},
         ("score", "Record and push the leaderboard"): {"GITHUB_TOKEN", "GRADER_PRIVATE_KEY"},
         ("publish", "Mirror to the Hugging Face Space"): {"HF_TOKEN", "HF_SPACE"},
     }
     assert score["answer"]["permissions"] == {"pull-requests": "write", "statuses": "write"}
     assert "contents" not in score["answer"]["permissions"]
+    assert "environment" not in score["verify"] and "environment" not in score["answer"]
     assert load("evaluate.yml")["jobs"]["evaluate"]["permissions"] == {"contents": "read"}
     assert "secrets." not in (WORKFLOWS / "evaluate.yml").read_text()
     assert "secrets." not in (WORKFLOWS / "final.yml").read_text()
     assert load("final.yml")["jobs"]["choose"]["permissions"] == {"contents": "write", "pull-requests": "write"}
+
+
+SECRETS = re.compile(r"secrets\.([A-Za-z_][A-Za-z0-9_]*)")
+# What a job that holds the truth's key may run: commands that print only grader-made text.
+# `grader run` and `grader pr verify` print what the student wrote (error messages, file names);
+# plain `grader score` prints the notebook's error; `pr record` without --answer-file puts the
+# answer (which quotes it) in a step output.
+STUDENT_TEXT = (
+    re.compile(r"\bgrader run\b"),
+    re.compile(r"\bgrader pr verify\b"),
+    re.compile(r"\bgrader pr answer\b"),
+    re.compile(r"\bgrader score\b(?!.*--quiet)"),
+    re.compile(r"\bgrader pr record\b(?!.*--answer-file)"),
+    re.compile(r"\bgrader check\b"),
+    re.compile(r"\bgrader history\b"),
+)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_the_truth_is_never_a_secret_only_its_one_line_key(name: str) -> None:
+    """A multi-line secret is masked line by line in the public log: an oracle. Only keys are secrets."""
+    used = set(SECRETS.findall((WORKFLOWS / name).read_text()))
+    assert used <= {"GRADER_TRUTH_KEY", "GRADER_PRIVATE_KEY", "HF_TOKEN"}, used
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_job_holding_the_truth_key_prints_and_outputs_no_student_text(name: str) -> None:
+    for job_name, job in load(name)["jobs"].items():
+        if "secrets.GRADER_TRUTH_KEY" not in json.dumps(job):
+            continue
+        assert set(job.get("outputs", {})) <= {"recorded"}, f"{name}: {job_name} outputs {set(job['outputs'])}"
+        for step in job["steps"]:
+            run = " ".join(step.get("run", "").split())
+            for pattern in STUDENT_TEXT:
+                assert not pattern.search(run), f"{name}: {job_name} / {step.get('name')} runs {run!r}"
 
 
 # -- act ------------------------------------------------------------------------------------------
@@ -150,7 +186,7 @@ def git(cwd: Path, *args: str) -> str:
 
 @pytest.fixture
 def scratch(tmp_path: Path) -> dict[str, Path]:
-    """A competition repository (main + a pull request adding alice's notebook) and its bare remote."""
+    """A competition repository (main, with the truth sealed + a pull request adding alice's notebook), its remote."""
     repo = tmp_path / "repo"
     repo.mkdir()
     for name in ("competition.yaml", "mkdocs.yml"):
@@ -162,6 +198,17 @@ def scratch(tmp_path: Path) -> dict[str, Path]:
     shutil.copy(STANDINS / "setup-grader" / "action.yml", repo / ".github" / "actions" / "setup-grader" / "action.yml")
     (repo / "leaderboard").mkdir()
     (repo / "leaderboard" / ".keep").write_text("")
+    # As a real competition does: the truth is committed sealed, the key is the secret.
+    config_file = repo / "competition.yaml"
+    text = config_file.read_text().replace("  split_column:", "  sealed: truth/truth.csv.sealed\n  split_column:", 1)
+    config_file.write_text(text)
+    env = {k: v for k, v in os.environ.items() if k != "GRADER_TRUTH_KEY"}
+    sealed = subprocess.run(
+        [sys.executable, "-m", "grader", "truth", "seal", str(ROOT / "examples" / "truth.csv")],
+        cwd=repo, capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    key = next(line for line in sealed.stdout.splitlines() if len(line) == 44 and " " not in line)
+    (tmp_path / "truth-key").write_text(key)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "competition")
@@ -175,7 +222,8 @@ def scratch(tmp_path: Path) -> dict[str, Path]:
     shutil.copy(notebook, repo / "submissions" / "alice" / notebook.name)
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=alice", "-c", "user.email=a@a", "commit", "-qm", "my submission")
-    return {"repo": repo, "remote": bare, "tmp": tmp_path, "notebook": repo / "submissions" / "alice" / notebook.name}
+    return {"repo": repo, "remote": bare, "tmp": tmp_path, "notebook": repo / "submissions" / "alice" / notebook.name,
+            "key": tmp_path / "truth-key"}  # fmt: skip
 
 
 def act(
@@ -282,9 +330,6 @@ def test_act_a_pull_request_is_graded_then_recorded_answered_and_pushed(scratch:
     """evaluate.yml on a pull_request event runs alice's notebook; score.yml on the workflow_run event
     verifies, scores, records, pushes and answers, twice (the second time changes nothing); final.yml on an
     issue_comment event records alice's /final and refuses someone else's."""
-    import base64
-    import gzip
-
     repo, tmp, remote = scratch["repo"], scratch["tmp"], scratch["remote"]
     event = pull_request_event(repo)
     head_sha = event["pull_request"]["head"]["sha"]
@@ -301,13 +346,13 @@ def test_act_a_pull_request_is_graded_then_recorded_answered_and_pushed(scratch:
     assert "apt-get install -y -qq bubblewrap" in sudo and "kernel.apparmor_restrict_unprivileged_userns=0" in sudo
 
     git(repo, "checkout", "-q", "main")  # score.yml runs the default branch's code
-    truth = base64.b64encode(gzip.compress((ROOT / "examples" / "truth.csv").read_bytes())).decode()
+    key = scratch["key"].read_text()
     with FakeGitHub("octo-org/grading") as fake:
         fake.add_pull(
             2, author="alice", head_sha=head_sha, files=[(scratch["notebook"].relative_to(repo).as_posix(), "added")]
         )
         wr = workflow_run_event(repo, fake, head_sha)
-        secrets = ["-s", f"GRADER_TRUTH={truth}", "-s", "GITHUB_TOKEN=test-token", "-j", "answer"]
+        secrets = ["-s", f"GRADER_TRUTH_KEY={key}", "-s", "GITHUB_TOKEN=test-token", "-j", "answer"]
         # GRADER_NOW: /final is judged while the competition is open, whatever day the suite runs on.
         env = {"GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": fake.repo, "GRADER_NOW": "2026-12-01T12:00:00Z"}
         bodies = []
@@ -346,3 +391,49 @@ def test_act_a_pull_request_is_graded_then_recorded_answered_and_pushed(scratch:
     private = f"{rows[0][5]:.5f}"
     assert f"{rows[0][5]:.5f}" != f"{0.0:.5f}"
     assert private not in body and private not in (tmp / "act-score.yml.log").read_text()
+
+
+def test_act_a_failing_notebook_cannot_probe_the_truth_through_the_scoring_log(scratch: dict[str, Path]) -> None:
+    """The attack: a notebook whose error lists guessed truth rows, one right and one wrong. With the truth
+    as a multi-line secret, the runner would mask the right guess in the scoring job's public log (or drop
+    the job output quoting it). Now the job holding the key prints none of it, and the answer, written by a
+    job without secrets, quotes both guesses alike."""
+    import nbformat
+
+    repo, tmp = scratch["repo"], scratch["tmp"]
+    right, wrong = "10203,1,private", "10203,0,private"  # examples/truth.csv's first row, and a wrong guess
+    assert (
+        right in (ROOT / "examples" / "truth.csv").read_text()
+        and wrong not in (ROOT / "examples" / "truth.csv").read_text()
+    )
+    source = f'raise ValueError("my guesses:\\n{right}\\n{wrong}")'
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), str(scratch["notebook"]))
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=alice", "-c", "user.email=a@a", "commit", "-qm", "probe the truth")
+    event = pull_request_event(repo)
+    head_sha = event["pull_request"]["head"]["sha"]
+    act(repo, tmp, "pull_request", "evaluate.yml", event)
+    result = json.loads((tmp / "artifacts" / "run" / "result.json").read_text())
+    assert result["status"] == "failed" and right in result["error"]["message"], result
+
+    git(repo, "checkout", "-q", "main")
+    with FakeGitHub("octo-org/grading") as fake:
+        fake.add_pull(
+            2, author="alice", head_sha=head_sha, files=[(scratch["notebook"].relative_to(repo).as_posix(), "added")]
+        )
+        wr = workflow_run_event(repo, fake, head_sha)
+        wr["workflow_run"]["conclusion"] = "failure"
+        secrets = ["-s", f"GRADER_TRUTH_KEY={scratch['key'].read_text()}", "-s", "GITHUB_TOKEN=test-token"]
+        env = {"GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": fake.repo, "GRADER_NOW": "2026-12-01T12:00:00Z"}
+        scored = act(repo, tmp, "workflow_run", "score.yml", wr, *secrets, "-j", "answer", env=env)
+        assert scored.returncode == 0, scored.stdout[-8000:] + scored.stderr[-2000:]
+        body = fake.comments[2][0]["body"]
+
+    log = (tmp / "act-score.yml.log").read_text().splitlines()
+    holding_the_key = "\n".join(line for line in log if re.match(r"\[score/Score and record\s*\]", line))
+    assert right not in holding_the_key and wrong not in holding_the_key
+    assert "Not scored: the run ended failed" in holding_the_key and "Recorded: failed" in holding_the_key
+    assert "***" not in holding_the_key
+    assert "my guesses" not in holding_the_key and scratch["notebook"].name not in holding_the_key
+    # The student still reads their own error, both guesses alike: nothing tells the right one apart.
+    assert right in body and wrong in body and "***" not in body
