@@ -370,7 +370,7 @@ def _truth(competition: Any, root: Path) -> list[Finding]:
                 "problem",
                 f"truth → {relative}",
                 f"the plain truth is committed, so anyone can read it: `git rm --cached {relative}`, keep it out "
-                "of the repository and give it to the scoring job as a secret (docs/github.md)",
+                "of the repository (.gitignore) and commit it sealed instead: `grader truth seal` (docs/github.md)",
             )
         ]
     return [Finding("ok", f"truth → {relative}", "not committed")]

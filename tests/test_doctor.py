@@ -52,7 +52,7 @@ def good_settings() -> dict[str, Any]:
         },
         "/environments/scoring/secrets": {
             "total_count": 2,
-            "secrets": [{"name": "GRADER_TRUTH", **secret}, {"name": "GRADER_PRIVATE_KEY", **secret}],
+            "secrets": [{"name": "GRADER_TRUTH_KEY", **secret}, {"name": "GRADER_PRIVATE_KEY", **secret}],
         },
         "/environments/github-pages/secrets": {"total_count": 0, "secrets": []},
         "/actions/secrets": {"total_count": 0, "secrets": []},
@@ -117,7 +117,11 @@ def test_a_ready_competition(competition: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert problems(proc) == []
     assert proc.stdout.rstrip().endswith("Ready.")
-    for expected in ("secret GRADER_TRUTH is set", "secret GRADER_PRIVATE_KEY is set", "published by GitHub Actions"):
+    for expected in (
+        "secret GRADER_TRUTH_KEY is set",
+        "secret GRADER_PRIVATE_KEY is set",
+        "published by GitHub Actions",
+    ):
         assert expected in proc.stdout
     # A public repository: the teacher is told every notebook is public.
     assert "every submitted notebook is public" in proc.stdout
@@ -178,7 +182,7 @@ BAD = {
     ),
     "truth secret missing": (
         _set("/environments/scoring/secrets", {"total_count": 1, "secrets": [{"name": "GRADER_PRIVATE_KEY"}]}),
-        "Settings → Environments → scoring: secret GRADER_TRUTH is missing",
+        "Settings → Environments → scoring: secret GRADER_TRUTH_KEY is missing",
     ),
     "Hugging Face mirror on without its token": (
         _set("/actions/variables", {"total_count": 1, "variables": [{"name": "HF_SPACE", "value": "course/board"}]}),
