@@ -28,7 +28,7 @@ FAKETIME = shutil.which("faketime")
 # the library; each passes its moment in, so each must pass on any day.
 TIME_SENSITIVE = (
     "tests/test_cli.py::test_run_score_record_leaderboard_history",
-    "tests/test_cli.py::test_grade_reads_truth_from_the_environment_and_refuses_without_it",
+    "tests/test_cli.py::test_grade_reads_the_sealed_truth_with_its_key_and_refuses_without_it",
     "tests/test_forked.py::test_grade_reports_a_broken_truth_as_scoring_here_does",
     "tests/test_forked.py::test_a_grader_stopped_mid_run_leaves_no_forked_process[grade-ctrl-c]",
     "tests/test_finals.py::test_cli_select_pushes_and_history_marks_the_choice",
