@@ -1,7 +1,7 @@
 """Run a command under resource limits: ``python -I -S _launch.py [OPTIONS] -- CMD ARG...``.
 
-Options (all optional except ``--memory``): ``--memory BYTES``, ``--cpu SECONDS``,
-``--processes N``, ``--file-size BYTES``, ``--uid UID``.
+Options (all optional): ``--memory BYTES``, ``--cpu SECONDS``, ``--processes N``,
+``--file-size BYTES``, ``--uid UID``, ``--join FILE`` (repeatable).
 
 The grader starts every notebook kernel through this file. It sets the limits on its own
 process, drops to ``--uid`` when started as root, and then execs CMD (bubblewrap, or the
@@ -20,6 +20,11 @@ It is standard-library only and imports nothing from ``grader``, so it runs unde
   what the account already runs plus ``--processes``.
 - File size (RLIMIT_FSIZE) caps each file written.
 - No core files.
+- ``--join FILE`` writes the launcher's pid into FILE (a cgroup's ``cgroup.procs``) first, so
+  CMD and everything it starts are counted and capped by that cgroup from their first byte.
+  The grader puts this stage outside bubblewrap (the sandbox does not see /sys/fs/cgroup);
+  when joining fails the launcher exits and nothing runs: a run is never less limited than
+  the grader meant it to be.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ import resource
 import sys
 
 USAGE = (
-    "usage: python _launch.py --memory BYTES [--cpu SECONDS] [--processes N] [--file-size BYTES] [--uid UID]"
-    " -- COMMAND [ARG...]"
+    "usage: python _launch.py [--memory BYTES] [--cpu SECONDS] [--processes N] [--file-size BYTES] [--uid UID]"
+    " [--join CGROUP_PROCS_FILE]... -- COMMAND [ARG...]"
 )
 OPTIONS = ("--memory", "--cpu", "--processes", "--file-size", "--uid")
+JOIN = "--join"
 
 
 def _cap(limit: int, soft: int, hard: int | None = None) -> None:
@@ -60,28 +66,42 @@ def _tasks_of(uid: int) -> int:
     return total
 
 
-def parse(argv: list[str]) -> tuple[dict[str, int], list[str]]:
-    """``[--opt N]... -- CMD...`` → ({opt: N}, CMD). Exits with the usage on anything else."""
+def parse(argv: list[str]) -> tuple[dict[str, int], list[str], list[str]]:
+    """``[--opt N]... [--join FILE]... -- CMD...`` → ({opt: N}, [FILE...], CMD). Exits with the usage otherwise."""
     if "--" not in argv:
         sys.exit(USAGE)
     split = argv.index("--")
     options, command = argv[:split], argv[split + 1 :]
     if len(options) % 2 or not command:
         sys.exit(USAGE)
-    values = {}
+    values, joins = {}, []
     for name, value in zip(options[::2], options[1::2], strict=True):
-        if name not in OPTIONS or not value.isdigit():
+        if name == JOIN and value.startswith("/"):
+            joins.append(value)
+        elif name in OPTIONS and value.isdigit():
+            values[name] = int(value)
+        else:
             sys.exit(USAGE)
-        values[name] = int(value)
-    if "--memory" not in values:
-        sys.exit(USAGE)
-    return values, command
+    return values, command, joins
+
+
+def _join(procs: str) -> None:
+    """Move this process into the cgroup whose ``cgroup.procs`` is ``procs``; exit when it cannot."""
+    try:
+        with open(procs, "w", encoding="ascii") as handle:
+            handle.write(str(os.getpid()))
+    except OSError as ex:
+        print(f"grader launcher: cannot join the run's cgroup {procs}: {ex.strerror}", file=sys.stderr)
+        sys.exit(126)
 
 
 def main(argv: list[str]) -> None:
     """Apply the limits, drop privileges, exec the command. Never returns on success."""
-    values, command = parse(argv)
-    _cap(resource.RLIMIT_DATA, values["--memory"])
+    values, command, joins = parse(argv)
+    for procs in joins:
+        _join(procs)
+    if "--memory" in values:
+        _cap(resource.RLIMIT_DATA, values["--memory"])
     _cap(resource.RLIMIT_CORE, 0)  # a crashing kernel must not dump its memory into the cwd
     if "--cpu" in values:
         _cap(resource.RLIMIT_CPU, values["--cpu"], values["--cpu"] + 2)

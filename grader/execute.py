@@ -57,9 +57,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from grader import cgroup
 from grader.config import Limits, format_duration, format_size
 from grader.result import EXECUTED_NAME, Result, RunError, write
-from grader.sandbox import LAUNCHER, Sandbox, sandbox_uid
+from grader.sandbox import SHM, TMP, Sandbox, confine, joined, sandbox_uid
 from grader.untrusted import Unreadable, printable, read_regular
 
 if TYPE_CHECKING:
@@ -100,6 +101,10 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 MONITOR_EVERY = 0.2  # seconds between two looks at the kernel's memory, processes and disk
 TMPFS_SIZE = 64 * 1024**2  # the sandbox's private /tmp (TMPDIR points into the scratch folder)
 MAX_FILES = 100_000  # files in the scratch folder before the run is stopped
+MAX_DEPTH = 128  # folders nested deeper than this in the scratch folder stop the run (the monitor cannot look)
+SCRATCH_PREFIX = cgroup.PREFIX  # + the grader's pid and start time: a later run sweeps what a killed grader left
+SCRATCH_SLACK = 1024**2  # bytes of the scratch tmpfs besides the disk limit and HOME's starting copy
+CGROUP_TASKS = 4  # tasks of the sandbox itself (bwrap, its init) besides limits.processes
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # How far a process's resident size in /proc/PID/stat may lag behind the truth: Linux sums it
 # lazily from per-CPU counters (file, anon, shmem), each off by at most its batch per CPU.
@@ -158,6 +163,7 @@ class Trace:
     installs: tuple[int, ...] = ()  # cells whose source installs packages (pip/conda install)
     forged: int | None = None  # a cell whose request got more than one execute_reply
     unconfirmed: bool = False  # the kernel did not answer the grader's request after the last cell
+    blind: str = ""  # the monitor could not look (and stopped the run): why
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,8 @@ def _problem(trace: Trace, limits: Limits) -> Problem | None:
     where = trace.running
     if trace.run_expired:
         return RUN_TIMEOUT, _run_timeout_message(trace, limits), where
+    if trace.blind:
+        return INTERNAL, f"the grader stopped the notebook because it could not watch it: {trace.blind}", where
     if trace.limit_hit is not None:
         return _limit_problem(trace.limit_hit, where, limits)
     if trace.stop == "cell_timeout":
@@ -236,8 +244,10 @@ def _reply_problem(reply: CellReply, limits: Limits, installs: tuple[int, ...] =
         return _limit_problem("processes", reply.index, limits)
     if reply.ename == "RuntimeError" and "can't start new thread" in reply.evalue:
         return _limit_problem("processes", reply.index, limits)
-    if reply.ename == "OSError" and "File too large" in reply.evalue:
+    if reply.ename == "OSError" and ("File too large" in reply.evalue or "No space left on device" in reply.evalue):
         return _limit_problem("disk", reply.index, limits)
+    if reply.ename == "OSError" and "Cannot allocate memory" in reply.evalue:  # the cgroup's limit, seen from inside
+        return _limit_problem("memory", reply.index, limits)
     if reply.status == "error" and (environment := _environment_problem(reply, installs)) is not None:
         return environment
     if reply.status == "error":
@@ -385,34 +395,6 @@ def kernel_env(home: Path, tmp: Path, threads: int = 1, *, bin_dir: Path) -> dic
     }
 
 
-def confine(
-    argv: Sequence[str],
-    *,
-    python: str,
-    memory: int,
-    cpu: float | None = None,
-    processes: int | None = None,
-    file_size: int | None = None,
-    uid: int | None = None,
-) -> list[str]:
-    """The command that runs the kernel ``argv`` under the limits (see ``_launch.py``).
-
-    The one place where a kernel command becomes a limited one; the sandbox wraps the result.
-    ``python`` runs the launcher (standard library only): the one the kernel runs from, since
-    the grader's own Python is not inside the sandbox.
-    """
-    options = ["--memory", str(memory)]
-    if cpu is not None:
-        options += ["--cpu", str(max(1, math.ceil(cpu)))]
-    if processes is not None:
-        options += ["--processes", str(processes)]
-    if file_size is not None:
-        options += ["--file-size", str(file_size)]
-    if uid is not None:
-        options += ["--uid", str(uid)]
-    return [python, "-I", "-S", str(LAUNCHER), *options, "--", *argv]
-
-
 def native_kernel_argv(python: Path, connection_file: str) -> list[str]:
     """The notebook environment's Python running ipykernel: independent of any kernelspec on disk."""
     return [str(python), "-m", "ipykernel_launcher", "-f", connection_file]
@@ -483,6 +465,8 @@ class Scratch:
     home: Path
     tmp: Path
     data: Path  # the competition's public data, seen as work/data
+    size: int = 0  # bytes of the tmpfs the scratch folder is (0: a folder on the host's disk)
+    baseline: tuple[int, int] = (0, 0)  # (bytes, files) in that tmpfs before the kernel started
 
 
 @dataclass
@@ -497,10 +481,12 @@ class Run:
     output: KernelOutput
     bwrap: str | None = None  # confine the kernel with this bubblewrap; None: unconfined
     uid: int | None = None  # the sandbox's own uid (when the grader is root)
+    cgroup: cgroup.Cgroup | None = None  # the run's own cgroup, when this machine gives one
     lock: threading.Lock = field(default_factory=threading.Lock)
     process: subprocess.Popen[bytes] | None = None
     expired: bool = False
     limit_hit: Limit | None = None  # the monitor stopped the run at this limit
+    blind: str = ""  # the monitor could not look, and stopped the run: why
     ready: bool = False
     stopped: bool = False  # a cell failed or asked to exit: send no more cells
     running: int | None = None
@@ -525,6 +511,15 @@ class Run:
                     log.info("%s limit reached: killing the kernel (pid %s)", limit, self.process.pid)
                     kill_process_tree(self.process.pid)
 
+    def blinded(self, reason: str) -> None:
+        """Monitor: it cannot see what the run holds, so the run stops (fail closed)."""
+        with self.lock:
+            if not self.blind and self.limit_hit is None and not self.expired:
+                self.blind = reason
+                if self.process is not None:
+                    log.info("cannot watch the kernel (%s): killing it (pid %s)", reason, self.process.pid)
+                    kill_process_tree(self.process.pid)
+
     def command(self, argv: Sequence[str]) -> list[str]:
         """The kernel command ``argv``, limited and (when there is a sandbox) confined."""
         limits = self.limits
@@ -540,8 +535,12 @@ class Run:
         if self.bwrap is None:
             return inner
         runtime = tuple(self.environment.runtime_paths())
-        box = Sandbox(self.bwrap, self.scratch.root, self.scratch.work, self.scratch.data, TMPFS_SIZE, runtime)
-        return box.wrap(inner, privileged=self.uid is not None)
+        scratch = self.scratch
+        box = Sandbox(self.bwrap, scratch.root, scratch.work, scratch.data, TMPFS_SIZE, runtime, shm_size=limits.memory)
+        wrapped = box.wrap(inner, privileged=self.uid is not None)
+        if self.cgroup is None:
+            return wrapped
+        return joined(wrapped, python=str(self.environment.python), procs=self.cgroup.procs)
 
     def expire(self) -> None:
         """Watchdog: the whole-run deadline passed. SIGKILL cannot be ignored by the notebook."""
@@ -679,9 +678,24 @@ def kill_process_tree(pid: int, wait: float = 0.0) -> None:
         time.sleep(0.02)
 
 
-def tree_usage(pid: int, under: int | None = None) -> tuple[int, int]:
-    """(memory in bytes, tasks) of ``pid`` and its descendants: proportional set sizes, so
-    pages shared between forked processes count once, and threads, as RLIMIT_NPROC counts them.
+class Unwatchable(Exception):
+    """The monitor cannot measure what the run holds; the message says why, for the student."""
+
+
+class Held(NamedTuple):
+    memory: int  # bytes: the processes' proportional sizes plus shared memory they hold outside them
+    tasks: int
+    deleted: int  # bytes of deleted files still open on the scratch folder's file system
+
+
+def held_by(pid: int, under: int | None = None, scratch: Path | None = None) -> Held:
+    """What ``pid`` and its descendants hold, for a run without a cgroup.
+
+    Memory is the proportional set sizes (pages shared between forked processes count once;
+    mapped shared memory is in them) plus what is held outside any process: the used space of
+    the sandbox's ``/tmp`` and ``/dev/shm`` (tmpfs) and open memfds or deleted tmpfs files.
+    Tasks count threads, as RLIMIT_NPROC does. With ``scratch``, deleted files still open on
+    its file system are counted as disk.
 
     Proportional sizes make the kernel walk every page table (milliseconds for a process with
     scikit-learn loaded, five times a second); the resident sizes already read from
@@ -692,29 +706,115 @@ def tree_usage(pid: int, under: int | None = None) -> tuple[int, int]:
     table = _proc_table()
     members = [m for m in _tree(pid, table) if m in table]
     tasks = sum(table[m].threads for m in members)
-    bound = sum(table[m].rss + RSS_SLACK for m in members)
+    scratch_dev = os.stat(scratch).st_dev if scratch is not None else None
+    shared, deleted = _held_outside(members, scratch_dev)
+    bound = sum(table[m].rss + RSS_SLACK for m in members) + shared
     if under is not None and bound <= under:
-        return bound, tasks
-    memory = 0
+        return Held(bound, tasks, deleted)
+    memory = shared
     for member in members:
         try:
             with open(f"/proc/{member}/smaps_rollup", "rb") as rollup:
                 memory += next((int(line.split()[1]) * 1024 for line in rollup if line.startswith(b"Pss:")), 0)
         except (OSError, ValueError):
             continue  # it ended while we looked
-    return memory, tasks
+    return Held(memory, tasks, deleted)
+
+
+def _held_outside(members: Sequence[int], scratch_dev: int | None) -> tuple[int, int]:
+    """(shared memory, deleted disk) the processes hold outside their own memory.
+
+    Only what the process tree holds open counts here; a SysV segment nobody has attached is
+    invisible from outside the sandbox's IPC namespace (the cgroup counts it; see docs/sandbox.md).
+    """
+    own = os.readlink("/proc/self/ns/mnt")
+    shared = deleted = 0
+    tmpfs: set[int] = set()
+    inside = next((m for m in members if _mount_ns(m) not in (None, own)), None)
+    if inside is not None:  # the sandbox's own tmpfs mounts, seen through one of its processes
+        for mount in (TMP, SHM):
+            path = f"/proc/{inside}/root{mount}"
+            try:
+                tmpfs.add(os.stat(path).st_dev)
+                used, _ = filesystem_usage(Path(path))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            shared += used
+    seen: set[tuple[int, int]] = set()
+    for member in members:
+        try:
+            fds = os.listdir(f"/proc/{member}/fd")
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended while we looked
+        for fd in fds:
+            path = f"/proc/{member}/fd/{fd}"
+            try:
+                target = os.readlink(path)
+                if not (target.startswith("/memfd:") or target.endswith(" (deleted)")):
+                    continue
+                st = os.stat(path)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if (st.st_dev, st.st_ino) in seen or st.st_dev in tmpfs or not stat.S_ISREG(st.st_mode):
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            if st.st_dev == scratch_dev:
+                deleted += st.st_blocks * 512
+            elif target.startswith("/memfd:"):  # the sandbox has no other writable place
+                shared += st.st_blocks * 512
+    return shared, deleted
+
+
+def _mount_ns(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
 
 
 def disk_usage(root: Path, max_files: int = MAX_FILES) -> tuple[int, int]:
-    """(bytes, files) under ``root``, stopping once over ``max_files`` entries."""
+    """(bytes, files) under ``root``: the blocks really allocated (sparse files count what they hold,
+    fallocate what it reserved), stopping once over ``max_files`` entries.
+
+    Walks without recursion and relative to an open folder, so no depth or name length makes
+    it fail on its own; raises :class:`Unwatchable` for what it cannot see (a folder it may
+    not read, folders nested deeper than :data:`MAX_DEPTH`).
+    """
     size = files = 0
-    for folder, dirs, names in os.walk(root):
-        for name in names:
-            with _quiet_os():
-                size += os.lstat(os.path.join(folder, name)).st_blocks * 512
-        files += len(names) + len(dirs)
-        if files > max_files:
-            break
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    top = os.open(root, flags)
+    stack = [(top, os.scandir(top))]  # one open folder per level: depth-first, at most MAX_DEPTH deep
+    try:
+        while stack and files <= max_files:
+            fd, entries = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                entries.close()
+                os.close(fd)
+                stack.pop()
+                continue
+            files += 1
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed while we looked
+            size += st.st_blocks * 512
+            if not stat.S_ISDIR(st.st_mode):
+                continue
+            if len(stack) > MAX_DEPTH:
+                raise Unwatchable(f"the notebook made folders nested more than {MAX_DEPTH} deep")
+            try:
+                child = os.open(entry.name, flags, dir_fd=fd)
+            except FileNotFoundError:
+                continue
+            except OSError as ex:
+                where = printable(entry.name)[:100]
+                raise Unwatchable(f"it cannot look into the notebook's folder {where!r} ({ex.strerror})") from None
+            stack.append((child, os.scandir(child)))
+    finally:
+        for fd, entries in stack:
+            entries.close()
+            os.close(fd)
     return size, files
 
 
@@ -1024,9 +1124,12 @@ def execute(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         _check_file_name(predictions_name)
-        with _scratch(data_dir, environment.home, sandboxed=bwrap is not None, uid=uid) as scratch:
+        with (
+            _scratch(data_dir, environment.home, sandboxed=bwrap is not None, uid=uid, disk=limits.disk) as scratch,
+            _cgroup(limits, scratch, sandboxed=bwrap is not None) as group,
+        ):
             budget = OutputBudget(limits.max_output)
-            run = Run(scratch, limits, kernel_name, environment, budget, KernelOutput(), bwrap, uid)
+            run = Run(scratch, limits, kernel_name, environment, budget, KernelOutput(), bwrap, uid, group)
             trace = _run(executed, run, out_dir / EXECUTED_NAME, progress)
             budget = run.budget
             verdict = judge(trace, limits)
@@ -1072,11 +1175,26 @@ def _prepare(nb: nbformat.NotebookNode, kernel_name: str) -> nbformat.NotebookNo
 
 
 @contextmanager
-def _scratch(data_dir: Path, home: Path, *, sandboxed: bool, uid: int | None) -> Iterator[Scratch]:
-    """The run's folders; its HOME starts as a copy of ``home`` (caches the environment prebuilt)."""
-    root = Path(tempfile.mkdtemp(prefix="grader-run-"))
+def _scratch(data_dir: Path, home: Path, *, sandboxed: bool, uid: int | None, disk: int) -> Iterator[Scratch]:
+    """The run's folders; its HOME starts as a copy of ``home`` (caches the environment prebuilt).
+
+    As root, a sandboxed run's scratch folder is a tmpfs of its own sized at ``disk`` (plus
+    HOME's copy): deleted-but-open files, ``fallocate`` and sparse files cannot take more of
+    the machine than that, the blocks are counted by the file system (no walk), and the whole
+    folder is gone at once when it is unmounted. Otherwise it is a folder on the host's disk,
+    walked by the monitor. Named after the grader's process: a grader killed mid-run leaves
+    it behind, and the next run sweeps it (:func:`sweep_leftovers`).
+    """
+    sweep_leftovers()
+    root = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{cgroup.owner_tag()}-"))
+    mounted = 0
     try:
-        scratch = Scratch(root=root, work=root / "work", home=root / "home", tmp=root / "tmp", data=data_dir.resolve())
+        if sandboxed and os.geteuid() == 0:
+            home_bytes, home_files = _plain_size(home)
+            mounted = _mount_tmpfs(root, disk + home_bytes + SCRATCH_SLACK, MAX_FILES + home_files + 64)
+        scratch = Scratch(
+            root=root, work=root / "work", home=root / "home", tmp=root / "tmp", data=data_dir.resolve(), size=mounted
+        )
         for folder in (scratch.work, scratch.tmp):
             folder.mkdir()
         if home.is_dir():
@@ -1090,9 +1208,71 @@ def _scratch(data_dir: Path, home: Path, *, sandboxed: bool, uid: int | None) ->
         if uid is not None:  # the sandbox's uid owns what the notebook may write
             for folder in (root, scratch.work, scratch.tmp, *_walk(scratch.home)):
                 os.chown(folder, uid, uid, follow_symlinks=False)
+        if mounted:
+            scratch = replace(scratch, baseline=filesystem_usage(root))
         yield scratch
     finally:
+        if mounted:
+            _unmount(root)
         _remove_tree(root)
+
+
+@contextmanager
+def _cgroup(limits: Limits, scratch: Scratch, *, sandboxed: bool) -> Iterator[cgroup.Cgroup | None]:
+    """The run's cgroup (None where the machine gives none): memory, plus the scratch tmpfs it is charged with."""
+    group = cgroup.create(limits.memory + scratch.size, limits.processes + CGROUP_TASKS) if sandboxed else None
+    try:
+        yield group
+    finally:
+        if group is not None:
+            group.remove()
+
+
+def sweep_leftovers() -> None:
+    """Remove the scratch folders (and cgroups) of graders that were killed mid-run."""
+    temp = tempfile.gettempdir()
+    with suppress(OSError):
+        for entry in os.scandir(temp):
+            if entry.name.startswith(SCRATCH_PREFIX) and not cgroup.owner_alive(entry.name):
+                log.info("removing %s, left by a grader that was killed", entry.path)
+                if os.path.ismount(entry.path):
+                    _unmount(Path(entry.path))
+                _remove_tree(Path(entry.path))
+    cgroup.sweep()
+
+
+def _plain_size(folder: Path) -> tuple[int, int]:
+    """(bytes, entries) of a folder of the grader's own (HOME's skeleton): small and trusted."""
+    size = count = 0
+    for path in _walk(folder) if folder.is_dir() else ():
+        with _quiet_os():
+            size += path.lstat().st_size + 4096
+            count += 1
+    return size, count
+
+
+def _mount_tmpfs(root: Path, size: int, files: int) -> int:
+    """Mount a tmpfs of ``size`` bytes and ``files`` inodes on ``root``; its size, or 0 when it cannot."""
+    options = f"size={size},nr_inodes={files},mode=0700"
+    try:
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "grader-run", str(root)], capture_output=True)
+    except OSError:
+        return 0
+    if proc.returncode != 0:
+        log.info("the scratch folder is not a tmpfs of its own: %s", proc.stderr.decode(errors="replace").strip())
+        return 0
+    return size
+
+
+def _unmount(root: Path) -> None:
+    with _quiet_os():
+        subprocess.run(["umount", "--lazy", str(root)], capture_output=True)
+
+
+def filesystem_usage(path: Path) -> tuple[int, int]:
+    """(bytes, files) used on the file system at ``path``."""
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize, st.f_files - st.f_ffree
 
 
 def _walk(root: Path) -> Iterator[Path]:
@@ -1103,15 +1283,14 @@ def _walk(root: Path) -> Iterator[Path]:
 
 
 def _remove_tree(root: Path) -> None:
-    """rmtree that survives the notebook's chmod 000 on its own folders."""
-    for folder, dirs, _ in os.walk(root):
-        for name in dirs:
-            with _quiet_os():
-                path = os.path.join(folder, name)
-                if not os.path.islink(path):
-                    os.chmod(path, stat.S_IRWXU)
-    shutil.rmtree(root, ignore_errors=True)
-    if root.exists():
+    """rmtree that survives the notebook's chmod 000 on its own folders and trees too deep for Python."""
+    with suppress(Exception):  # Python's rmtree recurses: a deep tree raises RecursionError
+        shutil.rmtree(root, ignore_errors=True)
+    if os.path.lexists(root):  # coreutils walk any depth; chmod first: folders the notebook closed to itself
+        with _quiet_os():
+            subprocess.run(["chmod", "-R", "u+rwx", "--", str(root)], capture_output=True)
+            subprocess.run(["rm", "-rf", "--one-file-system", "--", str(root)], capture_output=True)
+    if os.path.lexists(root):
         log.warning("could not remove the scratch folder %s", root)
 
 
@@ -1163,6 +1342,7 @@ def _run(executed: nbformat.NotebookNode, run: Run, output_path: Path, progress:
                 _reap(process)
         run.output.close_writer()
         monitor.join()
+        _note_oom(run)
     returncode = process.returncode if process is not None else None
     if run.bwrap and returncode is not None and returncode > 128:  # bwrap: 128 + the signal that killed the kernel
         returncode = 128 - returncode
@@ -1181,29 +1361,74 @@ def _run(executed: nbformat.NotebookNode, run: Run, output_path: Path, progress:
         detail=detail,
         sandboxed=run.bwrap is not None,
         installs=installing_cells(executed),
+        blind=run.blind,
     )
 
 
 def _monitor(run: Run, done: threading.Event) -> None:
-    """Watch the kernel's whole process tree: its memory, its tasks, what it wrote to disk.
+    """Watch what the kernel's sandbox holds: memory (shared memory too), tasks, disk.
 
-    The rlimits are per process; this is the total. Disk is looked at every fifth round.
+    The rlimits are per process; this is the total. It fails closed: when it cannot look (a
+    folder it cannot read, a tree too deep, anything unexpected) the run stops with an
+    internal-error verdict that says so (:meth:`Run.blinded`), and nothing is printed.
     """
-    limits, rounds = run.limits, 0
+    rounds = 0
     while not done.wait(MONITOR_EVERY):
         process = run.process
         if process is None or process.poll() is not None:
             continue
-        memory, tasks = tree_usage(process.pid, under=limits.memory)
-        if memory > limits.memory:
-            run.exceed("memory")
-        elif tasks >= limits.processes:
-            run.exceed("processes")
         rounds += 1
-        if rounds % 5 == 0:
-            size, files = disk_usage(run.scratch.root)
-            if size > limits.disk or files > MAX_FILES:
-                run.exceed("disk")
+        try:
+            over = _look(run, process.pid, disk_too=rounds % 5 == 0)
+        except Unwatchable as ex:
+            run.blinded(str(ex))
+            return
+        except Exception as ex:  # fail closed: an unwatched run does not go on
+            run.blinded(_clip(f"{type(ex).__name__}: {ex}" if str(ex) else type(ex).__name__))
+            return
+        if over is not None:
+            run.exceed(over)
+
+
+def _look(run: Run, pid: int, *, disk_too: bool) -> Limit | None:
+    """One look: the limit the run is over, if any. Raises when it cannot see."""
+    limits, scratch = run.limits, run.scratch
+    disk: int | None = None
+    files = 0
+    if scratch.size:  # a tmpfs of its own: the file system counts every block, deleted files and fallocate too
+        used, files = filesystem_usage(scratch.root)
+        disk, files = used - scratch.baseline[0], files - scratch.baseline[1]
+    if run.cgroup is not None:
+        usage = run.cgroup.usage()
+        if usage.oom_kills:
+            return "memory"
+        memory, tasks, deleted = usage.memory - max(0, disk or 0), usage.tasks, 0
+    else:
+        held = held_by(pid, under=limits.memory, scratch=None if scratch.size else scratch.root)
+        memory, tasks, deleted = held.memory, held.tasks, held.deleted
+    if memory > limits.memory:
+        return "memory"
+    if tasks >= limits.processes:
+        return "processes"
+    if disk is None and disk_too:
+        disk, files = disk_usage(scratch.root)
+        disk += deleted
+    if disk is not None and (disk > limits.disk or files > MAX_FILES):
+        return "disk"
+    return None
+
+
+def _note_oom(run: Run) -> None:
+    """The kernel killed a process at the cgroup's memory limit: that is the run's verdict."""
+    if run.cgroup is None:
+        return
+    try:
+        killed = run.cgroup.usage().oom_kills
+    except OSError:
+        return
+    with run.lock:
+        if killed and run.limit_hit is None and not run.expired and not run.blind:
+            run.limit_hit = "memory"
 
 
 def _reap(process: subprocess.Popen[bytes]) -> None:

@@ -8,8 +8,10 @@ inside ``bwrap`` with:
   namespaces, no capabilities;
 - a file system made of read-only binds of the system (``/usr``, ``/etc``, the library
   folders) and of the notebook environment (:mod:`grader.environment`) with the Python
-  installation it comes from, never the grader's own virtualenv, a private ``/tmp`` of bounded size,
-  the run's scratch folder (its working folder, HOME, TMPDIR and the kernel's IPC sockets)
+  installation it comes from, never the grader's own virtualenv, a private ``/tmp`` and
+  ``/dev/shm`` of bounded size (tmpfs: they hold memory, and the run's memory accounting counts
+  them), ``/`` and ``/dev`` remounted read-only (both are tmpfs without a size), the run's
+  scratch folder (its working folder, HOME, TMPDIR and the kernel's IPC sockets)
   read-write, and the competition's public data read-only as ``./data``. Nothing else
   exists inside: not the repository, not ``leaderboard/``, not the truth, not the home
   folder, not the host's ``/tmp``;
@@ -21,8 +23,9 @@ inside ``bwrap`` with:
 
 The kernel talks to the grader over Unix sockets in the scratch folder, which work across
 the network namespace. The environment was already scrubbed by the grader
-(:func:`grader.execute.kernel_env`). Resource limits are set by ``_launch.py`` before
-``bwrap`` starts, so they hold inside.
+(:func:`grader.execute.kernel_env`). Resource limits are set by ``_launch.py`` (:func:`confine`)
+inside the sandbox before the kernel starts; when the run has a cgroup
+(:mod:`grader.cgroup`), a first launcher stage outside bubblewrap joins it (:func:`joined`).
 
 Whether to sandbox is the competition's ``sandbox`` key: ``required`` refuses to run when
 bubblewrap cannot work, ``auto`` runs unconfined with a loud warning, ``off`` never
@@ -32,6 +35,7 @@ confines. In CI (``CI=true``) it is always ``required``.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import shutil
 import subprocess
@@ -56,6 +60,7 @@ SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", 
 # runs never share a process count).
 SANDBOX_UID_BASE = 1_900_000_000
 TMP = "/tmp"  # noqa: S108 - inside the sandbox: a fresh tmpfs, not the host's /tmp
+SHM = "/dev/shm"  # noqa: S108 - inside the sandbox: a tmpfs of its own
 HOW_TO_INSTALL = (
     "install bubblewrap 0.8 or newer (Debian 12, Ubuntu 24.04: sudo apt-get install bubblewrap); on Ubuntu "
     "24.04, also allow unprivileged user namespaces: sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
@@ -78,6 +83,7 @@ class Sandbox:
     data: Path  # the competition's public data, read-only at work/data
     tmp_size: int  # bytes of the sandbox's private /tmp
     runtime: tuple[Path, ...]  # read-only: the Python the kernel runs from (its environment and installation)
+    shm_size: int = 64 * 1024**2  # bytes of the sandbox's /dev/shm (POSIX shared memory, multiprocessing)
 
     def wrap(self, argv: Sequence[str], *, privileged: bool) -> list[str]:
         """The bwrap command line that runs ``argv`` confined.
@@ -101,8 +107,10 @@ class Sandbox:
                 args += ["--symlink", os.readlink(system), system]
             elif os.path.isdir(system):
                 args += ["--ro-bind", system, system]
-        # The sandbox's own /tmp, private and small (TMPDIR points into the scratch folder).
+        # The sandbox's own /tmp, private and small (TMPDIR points into the scratch folder); /dev's
+        # tmpfs has no size, so /dev/shm gets one of its own (and /dev is made read-only below).
         args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(self.tmp_size), "--tmpfs", TMP]
+        args += ["--perms", "1777", "--size", str(self.shm_size), "--tmpfs", SHM]
         readonly = [*_outside_system(self.runtime), LAUNCHER]
         made: set[Path] = {Path("/"), Path(TMP)}
         for path in [*readonly, self.scratch]:
@@ -113,8 +121,47 @@ class Sandbox:
         for path in readonly:
             args += ["--ro-bind", str(path), str(path)]
         args += ["--bind", str(self.scratch), str(self.scratch)]
-        args += ["--ro-bind", str(self.data), str(self.work / "data"), "--chdir", str(self.work), "--", *argv]
-        return args
+        args += ["--ro-bind", str(self.data), str(self.work / "data")]
+        # bwrap's / and --dev's /dev are tmpfs without a size, writable in a user namespace: gigabytes
+        # of memory nobody counts. Read-only once everything is mounted (each mount on its own).
+        args += ["--remount-ro", "/dev", "--remount-ro", "/"]
+        return [*args, "--chdir", str(self.work), "--", *argv]
+
+
+def confine(
+    argv: Sequence[str],
+    *,
+    python: str,
+    memory: int,
+    cpu: float | None = None,
+    processes: int | None = None,
+    file_size: int | None = None,
+    uid: int | None = None,
+) -> list[str]:
+    """The command that runs the kernel ``argv`` under the limits (see ``_launch.py``).
+
+    The one place where a kernel command becomes a limited one; the sandbox wraps the result.
+    ``python`` runs the launcher (standard library only): the one the kernel runs from, since
+    the grader's own Python is not inside the sandbox.
+    """
+    options = ["--memory", str(memory)]
+    if cpu is not None:
+        options += ["--cpu", str(max(1, math.ceil(cpu)))]
+    if processes is not None:
+        options += ["--processes", str(processes)]
+    if file_size is not None:
+        options += ["--file-size", str(file_size)]
+    if uid is not None:
+        options += ["--uid", str(uid)]
+    return [python, "-I", "-S", str(LAUNCHER), *options, "--", *argv]
+
+
+def joined(argv: Sequence[str], *, python: str, procs: Sequence[Path]) -> list[str]:
+    """``argv`` started in the cgroups whose ``cgroup.procs`` files are ``procs`` (a launcher stage of its own)."""
+    if not procs:
+        return list(argv)
+    options = [arg for path in procs for arg in ("--join", str(path))]
+    return [python, "-I", "-S", str(LAUNCHER), *options, "--", *argv]
 
 
 def python_paths() -> list[Path]:
@@ -149,8 +196,6 @@ def availability() -> tuple[str | None, str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return None, "bubblewrap (bwrap) is not installed"
-    from grader.execute import confine  # the same command line as a real run
-
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as root:
         scratch = Path(root)
         (scratch / "work" / "data").mkdir(parents=True)

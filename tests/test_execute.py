@@ -20,11 +20,11 @@ from grader.config import Limits
 from grader.execute import (
     CellReply,
     Trace,
-    confine,
     execute,
     judge,
 )
 from grader.result import Result
+from grader.sandbox import confine
 
 LIMITS = Limits(cell_timeout=3, run_timeout=12, memory=2 * 1024**3, max_output=200_000)
 
