@@ -18,7 +18,9 @@ How a run goes:
    that ignores cell tags (``skip-execution``, ``raises-exception``), caps outputs while
    they arrive, and records each cell's execute reply.
 4. A watchdog thread SIGKILLs the kernel's process tree at the whole-run deadline; the
-   per-cell timeout is nbclient's.
+   per-cell timeout is nbclient's. A monitor thread (:func:`_monitor`) watches the memory
+   (shared memory too), tasks and disk the run holds, from the run's cgroup
+   (:mod:`grader.cgroup`) when it has one; when it cannot look, it stops the run.
 5. The verdict comes from the replies (:func:`judge`, pure), never from the outputs.
 6. Everything the kernel started is killed before :func:`execute` returns.
 
@@ -27,9 +29,9 @@ PYTHONHASHSEED, PYDEVD_DISABLE_FILE_VALIDATION, plus JPY_PARENT_PID set by
 jupyter_client (ipykernel then adds TERM, CLICOLOR, PAGER, MPLBACKEND... in its own
 process). Nothing else of the grader's environment (tokens, secrets) passes.
 
-Not done here (the sandbox's job): limits are per process (RLIMIT_DATA, no cgroup), a
-process that double-forks and calls setsid() escapes the final kill, the network and
-the file system are not isolated, ``./data`` is a writable symlink.
+Unconfined (no sandbox): the limits are per process plus the monitor, a process that
+double-forks and calls setsid() escapes the final kill, the network and the file system are
+not isolated, ``./data`` is a writable symlink. docs/sandbox.md says what the sandbox adds.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ CONFIRM_TIMEOUT = 10  # seconds for the kernel to answer the grader's last reque
 KILL_WAIT = 2.0  # seconds to wait for killed processes to be gone
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 MONITOR_EVERY = 0.2  # seconds between two looks at the kernel's memory, processes and disk
+BLIND_LOOKS = 5  # looks in a row the monitor may fail before the run is stopped
 TMPFS_SIZE = 64 * 1024**2  # the sandbox's private /tmp (TMPDIR points into the scratch folder)
 MAX_FILES = 100_000  # files in the scratch folder before the run is stopped
 MAX_DEPTH = 128  # folders nested deeper than this in the scratch folder stop the run (the monitor cannot look)
@@ -192,6 +195,8 @@ def judge(trace: Trace, limits: Limits) -> Verdict:
 
 def _problem(trace: Trace, limits: Limits) -> Problem | None:
     """The first thing that went wrong, in the order it matters to the student."""
+    if trace.blind:  # the monitor stopped the run, maybe while the kernel was starting
+        return INTERNAL, f"the grader stopped the notebook because it could not watch it: {trace.blind}", trace.running
     if trace.stop == "start_failed" and not trace.run_expired:
         return KERNEL_START, _start_failure(trace, limits), None
     if trace.forged is not None:  # before the replies: any of them may be the notebook's own
@@ -208,8 +213,6 @@ def _problem(trace: Trace, limits: Limits) -> Problem | None:
     where = trace.running
     if trace.run_expired:
         return RUN_TIMEOUT, _run_timeout_message(trace, limits), where
-    if trace.blind:
-        return INTERNAL, f"the grader stopped the notebook because it could not watch it: {trace.blind}", where
     if trace.limit_hit is not None:
         return _limit_problem(trace.limit_hit, where, limits)
     if trace.stop == "cell_timeout":
@@ -1372,20 +1375,24 @@ def _monitor(run: Run, done: threading.Event) -> None:
     folder it cannot read, a tree too deep, anything unexpected) the run stops with an
     internal-error verdict that says so (:meth:`Run.blinded`), and nothing is printed.
     """
-    rounds = 0
+    rounds = failures = 0
     while not done.wait(MONITOR_EVERY):
         process = run.process
         if process is None or process.poll() is not None:
             continue
         rounds += 1
         try:
-            over = _look(run, process.pid, disk_too=rounds % 5 == 0)
-        except Unwatchable as ex:
-            run.blinded(str(ex))
-            return
+            over = _look(run, process.pid, disk_too=rounds % 5 == 0 or failures > 0)
+            failures = 0
         except Exception as ex:  # fail closed: an unwatched run does not go on
-            run.blinded(_clip(f"{type(ex).__name__}: {ex}" if str(ex) else type(ex).__name__))
-            return
+            # A process changing credentials (bwrap setting up) is briefly closed to us: look again,
+            # but for at most BLIND_LOOKS looks in a row.
+            failures += 1
+            if failures >= BLIND_LOOKS:
+                reason = str(ex) if isinstance(ex, Unwatchable) else f"{type(ex).__name__}: {ex}"
+                run.blinded(_clip(reason))
+                return
+            continue
         if over is not None:
             run.exceed(over)
 

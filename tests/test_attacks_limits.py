@@ -377,6 +377,7 @@ def test_the_fallocate_command_and_posix_fallocate(tmp_path: Path, mode: str) ->
         mode,
         """
         import os, subprocess, time
+        open("kept", "w").close()  # util-linux's fallocate -n does not create the file
         seen = {"command": subprocess.run(["fallocate", "-n", "-l", "512MiB", "kept"]).returncode}
         try:
             os.posix_fallocate(os.open("grown", os.O_CREAT | os.O_WRONLY), 0, 100 * 2**20)
