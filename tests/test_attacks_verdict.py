@@ -3,8 +3,9 @@
 The kernel is the notebook's own process, so code in a cell can write to the kernel's shell
 channel: an ``execute_reply`` saying ``ok`` sent before the real one (which says ``error``)
 once made a failing cell look completed. These notebooks try it in several ways, with real
-kernels, unconfined and in the sandbox; each must fail as a forged reply, and an honest
-notebook that touches nothing must still complete.
+kernels: unconfined (in this process), and through the real ``grader run`` in both ways the
+sandbox exists, as root and as an unprivileged uid (tests/test_attacks_limits.py's harness);
+each must fail as a forged reply, and an honest notebook that touches nothing must still complete.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from pathlib import Path
 import conftest
 import nbformat
 import pytest
+from test_attacks_limits import MODES, grade
 
 from grader import execute as execute_module
-from grader import sandbox
 from grader.config import Limits
 from grader.execute import FORGED_REPLY, INCOMPLETE, CellReply, Trace, execute, judge
 from grader.result import Result
@@ -62,16 +63,7 @@ ATTACKS = {
 }
 
 
-@pytest.fixture(params=["unconfined", "sandbox"])
-def bwrap(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "unconfined":
-        return None
-    path, reason = sandbox.availability()
-    assert path is not None, f"the sandbox cannot run on this machine: {reason}. {sandbox.HOW_TO_INSTALL}"
-    return path
-
-
-def run(tmp_path: Path, bwrap: str | None, *cells: str) -> Result:
+def run(tmp_path: Path, *cells: str) -> Result:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(textwrap.dedent(c)) for c in cells])
     return execute(
         nb,
@@ -83,34 +75,48 @@ def run(tmp_path: Path, bwrap: str | None, *cells: str) -> Result:
         limits=LIMITS,
         max_predictions_size=1024,
         environment=conftest.notebook_environment(),
-        bwrap=bwrap,
     )
+
+
+def forging_cell(cells: list[str]) -> int:
+    """The 0-based index, in the notebook, of the first cell that forges (after FORGE's cell)."""
+    return next(i for i, c in enumerate(cells) if "forge(" in c or "target=forge" in c) + 1
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("attack", ATTACKS)
-def test_a_reply_the_notebook_sends_itself_fails_the_run(tmp_path: Path, bwrap: str | None, attack: str) -> None:
+def test_a_reply_the_notebook_sends_itself_fails_the_run(tmp_path: Path, attack: str) -> None:
     cells = ATTACKS[attack]
-    result = run(tmp_path, bwrap, FORGE, *cells)
+    result = run(tmp_path, FORGE, *cells)
     assert result.status == "failed", result
     assert result.error is not None
     assert result.error.type == FORGED_REPLY, result.error
     assert result.error.message.startswith(f"cell {result.error.cell_index + 1} answered the grader's request itself")
-    # The forging cell is named, not a later one.
-    forging = next(i for i, c in enumerate(cells) if "forge(" in c or "target=forge" in c) + 1
-    assert result.error.cell_index == forging
+    assert result.error.cell_index == forging_cell(cells)  # the forging cell is named, not a later one
 
 
 @pytest.mark.slow
-def test_an_honest_notebook_that_uses_its_kernel_still_completes(tmp_path: Path, bwrap: str | None) -> None:
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_a_reply_forged_in_the_sandbox_fails_the_run(tmp_path: Path, mode: str, attack: str) -> None:
+    cells = ATTACKS[attack]
+    outcome = grade(tmp_path, mode, FORGE, *cells)  # checks nothing is left behind and nothing printed raw
+    assert outcome.result["status"] == "failed", outcome.result
+    assert outcome.type == FORGED_REPLY, outcome.result
+    assert outcome.result["error"]["cell_index"] == forging_cell(cells)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_an_honest_notebook_that_uses_its_kernel_still_completes(tmp_path: Path, mode: str) -> None:
     # Reading the kernel's own state and printing from threads are not forgery.
     cells = [
         "k = get_ipython().kernel\nprint(type(k).__name__, k.get_parent('shell')['header']['msg_type'])",
         "import threading\nt = threading.Thread(target=print, args=('from a thread',))\nt.start(); t.join()",
         *(f"x{i} = {i}" for i in range(20)),
     ]
-    result = run(tmp_path, bwrap, *cells)
-    assert (result.status, result.error, result.cells_executed) == ("completed", None, 22)
+    outcome = grade(tmp_path, mode, *cells)
+    assert (outcome.result["status"], outcome.type, outcome.result["cells_executed"]) == ("completed", None, 22)
 
 
 @pytest.mark.slow
@@ -125,7 +131,7 @@ def test_a_kernel_that_stops_answering_after_the_last_cell_is_not_confirmed(
             pass
         get_ipython().kernel.shell_handlers['kernel_info_request'] = silent
     """
-    result = run(tmp_path, None, "x = 1", silence)
+    result = run(tmp_path, "x = 1", silence)
     assert result.status == "failed", result
     assert result.error is not None and result.error.type == INCOMPLETE
     assert "did not answer the grader within 1 s after the last cell" in result.error.message
