@@ -36,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 from grader import config, demo, pipeline  # noqa: E402
 from grader import result as results  # noqa: E402
 from grader.result import Result  # noqa: E402
+from grader.rules import timestamp  # noqa: E402
 from grader.sealing import KEY_ENV, new_key  # noqa: E402
-from grader.store import PREDICTIONS_DIR, Store, timestamp  # noqa: E402
+from grader.store import PREDICTIONS_DIR, Store  # noqa: E402
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 # A course: up to 500 participants. leaderboard.csv (one row per participant) is rewritten on

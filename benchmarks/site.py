@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader import config, demo  # noqa: E402
-from grader.store import Store, timestamp  # noqa: E402
+from grader.rules import timestamp  # noqa: E402
+from grader.store import Store  # noqa: E402
 
 DEFAULT_SIZES = [(10, 200), (5000, 100_000)]
 MESSAGE = (

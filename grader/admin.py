@@ -11,8 +11,9 @@ of :func:`commit_message` and pushes it like ``grader record --push`` does
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,9 @@ from typing import Literal, TypeVar
 from grader.config import Competition
 from grader.errors import UsageError
 from grader.gitsync import Pushed
-from grader.store import AdminAction, Store, check_login, check_reason
+from grader.rules import check_login, check_reason
+from grader.sealing import key_in
+from grader.store import AdminAction, Store
 
 T = TypeVar("T")
 Verb = Literal["remove", "disqualify", "restore"]
@@ -77,11 +80,13 @@ def change(
     push: bool = False,
     branch: str = "main",
     token: str | None = None,
+    environ: Mapping[str, str] = os.environ,
 ) -> tuple[T, Pushed | None]:
-    """Open the store, ``apply`` one action, rewrite the CSV files; then commit and push when ``push``."""
+    """Open the store (with the private key of ``environ``), ``apply`` one action, rewrite the CSV files;
+    then commit and push when ``push``."""
 
     def once() -> T:
-        with Store(db) as store:
+        with Store(db, private_key=key_in(environ)) as store:
             outcome = apply(store)
             store.export_csv(competition, full=True)
             return outcome

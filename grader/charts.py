@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from xml.sax.saxutils import escape, quoteattr
 
+from grader.text import clip
+
 BACKGROUND = "#fff"
 # Okabe & Ito's colour-blind-safe hues, the light ones darkened to 3:1 or more on white; the
 # second five are drawn dashed.
@@ -119,9 +121,10 @@ def best_over_time(
         )
         row_y = legend_top + i * LEGEND_ROW
         key_x = lay.left if lay.legend_below else lay.width - lay.right + 14
+        name = escape(clip(line.name, 30 if lay.legend_below else 22, squeeze=False))
         parts.append(
             f'<line x1="{key_x}" x2="{key_x + 22}" y1="{row_y}" y2="{row_y}" stroke="{colour}" stroke-width="3"{dash}/>'
-            f'<text x="{key_x + 28}" y="{row_y + 4}">{escape(_clip(line.name, 30 if lay.legend_below else 22))}</text>'
+            f'<text x="{key_x + 28}" y="{row_y + 4}">{name}</text>'
         )
     extra = len(drawn) * LEGEND_ROW + 8 if lay.legend_below else 0
     return _document("Best public score over time", parts, lay, extra)
@@ -265,7 +268,3 @@ def _empty(message: str, lay: Layout) -> str:
         [f'<text x="{lay.width / 2:.0f}" y="{lay.height / 2:.0f}" text-anchor="middle">{escape(message)}</text>'],
         lay,
     )
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

@@ -17,6 +17,7 @@ import click
 
 from grader import __version__
 from grader.errors import GraderError, InvalidNotebook, UsageError
+from grader.text import clip
 
 if TYPE_CHECKING:
     from grader.sandbox import Mode
@@ -409,7 +410,7 @@ def history(ctx: click.Context, login: str, db: Path | None) -> None:
                     r.status,
                     render.score(r.score),
                     "yes" if r.id in chosen else "",
-                    _clip(r.error_message or "", 60),
+                    clip(r.error_message or "", 60),
                 )
                 for r in rows
             ],
@@ -944,7 +945,7 @@ def admin_log(ctx: click.Context, db: Path | None) -> None:
     if not actions:
         _finish("No admin actions yet.", ok=True)
     rows = [
-        (a.id, render.short_time(a.timestamp, competition.timezone), a.actor, a.action, a.target, _clip(a.reason, 60))
+        (a.id, render.short_time(a.timestamp, competition.timezone), a.actor, a.action, a.target, clip(a.reason, 60))
         for a in actions
     ]
     click.echo(render.table(("#", "when", "by", "action", "target", "reason"), rows, align="r"))
@@ -1288,11 +1289,6 @@ def _recorded_line(recorded: Any) -> str:
         f"{recorded.remaining_today} submission(s) left today (resets {recorded.quota_resets_at:%Y-%m-%d %H:%M %Z})."
     )
     return " ".join(parts)
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _warn_unconfined(result: Any) -> None:

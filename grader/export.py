@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.config import Competition
-from grader.errors import UsageError
-from grader.store import Store, check_login
-from grader.store import defuse as _text
+from grader.errors import StoreError, UsageError
+from grader.rules import check_login
+from grader.store import Store
+from grader.store.exports import write_csv
 
 GRADE_COLUMNS = ("login", "roster_id", "best_public", "best_private", "rank", "private_rank", "submissions", "note")
 MAX_ROSTER_BYTES = 10 * 1024**2
@@ -106,13 +105,13 @@ def grades(
         standing, final = public.get(entrant), private.get(entrant)
         rows.append(
             (
-                _text(login), _text(roster_id),
+                login, roster_id,
                 repr(standing.best_score) if standing else "",
                 repr(final.best_score) if final else "",
                 standing.rank if standing else "",
                 final.rank if final else "",
                 counts.get(key, 0),
-                _text(notes.get(entrant, "")),
+                notes.get(entrant, ""),
             )
         )  # fmt: skip
     _write(out, rows)
@@ -172,16 +171,9 @@ def _ignored(root: Path, path: Path) -> bool:
 
 
 def _write(out: Path, rows: Sequence[Sequence[object]]) -> None:
-    """Atomically: a half-written grade file is never imported."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}-", suffix=".tmp")
+    """Atomically: a half-written grade file is never imported. Readable by its owner only: personal data."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(GRADE_COLUMNS)
-            writer.writerows(rows)
-        os.chmod(tmp, 0o600)  # personal data: readable by its owner only
-        os.replace(tmp, out)
-    except OSError as ex:
-        Path(tmp).unlink(missing_ok=True)
-        raise UsageError(f"cannot write {out} ({ex.strerror}).") from None
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_csv(out, GRADE_COLUMNS, rows, ("login", "roster_id", "note"), mode=0o600)
+    except (OSError, StoreError) as ex:
+        raise UsageError(str(ex) if isinstance(ex, StoreError) else f"cannot write {out} ({ex.strerror}).") from None

@@ -30,7 +30,8 @@ from grader.admin import change, commit_message
 from grader.config import Competition
 from grader.errors import UsageError
 from grader.gitsync import Pushed
-from grader.store import Selection, Store, check_login
+from grader.rules import check_login
+from grader.store import Selection, Store
 
 _COMMAND = re.compile(r"/final(?:[ \t]+(off|undo|no))?[ \t]*", re.IGNORECASE)
 MARKER_KEY = "final"

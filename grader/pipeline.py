@@ -23,6 +23,7 @@ from grader.errors import InvalidNotebook
 from grader.forked import Forked
 from grader.result import Result
 from grader.sandbox import Mode
+from grader.sealing import key_in
 from grader.store import Packed, Recorded, Store
 
 
@@ -115,6 +116,7 @@ def record(
     pr_number: int | None = None,
     head_sha: str | None = None,
     packed: Packed | None = None,
+    environ: Mapping[str, str] = os.environ,
 ) -> Recorded:
     """Record a scored run in the leaderboard and regenerate the CSV exports.
 
@@ -129,7 +131,7 @@ def record(
         from grader.rescore import pack
 
         packed = pack(out_dir, competition)  # kept (sealed with a key) so that the run can be rescored
-    with Store(db) as store:
+    with Store(db, private_key=key_in(environ)) as store:
         # Exported every time, even for a run recorded before: it repairs CSVs left stale by a failed export.
         recorded = store.record_and_export(
             result, user=user, competition=competition, now=now, notebook_path=notebook_path or result.notebook,
@@ -178,7 +180,8 @@ def grade(
             packed = (forked.result() or score_and_pack(out_dir, competition, environ)).packed
     finally:
         forked.close()
-    recorded = record(out_dir, competition, user=user, db=db, now=now, notebook_path=shown_path, packed=packed)
+    recorded = record(out_dir, competition, user=user, db=db, now=now, notebook_path=shown_path, packed=packed,
+                      environ=environ)  # fmt: skip
     return Graded(result=results.read(out_dir), recorded=recorded)
 
 

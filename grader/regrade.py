@@ -46,7 +46,9 @@ from typing import TYPE_CHECKING, Any
 from grader import __version__
 from grader.config import Competition
 from grader.errors import UsageError
-from grader.store import Store, SubmissionRow, check_login, check_reason
+from grader.rules import check_login, check_reason
+from grader.store import Store, SubmissionRow
+from grader.text import clip
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -410,7 +412,7 @@ def status_line(outcome: Outcome) -> str:
     """One line per notebook as it finishes."""
     mark = {"completed": "✓", "missing": "?", "error": "!"}.get(outcome.status, "✗")
     where = "" if outcome.source == "commit" else f" [{outcome.source}]"
-    tail = f" — {_one_line(outcome.message, 90)}" if outcome.message else ""
+    tail = f" — {clip(outcome.message, 90)}" if outcome.message else ""
     return (
         f"{mark} #{outcome.submission_id} {outcome.username}/{Path(outcome.notebook_path).name}{where}: "
         f"{outcome.status} in {outcome.runtime_seconds:.1f} s{tail}"
@@ -482,9 +484,9 @@ def merge(
                         scored = score_run(unpacked_dir, competition, environ)
                         regraded_status, score = scored.status, scored.public_score
                         if scored.error is not None:
-                            note = _one_line(scored.error.message, 200)
+                            note = clip(scored.error.message, 200)
                     elif result.error is not None:
-                        note = _one_line(result.error.message, 200)
+                        note = clip(result.error.message, 200)
             rows.append(_compare(row, source, regraded_status, score, note))
     rows.sort(key=lambda r: r.submission_id)
     shards = len(manifests)
@@ -557,18 +559,12 @@ def _entries(path: Path) -> list[tuple[int, str, str]]:
 
 
 def _write_report(path: Path, rows: Sequence[Compared]) -> None:
-    import csv
-
-    from grader.store import defuse
+    from grader.store.exports import write_csv
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(REPORT_COLUMNS)
-        for r in rows:
-            writer.writerow((r.submission_id, defuse(r.username), defuse(r.notebook_path), r.source,
-                             r.recorded_status, defuse(r.regraded_status), r.recorded_score, r.regraded_score,
-                             r.verdict, defuse(r.note)))  # fmt: skip
+    cells = [(r.submission_id, r.username, r.notebook_path, r.source, r.recorded_status, r.regraded_status,
+              r.recorded_score, r.regraded_score, r.verdict, r.note) for r in rows]  # fmt: skip
+    write_csv(path, REPORT_COLUMNS, cells, ("username", "notebook_path", "regraded_status", "note"))
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -582,11 +578,6 @@ def _git_bytes(root: Path, *args: str) -> bytes | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout if proc.returncode == 0 else None
-
-
-def _one_line(text: str | None, width: int) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def describe(outcomes: Sequence[Outcome], seconds: float) -> dict[str, Any]:

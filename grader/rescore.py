@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 from grader import __version__
 from grader.config import Competition
 from grader.errors import ConfigError, InvalidPredictions
-from grader.store import AdminAction, Packed, Store, check_login, check_reason
+from grader.rules import check_login, check_reason
+from grader.store import AdminAction, Packed, Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -206,7 +207,7 @@ def rescore(
 
     action, pushed = change(
         competition, db, apply, message=commit_message("rescore", f"scorer {version}", reason), push=push,
-        branch=branch, token=token,
+        branch=branch, token=token, environ=environ,
     )  # fmt: skip
     return Rescored(
         action=action,

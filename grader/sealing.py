@@ -70,6 +70,11 @@ def new_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
+def key_in(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The private key that ``environ`` holds (``$GRADER_PRIVATE_KEY``), or None: what the edges hand the store."""
+    return environ.get(KEY_ENV) or None
+
+
 def sealer(key: str | None = None, *, required: bool = False, environ: Mapping[str, str] = os.environ) -> Sealer | None:
     """A :class:`Sealer` for ``key`` (or ``$GRADER_PRIVATE_KEY``); None when there is none and it is not required."""
     key = key if key is not None else environ.get(KEY_ENV) or None

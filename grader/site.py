@@ -55,6 +55,9 @@ from grader.config import CONFIG_NAME, SCHEMA_PATH, Competition, format_duration
 from grader.environment import Lock
 from grader.errors import GraderError, UsageError
 from grader.ranking import Standing
+from grader.rules import MAX_REASON_CHARS  # an organiser's reason (the store allows no more)
+from grader.store.exports import defuse
+from grader.text import clip, duration
 
 if TYPE_CHECKING:
     from grader.store import Baseline
@@ -62,10 +65,8 @@ if TYPE_CHECKING:
 ASSETS = Path(__file__).with_name("site_assets")
 TOP_IN_CHART = 10  # participants drawn in "best score over time"
 MAX_NOTE_CHARS = 300  # error messages in a history are clipped; the full one is in the pull request
-MAX_REASON_CHARS = 500  # an organiser's reason (the store allows no more)
 OFF_LABELS = {"removed": "Removed", "disqualified": "Disqualified"}  # how the store's kinds read in a sentence
 _KEY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _MARKER = re.compile(r"<!-- grader:([a-z0-9-]+) -->")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|])")  # what Python-Markdown unescapes
 # Pages the plugin generates; a hand-written page of the same name in docs/ would be hidden by one.
@@ -474,23 +475,14 @@ def _status(competition: Competition, now: datetime) -> tuple[str, str]:
     if now < competition.start:
         return (
             "upcoming",
-            f"Opens on {_local(competition.start, competition)} — in {_duration(competition.start - now)}.",
+            f"Opens on {_local(competition.start, competition)} — in {_until(competition.start, now)}.",
         )
     if now < competition.end:
         return (
             "open",
-            f"Open — closes on {_local(competition.end, competition)}, in {_duration(competition.end - now)}.",
+            f"Open — closes on {_local(competition.end, competition)}, in {_until(competition.end, now)}.",
         )
     return "ended", f"Ended on {_local(competition.end, competition)}."
-
-
-def _duration(delta: Any) -> str:
-    minutes = max(1, int(delta.total_seconds() // 60))
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 def _updated(data: SiteData) -> str:
@@ -707,7 +699,7 @@ def _leaderboard(data: SiteData) -> str:
     for reset in data.resets:
         lines += [
             f'<p class="grader-reset">The leaderboard was reset on {_h(_local(reset.timestamp, c))} and started '
-            f"again (reason: {_h(_clip(reset.reason, MAX_REASON_CHARS))}). Submissions from before the reset do "
+            f"again (reason: {_h(clip(reset.reason, MAX_REASON_CHARS))}). Submissions from before the reset do "
             "not count; they stay in each participant's history, marked <em>reset</em>.</p>",
             "",
         ]
@@ -744,7 +736,7 @@ def _baseline_list(data: SiteData) -> str:
         items.append(
             f"<li>{_link(b.username, keys.get(b.username, b.username), shards)} "
             f'<span class="grader-baseline">baseline</span> — {_h(score)}, not ranked: '
-            f"{_h(_clip(b.reason, MAX_REASON_CHARS))}</li>"
+            f"{_h(clip(b.reason, MAX_REASON_CHARS))}</li>"
         )
     return "\n".join(
         [
@@ -762,7 +754,7 @@ def _off_list(data: SiteData) -> str:
     items = [
         f"<li>{_name(p.username, p.key, p.members, shards)} — "
         f"{_h(OFF_LABELS.get(p.removed or '', p.removed))} by the organisers: "
-        f"{_h(_clip(p.removed_reason or '', MAX_REASON_CHARS))}</li>"
+        f"{_h(clip(p.removed_reason or '', MAX_REASON_CHARS))}</li>"
         for p in data.off
     ]
     return "\n".join(['<ul class="grader-off">', *items, "</ul>"])
@@ -918,7 +910,7 @@ def _participants(data: SiteData) -> str:
         last = data.resets[-1]
         lines += [
             f'<p class="grader-reset">Submissions marked <em>reset</em> were made before the leaderboard was reset '
-            f"on {_h(_local(last.timestamp, data.competition))} ({_h(_clip(last.reason, MAX_REASON_CHARS))}); "
+            f"on {_h(_local(last.timestamp, data.competition))} ({_h(clip(last.reason, MAX_REASON_CHARS))}); "
             "they do not count.</p>",
             "",
         ]
@@ -1001,13 +993,13 @@ def _history(p: Participant, c: Competition) -> dict[str, Any]:
     """
     rows: list[list[Any]] = [
         [r.id, _local(r.timestamp, c), r.notebook_path, r.status, r.score if r.status == "completed" else None,
-         _clip(r.error_message, MAX_NOTE_CHARS) if r.error_message else ""]
+         clip(r.error_message, MAX_NOTE_CHARS) if r.error_message else ""]
         for r in p.submissions
     ]  # fmt: skip
     for r, row in zip(p.submissions, rows, strict=True):
         off: str | None = None
         if r.removed is not None:
-            reason = f"{OFF_LABELS.get(r.removed, r.removed)} by the organisers: " + _clip(
+            reason = f"{OFF_LABELS.get(r.removed, r.removed)} by the organisers: " + clip(
                 r.removed_reason or "", MAX_REASON_CHARS
             )
             row[5] = f"{reason} — {row[5]}" if row[5] else reason
@@ -1028,7 +1020,7 @@ def _history(p: Participant, c: Competition) -> dict[str, Any]:
     history.update(rank=p.rank, best_score=p.best_score, entries=p.entries)
     if p.removed is not None:
         history["removed"] = p.removed
-        history["reason"] = _clip(p.removed_reason or "", MAX_REASON_CHARS)
+        history["reason"] = clip(p.removed_reason or "", MAX_REASON_CHARS)
     if p.finals:
         history["final"] = list(p.finals)
     if p.final_rank is not None:
@@ -1083,7 +1075,7 @@ def _summary(p: Participant) -> str:
     """The sentence over a history (as the site's script writes it)."""
     if p.removed is not None:
         what = "Disqualified" if p.removed == "disqualified" else "Removed from the ranking"
-        line = f"{what} by the organisers. Reason: {_clip(p.removed_reason or '', MAX_REASON_CHARS)}. Not ranked"
+        line = f"{what} by the organisers. Reason: {clip(p.removed_reason or '', MAX_REASON_CHARS)}. Not ranked"
     else:
         line = "no score yet" if p.rank is None else f"rank {p.rank}, best public score {text.score(p.best_score)}"
         line += f"; {p.entries} entr{'y' if p.entries == 1 else 'ies'}"
@@ -1161,11 +1153,6 @@ def _histories_page(
     )
 
 
-def _clip(value: str, width: int) -> str:
-    value = " ".join(value.split())
-    return value if len(value) <= width else value[: width - 1] + "…"
-
-
 def _charts_page(data: SiteData) -> str:
     top = min(TOP_IN_CHART, len(data.public.standings))
     aside = bool(data.resets) or any(
@@ -1240,7 +1227,7 @@ def _board_csv(board: Board, data: SiteData) -> str:
         writer.writerow(("rank", "participant", "best_public_score", "entries", "last_submission"))
         for s in board.standings:
             writer.writerow(
-                (s.rank, _cell(s.username), repr(s.best_score), s.submission_count, _cell(s.last_submission_at))
+                (s.rank, _defused(s.username), repr(s.best_score), s.submission_count, _defused(s.last_submission_at))
             )
         return out.getvalue()
     scores = _counted_public_scores(board, data)
@@ -1250,13 +1237,9 @@ def _board_csv(board: Board, data: SiteData) -> str:
         shown = scores.get(s.username)
         before = public_ranks.get(s.username)
         move = shake_up(before, s.rank)
-        writer.writerow((s.rank, _cell(s.username), repr(s.best_score), "" if shown is None else repr(shown),
+        writer.writerow((s.rank, _defused(s.username), repr(s.best_score), "" if shown is None else repr(shown),
                          "" if before is None else before, "" if move is None else move))  # fmt: skip
     return out.getvalue()
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def asset(name: str) -> str:
@@ -1356,3 +1339,12 @@ class _Warnings(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(" ".join(record.getMessage().split()))
+
+
+def _defused(value: str) -> str:
+    return defuse(value) or ""
+
+
+def _until(moment: datetime, now: datetime) -> str:
+    """How long until ``moment``, as the site's status line says it (whole days beyond 24 hours)."""
+    return duration(moment - now, days=True, round_up=False)

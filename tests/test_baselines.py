@@ -14,7 +14,7 @@ import pytest
 from test_admin import BY, LATER, board, cli, comp, csv_rows, db  # noqa: F401 - fixtures
 from test_store import NOW, rec, result
 
-from grader import admin, store
+from grader import admin, rules, store
 from grader.config import Competition
 from grader.errors import UsageError
 from grader.ranking import Entry, Standing, place_standings
@@ -36,8 +36,8 @@ def test_a_baseline_is_shown_unranked_and_pushes_nobody_down(db: Path, comp: Com
     # Graded and recorded as usual, but with the best score of all it takes no rank...
     assert (recorded.status, recorded.rank, recorded.best_score) == ("completed", None, None)
     assert board(db, comp) == [(1, "alice", 0.9, 1), (2, "bob", 0.8, 3), (3, "carol", 0.6, 4)]
-    assert baselines == [Baseline(KNN, REASON, Entry(KNN, 0.95, 5, store.timestamp(NOW + timedelta(minutes=4)),
-                                                     store.timestamp(NOW + timedelta(minutes=4)), 1))]  # fmt: skip
+    assert baselines == [Baseline(KNN, REASON, Entry(KNN, 0.95, 5, rules.timestamp(NOW + timedelta(minutes=4)),
+                                                     rules.timestamp(NOW + timedelta(minutes=4)), 1))]  # fmt: skip
     assert (action.actor, action.action, action.target_kind, action.target, action.reason) == (
         BY, "baseline", "participant", KNN, REASON,
     )  # fmt: skip

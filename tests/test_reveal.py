@@ -13,7 +13,7 @@ import pytest
 from test_admin import BY, LATER, cli, git
 from test_store import NOW, competition, rec, result, yaml_text
 
-from grader import admin, sealing, store
+from grader import admin, rules, sealing, store
 from grader.config import Competition
 from grader.errors import UsageError
 from grader.export import grades
@@ -73,7 +73,7 @@ def test_the_reveal_opens_the_scores_and_publishes_the_final_board(
         assert [(x.rank, x.username, x.best_score) for x in s.private_leaderboard(comp)] == [
             (1, "bob", 0.95), (2, "alice", SECRET),
         ]  # fmt: skip
-        assert s.revealed_at() == store.timestamp(comp.end)
+        assert s.revealed_at() == rules.timestamp(comp.end)
         assert s.admin_log()[-1].action == "reveal"
         with pytest.raises(UsageError, match="already revealed"):
             s.reveal(by=BY, now=comp.end, competition=comp)
@@ -107,8 +107,8 @@ def test_plaintext_rows_from_before_the_key_are_sealed_and_leave_no_bytes(
     with Store(path) as s:  # no key: the old behaviour, a private score in clear
         rec(s, result("a1", private=SECRET), comp, "alice", NOW)
     assert raw_contains(path, SECRET)
-    monkeypatch.setenv(KEY_ENV, KEY)
-    with Store(path) as s:  # the first record with the key seals the older rows too
+    monkeypatch.setenv(KEY_ENV, KEY)  # for admin.seal and admin.reveal below, which hand it to the store
+    with Store(path, private_key=KEY) as s:  # the first record with the key seals the older rows too
         rec(s, result("b1", private=0.5), comp, "bob", NOW)
     assert not raw_contains(path, SECRET)
     assert admin.seal(comp, path, by=BY, now=LATER) == 0  # nothing left in clear

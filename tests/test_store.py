@@ -19,7 +19,7 @@ from grader import config, store
 from grader.config import Competition
 from grader.errors import StoreError, UsageError
 from grader.result import Result, RunError
-from grader.store import Store
+from grader.store import Store, schema
 
 PARIS = ZoneInfo("Europe/Paris")
 REPO = Path(__file__).resolve().parents[1]
@@ -149,15 +149,15 @@ def test_later_migrations_apply_in_order_and_roll_back_on_failure(
 
     current = store.SCHEMA_VERSION
     migrations = list(store.MIGRATIONS)
-    monkeypatch.setattr(store, "MIGRATIONS", [*migrations, (current + 1, broken)])
-    monkeypatch.setattr(store, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*migrations, (current + 1, broken)])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current + 1)
     with pytest.raises(StoreError):
         Store(db)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == current
         assert "note" not in [row[1] for row in conn.execute("PRAGMA table_info(submissions)")]
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*migrations, (current + 1, ["ALTER TABLE submissions ADD note TEXT"])])
+    monkeypatch.setattr(schema, "MIGRATIONS", [*migrations, (current + 1, ["ALTER TABLE submissions ADD note TEXT"])])
     with Store(db) as s:
         assert [row.run_id for row in s.history("alice")] == ["r1"]
     with sqlite3.connect(db) as conn:

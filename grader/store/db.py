@@ -1,300 +1,70 @@
-"""The leaderboard record: one SQLite file (``leaderboard/leaderboard.db``) plus CSV exports.
+"""The leaderboard database: one SQLite file (``leaderboard/leaderboard.db``), its transactions and its SQL.
 
 Every change is one ``BEGIN IMMEDIATE`` transaction, so concurrent graders queue up (for up
 to ``timeout`` seconds) instead of failing, and a failure leaves nothing half-written. The
 journal mode is DELETE, so a committed database is a single file with nothing beside it.
-The schema is versioned with ``PRAGMA user_version`` and upgraded by :data:`MIGRATIONS`.
+The schema is versioned with ``PRAGMA user_version`` and upgraded by :mod:`grader.store.schema`.
 
-The rules a submission must pass (open/closed, daily quota, duplicate notebook) are applied
-here, inside the recording transaction, against the clock the caller passes in (``now``; the
-store never reads the system clock). ``now`` is also the submission's timestamp: the trusted
-time of recording, not ``result.started_at``, which comes from the untrusted run. A rejected
-submission is still stored, with status ``rejected`` and the reason (``error_type`` is
-``deadline``, ``quota`` or ``duplicate``), but without scores (so the CSV cannot leak the
-score of a run over quota), and it never ranks and never uses quota.
+The rules a submission must pass (open/closed, daily quota, duplicate notebook) are
+:mod:`grader.rules`; the store hands them the entrant's submissions and applies their verdict
+inside the recording transaction, against the clock the caller passes in (``now``; the store
+never reads the system clock). ``now`` is also the submission's timestamp: the trusted time of
+recording, not ``result.started_at``, which comes from the untrusted run. A rejected submission
+is still stored, with status ``rejected`` and the reason (``error_type`` is ``deadline``,
+``quota`` or ``duplicate``), but without scores (so the CSV cannot leak the score of a run over
+quota), and it never ranks and never uses quota.
 
 A :class:`Store` holds one connection: use one per thread or process.
 
 :meth:`Store.record` does not write the CSV files: call :meth:`Store.export_csv` afterwards
-(or :meth:`Store.record_and_export`). Private scores are stored but never exported and never
-returned by the read methods; they stay secret until a reveal.
+(or :meth:`Store.record_and_export`); the files are written by :mod:`grader.store.exports`.
+Private scores are stored but never exported and never returned by the read methods; they stay
+secret until a reveal. They are sealed with the private key the store is opened with
+(``private_key``; the store never reads it from the environment).
 
 What a completed run predicted (kept so that it can be rescored) is not in the database but
-beside it, in append-only files under ``predictions/`` written in the recording transaction
-(:meth:`Store._store_predictions`).
+beside it, in append-only files (:mod:`grader.store.vault`) written in the recording transaction.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
 import json
-import math
-import os
-import re
 import sqlite3
-import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from grader import rules
 from grader.config import Competition
 from grader.errors import StoreError, UsageError
 from grader.ranking import Entry, Scored, Standing, improves, place, places, rank, rankable
 from grader.result import Result
+from grader.rules import Own, Place, Recorded, check_login, check_reason, timestamp
+from grader.store import exports, schema, vault
+from grader.store.exports import (
+    LEADERBOARD_COLUMNS,
+    LEADERBOARD_CSV,
+    PRIVATE_LEADERBOARD_CSV,
+    RANKING_COLUMNS,
+    RANKING_TEXT,
+    SUBMISSION_COLUMNS,
+    SUBMISSION_TEXT,
+    SUBMISSIONS_CSV,
+)
+from grader.store.vault import Kept, Packed
 
 if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
     from grader.sealing import Sealer
 
 DB_NAME = "leaderboard.db"
-LEADERBOARD_CSV = "leaderboard.csv"
-SUBMISSIONS_CSV = "submissions.csv"
-PRIVATE_LEADERBOARD_CSV = "private_leaderboard.csv"  # written only after the reveal
-# Beside the database: the stored predictions, one JSON line per completed run, in append-only files
-# of PREDICTIONS_PER_FILE submission ids each (see Store._store_predictions).
-PREDICTIONS_DIR = "predictions"
-PREDICTIONS_PER_FILE = 50
 DEFAULT_TIMEOUT = 60.0  # seconds a writer waits for the lock before giving up
-MAX_MESSAGE_CHARS = 2000  # error messages are student-controlled and end up in a committed CSV
 
-ADMIN_ACTIONS_V2 = ("remove", "disqualify", "restore", "reset", "seal", "reveal")
-ADMIN_ACTIONS_V3 = (*ADMIN_ACTIONS_V2, "rescore", "regrade")
-ADMIN_ACTIONS_V4 = (*ADMIN_ACTIONS_V3, "baseline")
-ADMIN_ACTIONS = (*ADMIN_ACTIONS_V4, "select", "unselect")
-STATUSES = ("pending", "running", "completed", "failed", "timeout", "invalid", "rejected")
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-_LOGIN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
-
-
-def _migration_3(conn: sqlite3.Connection) -> None:
-    """Scorer versions, stored predictions (for rescoring), and the rescore and regrade actions.
-
-    SQLite cannot change a CHECK constraint in place, so ``admin_actions`` is rebuilt with the
-    same rows (:func:`_rebuild_admin_actions`).
-    """
-    _rebuild_admin_actions(conn, ADMIN_ACTIONS_V3)
-    # Which scorer (metric, its arguments, the truth, grader's major.minor) produced the scores of a row.
-    conn.execute("ALTER TABLE submissions ADD COLUMN scorer_version TEXT")
-    # What a completed run predicted, packed (see grader.rescore), sealed with the private key when there is one.
-    conn.execute(
-        """CREATE TABLE predictions (
-            submission_id INTEGER PRIMARY KEY REFERENCES submissions (id),
-            ids_digest TEXT NOT NULL,
-            sealed INTEGER NOT NULL CHECK (sealed IN (0, 1)),
-            data BLOB NOT NULL
-        )"""
-    )
-
-
-def _migration_4(conn: sqlite3.Connection) -> None:
-    """Baselines: the organisers' reference accounts, shown on the board but never ranked."""
-    _rebuild_admin_actions(conn, ADMIN_ACTIONS_V4)
-    conn.execute(
-        """CREATE TABLE baselines (
-            username TEXT PRIMARY KEY,
-            reason TEXT NOT NULL,
-            action_id INTEGER NOT NULL REFERENCES admin_actions (id)
-        )"""
-    )
-
-
-def _migration_5(conn: sqlite3.Connection) -> None:
-    """Teams and final choices.
-
-    ``username`` is the entrant (a solo participant's login, or a team's name) and ``author``
-    the login that submitted; before teams existed they were the same. ``selections`` holds the
-    submissions a participant chose for the private leaderboard (``/final``), each with the
-    audit row of the choice.
-    """
-    _rebuild_admin_actions(conn, ADMIN_ACTIONS)
-    conn.execute("ALTER TABLE submissions ADD COLUMN author TEXT")
-    conn.execute("UPDATE submissions SET author = username")
-    conn.execute(
-        """CREATE TABLE selections (
-            submission_id INTEGER PRIMARY KEY REFERENCES submissions (id),
-            action_id INTEGER NOT NULL REFERENCES admin_actions (id)
-        )"""
-    )
-
-
-def _migration_8(conn: sqlite3.Connection) -> None:
-    """Each entrant's submissions as a chain of ids instead of an index by login (see :func:`_relink`)."""
-    conn.execute("ALTER TABLE submissions ADD COLUMN previous_id INTEGER")
-    conn.execute("CREATE TABLE chains (username TEXT PRIMARY KEY, last_id INTEGER NOT NULL)")
-    _relink(conn)
-    conn.execute("DROP INDEX IF EXISTS submissions_user")
-
-
-def _relink(conn: sqlite3.Connection) -> None:
-    """Link every submission to the one its entrant made before it, and every entrant to their latest.
-
-    An index by login inserted each new row somewhere in the middle of leaderboard.db, and git
-    stored those changes again in most versions of the file it keeps: over 1 KB of repository per
-    recorded submission at 5,000 (docs/performance.md). ``previous_id`` is written once, with the
-    row, at the end of the file; ``chains`` has a row per entrant, changed in place. A
-    participant's submissions are found by following the chain (:data:`_MINE`).
-    """
-    latest: dict[str, int] = {}
-    changed = []
-    for sid, user, previous in conn.execute("SELECT id, username, previous_id FROM submissions ORDER BY id"):
-        if previous != latest.get(user):
-            changed.append((latest.get(user), sid))
-        latest[user] = sid
-    conn.executemany("UPDATE submissions SET previous_id = ? WHERE id = ?", changed)
-    conn.execute("DELETE FROM chains")
-    conn.executemany("INSERT INTO chains VALUES (?, ?)", sorted(latest.items()))
-
-
-def _rebuild_admin_actions(conn: sqlite3.Connection, actions: Sequence[str]) -> None:
-    """Create ``admin_actions`` again with ``actions`` in its CHECK constraint: copied, dropped, created, refilled.
-
-    Other tables reference it and foreign keys cannot be switched off inside a transaction, so
-    the check is deferred to the commit, by which time every referenced row is back.
-    """
-    conn.execute("PRAGMA defer_foreign_keys = ON")
-    conn.execute("CREATE TABLE admin_actions_copy AS SELECT * FROM admin_actions")
-    conn.execute("DROP TABLE admin_actions")
-    conn.execute(
-        f"""CREATE TABLE admin_actions (
-            id INTEGER PRIMARY KEY,
-            timestamp TEXT NOT NULL,
-            actor TEXT NOT NULL,
-            action TEXT NOT NULL CHECK (action IN ({", ".join(repr(a) for a in actions)})),
-            target_kind TEXT NOT NULL CHECK (target_kind IN ('submission', 'participant', 'competition')),
-            target TEXT NOT NULL,
-            reason TEXT NOT NULL
-        )"""
-    )
-    conn.execute("INSERT INTO admin_actions SELECT * FROM admin_actions_copy ORDER BY id")
-    conn.execute("DROP TABLE admin_actions_copy")
-
-
-MIGRATIONS: list[tuple[int, Migration]] = [
-    (
-        1,
-        (
-            f"""CREATE TABLE submissions (
-                id INTEGER PRIMARY KEY,
-                run_id TEXT UNIQUE NOT NULL,
-                username TEXT NOT NULL,
-                timestamp TEXT NOT NULL,
-                notebook_path TEXT NOT NULL,
-                notebook_sha256 TEXT NOT NULL,
-                status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in STATUSES)})),
-                score REAL,
-                private_score REAL,
-                error_type TEXT,
-                error_message TEXT,
-                error_cell INTEGER,
-                runtime_seconds REAL,
-                pr_number INTEGER,
-                head_sha TEXT,
-                grader_version TEXT
-            )""",
-            "CREATE INDEX submissions_user_time ON submissions (username, timestamp)",
-            """CREATE INDEX submissions_user_completed_sha ON submissions (username, notebook_sha256)
-                WHERE status = 'completed'""",
-            """CREATE TABLE leaderboard (
-                username TEXT PRIMARY KEY,
-                best_score REAL,
-                best_submission_id INTEGER NOT NULL REFERENCES submissions (id),
-                best_timestamp TEXT NOT NULL,
-                last_updated TEXT NOT NULL,
-                submission_count INTEGER NOT NULL
-            )""",
-            "CREATE INDEX leaderboard_order ON leaderboard (best_score, best_timestamp, username)",
-        ),
-    ),
-    (
-        2,
-        (
-            # The audit trail: every admin action, who, when, why. Never updated, never deleted.
-            f"""CREATE TABLE admin_actions (
-                id INTEGER PRIMARY KEY,
-                timestamp TEXT NOT NULL,
-                actor TEXT NOT NULL,
-                action TEXT NOT NULL CHECK (action IN ({", ".join(repr(a) for a in ADMIN_ACTIONS_V2)})),
-                target_kind TEXT NOT NULL CHECK (target_kind IN ('submission', 'participant', 'competition')),
-                target TEXT NOT NULL,
-                reason TEXT NOT NULL
-            )""",
-            # A removed or disqualified participant: none of their submissions rank while the row exists.
-            """CREATE TABLE participants (
-                username TEXT PRIMARY KEY,
-                removed TEXT NOT NULL CHECK (removed IN ('removed', 'disqualified')),
-                reason TEXT NOT NULL,
-                action_id INTEGER NOT NULL REFERENCES admin_actions (id)
-            )""",
-            # What a reset took off the board, as it stood.
-            """CREATE TABLE leaderboard_archive (
-                reset_id INTEGER NOT NULL REFERENCES admin_actions (id),
-                rank INTEGER NOT NULL,
-                username TEXT NOT NULL,
-                best_score REAL,
-                best_submission_id INTEGER NOT NULL,
-                submission_count INTEGER NOT NULL,
-                last_updated TEXT NOT NULL,
-                PRIMARY KEY (reset_id, username)
-            )""",
-            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            "ALTER TABLE submissions ADD COLUMN removed TEXT CHECK (removed IN ('removed', 'disqualified'))",
-            "ALTER TABLE submissions ADD COLUMN removed_reason TEXT",
-            "ALTER TABLE submissions ADD COLUMN reset_id INTEGER REFERENCES admin_actions (id)",
-            # The private score as a Fernet token until the reveal (then NULL, and private_score holds it).
-            "ALTER TABLE submissions ADD COLUMN private_sealed TEXT",
-            # Rows with a plaintext private score: empty once sealed, so the check on each record is free.
-            "CREATE INDEX submissions_private_plain ON submissions (id) WHERE private_score IS NOT NULL",
-        ),
-    ),
-    (3, _migration_3),
-    (4, _migration_4),
-    (5, _migration_5),
-    (
-        6,
-        (
-            # Fewer, narrower indexes with random keys. Each record inserts into them somewhere in the
-            # middle of the file, and git stores those changes once for every version of leaderboard.db
-            # it keeps (docs/performance.md, "Repository growth"). A participant's submissions (for the
-            # duplicate check, the quota, the history) are found through submissions_user, then filtered.
-            "DROP INDEX IF EXISTS submissions_user_completed_sha",
-            "DROP INDEX IF EXISTS submissions_user_time",
-            "CREATE INDEX IF NOT EXISTS submissions_user ON submissions (username)",
-        ),
-    ),
-    (
-        7,
-        (
-            # As migration 6, for the leaderboard's order by score: every new best moved an entry of it. The
-            # board is sorted when it is exported, and a rank is counted by scanning the leaderboard
-            # table (one row per participant: 0.6 ms at 5,000), so it saved little; what it cost in the
-            # repository was within the noise of benchmarks/record.py (docs/performance.md).
-            "DROP INDEX IF EXISTS leaderboard_order",
-        ),
-    ),
-    (8, _migration_8),
-]
-SCHEMA_VERSION = MIGRATIONS[-1][0]
-
-RANKING_COLUMNS = ("rank", "username", "best_score", "best_submission_id", "submission_count", "last_updated")
-# leaderboard.csv: a baseline's row has an empty rank and "yes" in the last column, placed where its score
-# sits (the column is always there, so the file's format never changes). private_leaderboard.csv ranks
-# participants only.
-LEADERBOARD_COLUMNS = (*RANKING_COLUMNS, "baseline")
-SUBMISSION_COLUMNS = (
-    "id", "timestamp", "username", "notebook_path", "notebook_sha256", "status", "score",
-    "error_type", "error_message", "error_cell", "runtime_seconds", "pr_number", "head_sha", "grader_version",
-    "removed", "removed_reason", "reset_id", "author",
-)  # fmt: skip
-_TEXT_COLUMNS = ("timestamp", "username", "notebook_path", "notebook_sha256", "status", "error_type",
-                 "error_message", "head_sha", "grader_version", "removed", "removed_reason", "author")  # fmt: skip
 # The CSV's columns are fixed (others parse them); the scorer version is read from the database.
 _ROW_COLUMNS = ("id", "run_id", *SUBMISSION_COLUMNS[1:], "scorer_version")
 # A submission that can rank: accepted, not taken off the board by an organiser, not archived by a
@@ -310,8 +80,6 @@ _CHAIN = (
     "SELECT s.previous_id FROM submissions s JOIN mine ON s.id = mine.id WHERE s.previous_id < s.id) "
     "SELECT id FROM mine)"
 )
-# (id, timestamp, notebook_sha256, status, reset_id) of one of an entrant's submissions.
-Own = tuple[int, str, str, str, int | None]
 # One entrant's submissions (the login is given twice: for the chain, then to check each row).
 _MINE = _CHAIN.format(seed="username = ?") + " AND username = ?"
 # A baseline's submission that counts, shown beside the ranking and never in it.
@@ -351,14 +119,6 @@ class SubmissionRow:
     def login(self) -> str:
         """Who submitted (for a team: the member; before teams were recorded: the entrant)."""
         return self.author or self.username
-
-
-@dataclass(frozen=True)
-class Packed:
-    """A completed run's predictions packed for storage (:func:`grader.rescore.pack`), not yet sealed."""
-
-    ids_digest: str  # which test ids, in which order, the values belong to
-    data: bytes
 
 
 @dataclass(frozen=True)
@@ -404,65 +164,6 @@ class Baseline:
     best: Entry | None  # its best submission, as a participant's would be; None without a score yet
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """What :meth:`Store.record` did, with what a pull-request comment needs to say."""
-
-    submission_id: int
-    status: str  # the result's status, or "rejected"
-    reason: str | None  # why it was rejected, or the run's error message
-    already_recorded: bool  # this run_id was recorded before: nothing changed
-    rank: int | None  # the participant's rank now (None: not ranked)
-    previous_rank: int | None  # before this submission; equals ``rank`` when nothing changed
-    best_score: float | None
-    remaining_today: int
-    quota_resets_at: datetime  # next midnight in the competition's time zone
-
-
-def check_login(user: str) -> str:
-    """Return ``user`` if it is a well-formed GitHub login, else raise :class:`UsageError`."""
-    if not isinstance(user, str) or len(user) > 39 or not _LOGIN.fullmatch(user):
-        raise UsageError(
-            f"{user!r} is not a GitHub login: use 1 to 39 letters, digits or single hyphens, "
-            "not starting or ending with a hyphen."
-        )
-    return user
-
-
-MAX_REASON_CHARS = 500
-_VERB = {"removed": "remove", "disqualified": "disqualify"}
-
-
-def check_reason(reason: str) -> str:
-    """An organiser's reason on one line (it is shown on the site and in a commit message), or UsageError."""
-    text = " ".join(str(reason).split())
-    if not text:
-        raise UsageError("give a reason (--reason TEXT): it is kept in the audit trail and shown to participants.")
-    if len(text) > MAX_REASON_CHARS:
-        raise UsageError(f"the reason is {len(text)} characters long; keep it under {MAX_REASON_CHARS}.")
-    return text
-
-
-def defuse(value: str | None) -> str | None:
-    """A text cell for a CSV file, defused against spreadsheet formulas (as the exports do)."""
-    return _text(value)
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in _VERB:
-        raise ValueError(f"kind must be 'removed' or 'disqualified', not {kind!r}")
-
-
-def timestamp(moment: datetime) -> str:
-    """The store's fixed-width UTC form of an aware datetime: ``2026-11-02T13:05:00.000000Z``."""
-    _check_aware(moment)
-    return moment.astimezone(UTC).strftime(_TS_FORMAT)
-
-
-def parse_timestamp(text: str) -> datetime:
-    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
-
-
 class Store:
     """The leaderboard database.
 
@@ -475,7 +176,7 @@ class Store:
         self, db: Path | str | sqlite3.Connection, *, timeout: float = DEFAULT_TIMEOUT, private_key: str | None = None
     ):
         self.timeout = timeout
-        # The key that seals private scores; None: $GRADER_PRIVATE_KEY when recording (see grader.sealing).
+        # The key that seals private scores and stored predictions (see grader.sealing); None: no key, kept in clear.
         self.private_key = private_key
         self._owns = not isinstance(db, sqlite3.Connection)
         if isinstance(db, sqlite3.Connection):
@@ -536,11 +237,11 @@ class Store:
         (and so use quota); :meth:`record` applies the same rules again, atomically.
         """
         check_login(user)
-        _check_aware(now)
+        rules.check_aware(now)
         with self._transaction(write=False):
             mine = self._mine(competition.entrant(user))
-            verdict = self._rules(mine, notebook_sha256, competition, now, uses_quota=True)
-        return verdict[1] if verdict else None
+        verdict = rules.judge(mine, notebook_sha256, competition, now, uses_quota=True)
+        return verdict.message if verdict else None
 
     # -- writing -----------------------------------------------------------------------
 
@@ -571,7 +272,6 @@ class Store:
         ts = timestamp(now)
         if not result.run_id:
             raise UsageError("the result has an empty run_id; it cannot be recorded idempotently.")
-        counted = _quota_statuses(competition)
         sealer = self._sealer()
         entrant = competition.entrant(user)  # rules and ranking apply to the team, when there is one
         with self._transaction(write=True):
@@ -584,33 +284,15 @@ class Store:
                         f"by {existing.login}, not {user}; refusing to record it twice."
                     )
                 standing = self._standing(existing.username, competition)
-                return self._outcome(existing.id, existing.status, existing.error_message, True, standing,
-                                     standing, self._mine(existing.username), competition, now)  # fmt: skip
+                return rules.outcome(existing.id, existing.status, existing.error_message, already=True,
+                                     before=standing, after=standing, mine=self._mine(existing.username),
+                                     competition=competition, now=now)  # fmt: skip
 
             previous = self._standing(entrant, competition)
             mine = self._mine(entrant)
-            if result.status == "rejected":
-                verdict: tuple[str, str] | None = (
-                    (result.error.type, result.error.message) if result.error else ("rejected", "rejected")
-                )
-            elif entrant == user and user.casefold() in {team.casefold() for team in competition.teams}:
-                verdict = ("team", (
-                    f"{user} is also the name of a team in competition.yaml, so this login cannot take part "
-                    "on its own; ask the organisers to rename the team or to add you to it."
-                ))  # fmt: skip
-            else:
-                verdict = self._rules(mine, result.notebook_sha256, competition, now,
-                                      uses_quota=result.status in counted)  # fmt: skip
-            status = "rejected" if verdict else result.status
-            error = result.error
-            error_type, message = verdict if verdict else (error.type, error.message) if error else (None, None)
-            if message is not None and len(message) > MAX_MESSAGE_CHARS:
-                message = message[:MAX_MESSAGE_CHARS] + " … (truncated)"
-            score = None if verdict else _clean(result.public_score)
-            private = None if verdict else _clean(result.private_score)
-            version = result.extra.get("scorer_version") if score is not None else None
-            version = version if isinstance(version, str) and version else None
-            sealed = None
+            verdict = rules.admit(result, user=user, mine=mine, competition=competition, now=now)
+            row = rules.stored(result, verdict)
+            private, sealed = row.private_score, None
             if private is not None and sealer is not None and self._revealed_at() is None:
                 sealed = sealer.seal(private)
                 private = None
@@ -620,29 +302,31 @@ class Store:
                     score, private_score, private_sealed, error_type, error_message, error_cell, runtime_seconds,
                     pr_number, head_sha, grader_version, scorer_version, author, previous_id)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (result.run_id, entrant, ts, notebook_path, result.notebook_sha256, status, score,
-                 private, sealed, error_type, message,
-                 None if verdict or error is None else error.cell_index, result.runtime_seconds, pr_number,
-                 head_sha, result.grader_version, version, user, max((own[0] for own in mine), default=None)),
+                (result.run_id, entrant, ts, notebook_path, result.notebook_sha256, row.status, row.score,
+                 private, sealed, row.error_type, row.message, row.error_cell, result.runtime_seconds, pr_number,
+                 head_sha, result.grader_version, row.scorer_version, user,
+                 max((own.id for own in mine), default=None)),
             )  # fmt: skip
             submission_id = int(cursor.lastrowid or 0)
             self._conn.execute(
                 "INSERT INTO chains VALUES (?, ?) ON CONFLICT (username) DO UPDATE SET last_id = excluded.last_id",
                 (entrant, submission_id),
             )
-            if predictions is not None and status == "completed":
+            completed = row.status == "completed"
+            if predictions is not None and completed:
                 self._store_predictions(submission_id, predictions)
-            if version is not None and status == "completed" and self._current_version() is None:
-                self._adopt_version(version, competition)
-            ranks = status == "completed" and self._ranks(version)
-            moved = status != "rejected" and self._update_leaderboard(
-                entrant, submission_id, ts, "completed" if ranks else "unranked", score, competition
+            if row.scorer_version is not None and completed and self._current_version() is None:
+                self._adopt_version(row.scorer_version, competition)
+            ranks = completed and self._ranks(row.scorer_version)
+            moved = row.status != "rejected" and self._update_leaderboard(
+                entrant, submission_id, ts, "completed" if ranks else "unranked", row.score, competition
             )
             # Only this participant's best can change in this transaction, so their rank is
             # recounted only when it did (counting scans the leaderboard table, a row per participant).
             after = self._standing(entrant, competition) if moved else previous
-            mine.append((submission_id, ts, result.notebook_sha256, status, None))
-            return self._outcome(submission_id, status, message, False, previous, after, mine, competition, now)
+            mine.append(Own(submission_id, ts, result.notebook_sha256, row.status, None))
+            return rules.outcome(submission_id, row.status, row.message, already=False, before=previous, after=after,
+                                 mine=mine, competition=competition, now=now)  # fmt: skip
 
     def record_and_export(
         self,
@@ -665,7 +349,7 @@ class Store:
     def rebuild(self, competition: Competition) -> None:
         """Recompute the ``leaderboard`` table and the chains from ``submissions`` (a repair; record is incremental)."""
         with self._transaction(write=True):
-            _relink(self._conn)
+            schema.relink(self._conn)
             self._rebuild(competition)
 
     # -- admin actions (each one transaction, with its row in the audit trail) ----------
@@ -674,7 +358,7 @@ class Store:
         self, submission_id: int, *, kind: str, reason: str, by: str, now: datetime, competition: Competition
     ) -> AdminAction:
         """Take one submission off the board as ``kind`` ("removed" or "disqualified"), with a public reason."""
-        _check_kind(kind)
+        rules.check_kind(kind)
         with self._transaction(write=True):
             row = self._existing(submission_id)
             if row.removed is not None:
@@ -682,7 +366,7 @@ class Store:
                     f"submission #{submission_id} is already {row.removed} ({row.removed_reason}); "
                     "restore it first to change that."
                 )
-            action = self._log(now, by, _VERB[kind], "submission", str(submission_id), reason)
+            action = self._log(now, by, rules.REMOVAL_VERBS[kind], "submission", str(submission_id), reason)
             self._conn.execute(
                 "UPDATE submissions SET removed = ?, removed_reason = ? WHERE id = ?",
                 (kind, action.reason, submission_id),
@@ -694,7 +378,7 @@ class Store:
         self, user: str, *, kind: str, reason: str, by: str, now: datetime, competition: Competition
     ) -> AdminAction:
         """Take every submission of ``user`` off the board (now and later) as ``kind``, with a public reason."""
-        _check_kind(kind)
+        rules.check_kind(kind)
         check_login(user)
         with self._transaction(write=True):
             if self._baseline(user):
@@ -705,7 +389,7 @@ class Store:
             ).fetchone()
             if current is not None:
                 raise UsageError(f"{user} is already {current[0]} ({current[1]}); restore them first to change that.")
-            action = self._log(now, by, _VERB[kind], "participant", user, reason)
+            action = self._log(now, by, rules.REMOVAL_VERBS[kind], "participant", user, reason)
             self._conn.execute("INSERT INTO participants VALUES (?, ?, ?, ?)", (user, kind, action.reason, action.id))
             self._rebuild(competition)
             return action
@@ -847,50 +531,28 @@ class Store:
         transaction with its audit row; asking for what is already so changes nothing.
         """
         check_login(by)
-        _check_aware(now)
+        rules.check_aware(now)
         cap = competition.ranking.final_submissions
         with self._transaction(write=True):
             self._sync_teams(competition)
             row = self._existing(submission_id)
             entrant = row.username
-            if not organiser and competition.entrant(by).casefold() != entrant.casefold():  # logins ignore case
-                yours = "your own or your team's" if competition.teams else "your own"
-                raise UsageError(
-                    f"submission #{submission_id} is {entrant}'s; you can choose only {yours} submissions."
-                )
-            revealed = self._revealed_at()
-            if revealed is not None:
-                raise UsageError(f"the private leaderboard was revealed on {revealed}; the final choices are closed.")
-            if not organiser and now >= competition.end:
-                raise UsageError(
-                    f"the competition closed on {_local(competition.end, competition.timezone)}; "
-                    "final choices could be made until then."
-                )
-            if cap == 0:
-                raise UsageError(
-                    "this competition does not let participants choose: each participant's best public "
-                    "submission counts for the private leaderboard (ranking.final_submissions is 0)."
-                )
             chosen = self._chosen(entrant)
-            if final == (submission_id in chosen):
+            counts = self._conn.execute(
+                f"SELECT 1 FROM submissions WHERE id = ? AND {_COUNTS}",  # noqa: S608 - constants
+                (submission_id,),
+            ).fetchone()
+            candidate = rules.Candidate(
+                submission_id,
+                entrant,
+                counts=row.status == "completed" and rankable(row.score) and counts is not None,
+                why_not=row.removed or ("archived by a reset" if row.reset_id else row.status),
+            )
+            changes = rules.check_choice(candidate, by=by, final=final, organiser=organiser, chosen=chosen,
+                                         revealed_at=self._revealed_at(), competition=competition, now=now)  # fmt: skip
+            if not changes:
                 return Selection(submission_id, entrant, final, False, tuple(chosen), cap)
             if final:
-                counts = self._conn.execute(
-                    f"SELECT 1 FROM submissions WHERE id = ? AND {_COUNTS}",  # noqa: S608 - constants
-                    (submission_id,),
-                ).fetchone()
-                if row.status != "completed" or not rankable(row.score) or counts is None:
-                    why = row.removed or ("archived by a reset" if row.reset_id else row.status)
-                    raise UsageError(
-                        f"submission #{submission_id} cannot count ({why}); choose a submission with a public score."
-                    )
-                if len(chosen) >= cap:
-                    listed = ", ".join(f"#{i}" for i in chosen)
-                    raise UsageError(
-                        f"{entrant} has already chosen {len(chosen)} submission{'s' if len(chosen) != 1 else ''} "
-                        f"({listed}) and may choose {cap}; take one back first (comment `/final off` on its "
-                        "pull request), then choose again."
-                    )
                 action = self._log(now, by, "select", "submission", f"#{submission_id}",
                                    reason or "chosen for the private leaderboard")  # fmt: skip
                 self._conn.execute("INSERT INTO selections VALUES (?, ?)", (submission_id, action.id))
@@ -982,44 +644,30 @@ class Store:
     def stored_predictions(self) -> list[tuple[int, str, bytes]]:
         """(submission id, ids digest, packed data) of every completed submission with stored predictions.
 
-        They come from the predictions files beside the database (:meth:`_store_predictions`)
+        They come from the predictions files beside the database (:mod:`grader.store.vault`)
         and, for runs recorded before those files existed, from the ``predictions`` table.
         Sealed predictions are opened with the private key (:class:`~grader.sealing.SealError`
         when it is missing or wrong).
         """
         with self._transaction(write=False):
             kept = self._kept_predictions()
-        fernet = self._fernet(required=any(sealed for _, sealed, _ in kept.values()))
-        out = []
-        for sid, (digest, sealed, data) in sorted(kept.items()):
-            out.append((sid, digest, _open_bytes(fernet, data) if sealed else data))
-        return out
+        box = self._fernet(required=any(k.sealed for k in kept.values()))
+        return [
+            (sid, k.ids_digest, vault.unseal(box, k.data) if k.sealed and box is not None else k.data)
+            for sid, k in sorted(kept.items())
+        ]
 
-    def _kept_predictions(self) -> dict[int, tuple[str, bool, bytes]]:
-        """Submission id → (ids digest, sealed, data) of the stored predictions of every completed submission.
-
-        Call it inside a transaction. A line of a predictions file counts only when it names the
-        run recorded under its id: a line whose transaction never committed (a crash, a full
-        disk) names an id that a later run may have taken.
-        """
+    def _kept_predictions(self) -> dict[int, Kept]:
+        """Submission id → the stored predictions of every completed submission (call it inside a transaction)."""
         rows = self._conn.execute(
             """SELECT p.submission_id, p.ids_digest, p.sealed, p.data FROM predictions p
                JOIN submissions s ON s.id = p.submission_id WHERE s.status = 'completed'"""
         ).fetchall()
-        kept = {int(sid): (str(digest), bool(sealed), bytes(data)) for sid, digest, sealed, data in rows}
+        kept = {int(sid): Kept(str(digest), bool(sealed), bytes(data)) for sid, digest, sealed, data in rows}
         folder = self._predictions_folder()
-        if folder is None or not folder.is_dir():
-            return kept
-        runs = dict(self._conn.execute("SELECT id, run_id FROM submissions WHERE status = 'completed'").fetchall())
-        for path in sorted(folder.glob("*.jsonl")):
-            try:
-                lines = path.read_bytes().splitlines()
-            except OSError as ex:
-                raise StoreError(f"cannot read {path} ({ex.strerror}).") from None
-            for line in lines:
-                entry = _predictions_entry(line)
-                if entry is not None and runs.get(entry[0]) == entry[1]:
-                    kept[entry[0]] = entry[2]
+        if folder is not None:
+            runs = dict(self._conn.execute("SELECT id, run_id FROM submissions WHERE status = 'completed'").fetchall())
+            kept.update(vault.read(folder, runs))
         return kept
 
     def rescore(
@@ -1054,7 +702,7 @@ class Store:
                 raise UsageError(f"submission #{unknown[0]} is not a completed submission; it cannot be rescored.")
             updates = []
             for sid, (public, private) in sorted(scores.items()):
-                public_clean, private_clean = _clean(public), _clean(private)
+                public_clean, private_clean = rules.clean_score(public), rules.clean_score(private)
                 token = sealer.seal(private_clean) if sealer is not None and private_clean is not None else None
                 updates.append((public_clean, None if token else private_clean, token, version, sid))
             self._conn.executemany(
@@ -1071,7 +719,7 @@ class Store:
 
     def log_action(self, action: str, target: str, *, by: str, reason: str, now: datetime) -> AdminAction:
         """Write one audit row about the competition (a regrade, say) that changes nothing else."""
-        if action not in ADMIN_ACTIONS:
+        if action not in schema.ADMIN_ACTIONS:
             raise ValueError(f"unknown admin action {action!r}")
         with self._transaction(write=True):
             return self._log(now, by, action, "competition", target, reason)
@@ -1099,43 +747,27 @@ class Store:
     def _store_predictions(self, submission_id: int, packed: Packed) -> None:
         """Keep a completed run's packed predictions, sealed with the private key until the reveal.
 
-        A database file keeps them outside itself: one JSON line appended to
-        ``predictions/NNNNN.jsonl`` beside it (:data:`PREDICTIONS_PER_FILE` submission ids to a
-        file), written and synced inside the recording transaction. Git stores a file that only
-        grows as its newest version plus a few bytes for each older one, and a finished file
-        never changes again; sealed bytes do not compress, and inside the database they would
-        be copied into every version of it that git stores whole. An in-memory database keeps
-        them in its ``predictions`` table, where databases kept them before.
+        A database file keeps them outside itself, in :mod:`grader.store.vault`'s files beside it;
+        an in-memory database keeps them in its ``predictions`` table, where databases kept them before.
         """
-        fernet = None if self._revealed_at() is not None else self._fernet()
-        data = _seal_bytes(fernet, packed.data) if fernet is not None else packed.data
+        box = None if self._revealed_at() is not None else self._fernet()
+        kept = Kept(packed.ids_digest, box is not None, vault.seal(box, packed.data))
         folder = self._predictions_folder()
         if folder is None:
-            self._conn.execute(
-                "INSERT INTO predictions VALUES (?, ?, ?, ?)",
-                (submission_id, packed.ids_digest, int(fernet is not None), data),
-            )
+            self._conn.execute("INSERT INTO predictions VALUES (?, ?, ?, ?)",
+                               (submission_id, kept.ids_digest, int(kept.sealed), kept.data))  # fmt: skip
             return
         (run_id,) = self._conn.execute("SELECT run_id FROM submissions WHERE id = ?", (submission_id,)).fetchone()
-        entry = {"id": submission_id, "run": run_id, "ids": packed.ids_digest, "sealed": fernet is not None,
-                 "data": base64.urlsafe_b64encode(data).decode("ascii")}  # fmt: skip
-        line = json.dumps(entry, separators=(",", ":"))
-        _append_line(folder / f"{submission_id // PREDICTIONS_PER_FILE:05d}.jsonl", line)
+        vault.keep(folder, submission_id, run_id, kept)
 
     def _predictions_folder(self) -> Path | None:
-        return None if self.path is None else self.path.parent / PREDICTIONS_DIR
+        return None if self.path is None else self.path.parent / vault.FOLDER
 
-    def _fernet(self, *, required: bool = False) -> Any:
+    def _fernet(self, *, required: bool = False) -> Fernet | None:
         """A Fernet for the private key (checked by :mod:`grader.sealing`), or None without a key."""
-        checked = self._sealer(required=required)
-        if checked is None:
+        if self._sealer(required=required) is None or self.private_key is None:
             return None
-        from cryptography.fernet import Fernet
-
-        from grader.sealing import KEY_ENV
-
-        key = self.private_key if self.private_key is not None else os.environ.get(KEY_ENV, "")
-        return Fernet(key.strip().encode("ascii"))
+        return vault.fernet(self.private_key)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -1239,7 +871,7 @@ class Store:
             ]  # fmt: skip
             shown = place(self._ranked_rows(competition), baselines, greater_is_better=greater)
             board = [(n, *row, "" if n is not None else "yes") for n, row in shown]
-            _write_csv(directory / LEADERBOARD_CSV, LEADERBOARD_COLUMNS, board, ("username", "last_updated"))
+            exports.write_csv(directory / LEADERBOARD_CSV, LEADERBOARD_COLUMNS, board, RANKING_TEXT)
             # Rows already exported changed (teams regrouped): rewrite the file, then forget it (in this transaction).
             stale = self._conn.execute("DELETE FROM meta WHERE key = 'export_full' RETURNING 1").fetchone()
             self._export_submissions(directory / SUBMISSIONS_CSV, full=full or stale is not None)
@@ -1248,8 +880,7 @@ class Store:
                     (s.rank, s.username, s.best_score, s.best_submission_id, s.submission_count, s.last_submission_at)
                     for s in self._private_standings(competition)
                 ]
-                _write_csv(directory / PRIVATE_LEADERBOARD_CSV, RANKING_COLUMNS, final,
-                           ("username", "last_updated"))  # fmt: skip
+                exports.write_csv(directory / PRIVATE_LEADERBOARD_CSV, RANKING_COLUMNS, final, RANKING_TEXT)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -1271,7 +902,7 @@ class Store:
             "UPDATE submissions SET username = ? WHERE author = ? AND username != ?",
             [(competition.entrant(a), a, competition.entrant(a)) for a in authors],
         )
-        _relink(self._conn)
+        schema.relink(self._conn)
         self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('teams', ?)", (key,))
         self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('export_full', '1')")  # see export_csv
         self._rebuild(competition)
@@ -1352,7 +983,7 @@ class Store:
     def _sealer(self, *, required: bool = False) -> Sealer | None:
         from grader.sealing import sealer
 
-        return sealer(self.private_key, required=required)
+        return sealer(self.private_key, required=required, environ={})  # the key is the caller's to give
 
     def _seal_plaintext(self, sealer: Sealer) -> int:
         rows = self._conn.execute(
@@ -1394,25 +1025,17 @@ class Store:
 
     def _export_submissions(self, path: Path, *, full: bool) -> None:
         select = f"SELECT {', '.join(SUBMISSION_COLUMNS)} FROM submissions"  # noqa: S608 - constants
-        last_id = None if full else _appendable(path, SUBMISSION_COLUMNS, self._conn, select)
+
+        def row(submission_id: int) -> Any:
+            return self._conn.execute(select + " WHERE id = ?", (submission_id,)).fetchone()
+
+        last_id = None if full else exports.appendable(path, SUBMISSION_COLUMNS, SUBMISSION_TEXT, row)
         if last_id is None:
             rows = self._conn.execute(select + " ORDER BY id").fetchall()
-            _write_csv(path, SUBMISSION_COLUMNS, rows, _TEXT_COLUMNS)
+            exports.write_csv(path, SUBMISSION_COLUMNS, rows, SUBMISSION_TEXT)
             return
         new = self._conn.execute(select + " WHERE id > ? ORDER BY id", (last_id,)).fetchall()
-        if new:
-            data = "".join(_csv_line(row, SUBMISSION_COLUMNS, _TEXT_COLUMNS) for row in new).encode("utf-8")
-            try:
-                with path.open("r+b") as handle:
-                    size = handle.seek(0, os.SEEK_END)
-                    try:
-                        handle.write(data)
-                        handle.flush()
-                    except OSError:
-                        handle.truncate(size)  # no half-written row left behind (a disk full, say)
-                        raise
-            except OSError as ex:
-                raise StoreError(f"cannot write {path} ({ex.strerror}); check the folder and free space.") from None
+        exports.append_rows(path, new, SUBMISSION_COLUMNS, SUBMISSION_TEXT)
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[None]:
@@ -1430,70 +1053,18 @@ class Store:
             raise
 
     def _migrate(self) -> None:
-        if self._user_version() == SCHEMA_VERSION:
+        if schema.user_version(self._conn, self.name) == schema.SCHEMA_VERSION:
             return
         with self._transaction(write=True):
-            version = self._user_version()  # again: another process may have migrated meanwhile
-            for number, step in MIGRATIONS:
-                if number <= version:
-                    continue
-                if callable(step):
-                    step(self._conn)
-                else:
-                    for statement in step:
-                        self._conn.execute(statement)
-                self._conn.execute(f"PRAGMA user_version = {number}")
-
-    def _user_version(self) -> int:
-        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.name} was written by a newer grader (schema version {version}; this grader knows "
-                f"up to {SCHEMA_VERSION}). Upgrade grader (pip install -U grader) and run the command again."
-            )
-        return version
+            schema.upgrade(self._conn, self.name)  # from the version read again: another process may have migrated
 
     def _mine(self, user: str) -> list[Own]:
-        """Each submission of ``user`` as :data:`Own`, in one walk of their chain (the rules need no more)."""
-        return self._conn.execute(
+        """Each submission of ``user`` (:class:`~grader.rules.Own`), in one walk of their chain."""
+        rows = self._conn.execute(
             f"SELECT id, timestamp, notebook_sha256, status, reset_id FROM submissions WHERE {_MINE}",  # noqa: S608
             (user, user),
         ).fetchall()
-
-    def _rules(
-        self, mine: Sequence[Own], sha: str, competition: Competition, now: datetime, *, uses_quota: bool
-    ) -> tuple[str, str] | None:
-        """(kind, message) when a submission at ``now`` breaks a rule, else None; ``mine``: the entrant's so far."""
-        _check_aware(now)
-        tz = competition.timezone
-        if now < competition.start:
-            return "deadline", (
-                f"the competition opens on {_local(competition.start, tz)}; "
-                "submissions made before then are not accepted. Submit again once it is open."
-            )
-        if now >= competition.end:
-            return "deadline", (
-                f"the competition closed on {_local(competition.end, tz)}; no more submissions are accepted."
-            )
-        duplicate = min((own for own in mine if own[2] == sha and own[3] == "completed" and own[4] is None),
-                        default=None)  # fmt: skip
-        if duplicate is not None:
-            return "duplicate", (
-                f"the same notebook was already submitted as #{duplicate[0]} on "
-                f"{_local(parse_timestamp(duplicate[1]), tz)}; change it before submitting again."
-            )
-        if uses_quota:
-            used = _used_today(mine, competition, now)
-            limit = competition.quota.per_day
-            if used >= limit:
-                resets = _next_midnight(now, tz)
-                failed = "" if competition.quota.count_failed else " Runs that fail do not count."
-                return "quota", (
-                    f"daily limit reached: {limit} submission{'s' if limit != 1 else ''} per day, and you have "
-                    f"used {used} today (days run from midnight to midnight, {_tzname(tz)} time).{failed} "
-                    f"Your quota resets at {_local(resets, tz)} (in {_duration(resets - now)})."
-                )
-        return None
+        return [Own._make(row) for row in rows]
 
     def _update_leaderboard(
         self, user: str, submission_id: int, ts: str, status: str, score: float | None, competition: Competition
@@ -1535,13 +1106,13 @@ class Store:
             return True
         return False
 
-    def _standing(self, user: str, competition: Competition) -> tuple[int | None, float | None]:
+    def _standing(self, user: str, competition: Competition) -> Place:
         """(rank, best score) of one participant, counted in SQL instead of ranking everyone."""
         row = self._conn.execute(
             "SELECT best_score, best_timestamp FROM leaderboard WHERE username = ?", (user,)
         ).fetchone()
         if row is None or not rankable(row[0]):
-            return None, None
+            return rules.UNPLACED
         score, ts = row
         op = ">" if competition.metric.greater_is_better else "<"
         ahead = f"SELECT COUNT(*) FROM leaderboard WHERE best_score {op} ?"  # noqa: S608 - op is < or >
@@ -1552,32 +1123,7 @@ class Store:
                 "WHERE best_score = ? AND (best_timestamp, username) < (?, ?))"
             )
             params = (score, score, ts, user)
-        return int(self._conn.execute(ahead, params).fetchone()[0]) + 1, float(score)
-
-    def _outcome(
-        self,
-        submission_id: int,
-        status: str,
-        reason: str | None,
-        already: bool,
-        before: tuple[int | None, float | None],
-        after: tuple[int | None, float | None],
-        mine: Sequence[Own],
-        competition: Competition,
-        now: datetime,
-    ) -> Recorded:
-        used = _used_today(mine, competition, now)
-        return Recorded(
-            submission_id=submission_id,
-            status=status,
-            reason=reason,
-            already_recorded=already,
-            rank=after[0],
-            previous_rank=before[0],
-            best_score=after[1],
-            remaining_today=max(0, competition.quota.per_day - used),
-            quota_resets_at=_next_midnight(now, competition.timezone),
-        )
+        return Place(int(self._conn.execute(ahead, params).fetchone()[0]) + 1, float(score))
 
     def _standings(self, competition: Competition) -> list[Standing]:
         rows = self._conn.execute(
@@ -1662,175 +1208,3 @@ def _main_file(conn: sqlite3.Connection) -> Path | None:
         if name == "main":
             return Path(file) if file else None
     return None
-
-
-def _check_aware(moment: datetime) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{moment!r} has no time zone; pass an aware datetime such as datetime.now(UTC)")
-
-
-def _used_today(mine: Sequence[Own], competition: Competition, now: datetime) -> int:
-    """How many of an entrant's submissions count against the quota of ``now``'s day (in the competition's timezone)."""
-    statuses = _quota_statuses(competition)
-    local_day = now.astimezone(competition.timezone).date()
-    start = timestamp(datetime.combine(local_day, time(0), tzinfo=competition.timezone))
-    end = timestamp(_next_midnight(now, competition.timezone))
-    return sum(1 for own in mine if start <= own[1] < end and own[3] in statuses)
-
-
-def _quota_statuses(competition: Competition) -> tuple[str, ...]:
-    return ("completed", "failed", "timeout", "invalid") if competition.quota.count_failed else ("completed",)
-
-
-def _clean(score: float | None) -> float | None:
-    return None if score is None or math.isnan(score) else float(score)
-
-
-def _tzname(tz: tzinfo) -> str:
-    return str(getattr(tz, "key", None) or tz.tzname(None) or tz)
-
-
-def _local(moment: datetime, tz: tzinfo) -> str:
-    return f"{moment.astimezone(tz):%Y-%m-%d %H:%M} {_tzname(tz)}"
-
-
-def _next_midnight(now: datetime, tz: tzinfo) -> datetime:
-    return datetime.combine(now.astimezone(tz).date() + timedelta(days=1), time(0), tzinfo=tz)
-
-
-def _duration(delta: timedelta) -> str:
-    minutes = max(1, math.ceil(delta.total_seconds() / 60))
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
-
-
-def _text(value: str | None) -> str | None:
-    """A text cell defused against spreadsheet formulas, with LF line breaks only."""
-    if not value:
-        return value
-    if value.startswith(_FORMULA_STARTS):
-        value = "'" + value
-    if "\r" in value:
-        value = value.replace("\r\n", "\n").replace("\r", "\n")
-    return value
-
-
-def _csv_line(row: Sequence[Any], header: Sequence[str], text: Sequence[str]) -> str:
-    """One row exactly as :func:`_write_csv` writes it."""
-    buffer = io.StringIO()
-    cells = list(row)
-    for i in (header.index(name) for name in text):
-        cells[i] = _text(cells[i])
-    csv.writer(buffer, lineterminator="\n").writerow(cells)
-    return buffer.getvalue()
-
-
-def _appendable(path: Path, header: Sequence[str], conn: sqlite3.Connection, select: str) -> int | None:
-    """The id of the last row of the CSV at ``path`` when the file is intact up to it, else None.
-
-    Intact: the header is ours and the last line is byte for byte the database's row with
-    that id (an interrupted append or a hand edit fails this, and the file is rewritten).
-    """
-    try:
-        with path.open("rb") as handle:
-            first = handle.readline()
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - 65536))
-            tail = handle.read()
-    except OSError:
-        return None
-    if first.decode("utf-8", "replace") != ",".join(header) + "\n" or not tail.endswith(b"\n"):
-        return None
-    last = tail[:-1].rsplit(b"\n", 1)[-1] + b"\n"
-    head = last.split(b",", 1)[0]
-    if not head.isdigit():
-        return None
-    row = conn.execute(select + " WHERE id = ?", (int(head),)).fetchone()
-    if row is None or _csv_line(row, header, _TEXT_COLUMNS).encode("utf-8") != last:
-        return None
-    return int(head)
-
-
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]], text: Sequence[str]) -> None:
-    """Write a CSV file atomically: a reader (or a crash) never leaves half a file.
-
-    Columns named in ``text`` go through :func:`_text`; the others are numbers, which the csv
-    module writes with ``repr`` (full precision, round-trips) and None as an empty cell.
-    """
-    positions = [header.index(name) for name in text]
-
-    def clean(row: Sequence[Any]) -> Sequence[Any]:
-        for i in positions:
-            value = row[i]
-            if value and (value.startswith(_FORMULA_STARTS) or "\r" in value):  # rare: copy the row
-                cells = list(row)
-                for j in positions:
-                    cells[j] = _text(cells[j])
-                return cells
-        return row
-
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    except OSError as ex:
-        raise StoreError(f"cannot write {path} ({ex.strerror}); check that {path.parent} is writable.") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(map(clean, rows))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as ex:
-        Path(tmp).unlink(missing_ok=True)
-        raise StoreError(f"cannot write {path} ({ex.strerror}); check the folder and free disk space.") from None
-
-
-def _append_line(path: Path, line: str) -> None:
-    """Append one line to the file at ``path`` (created, with its folder, if need be) and sync it to disk.
-
-    A line left unfinished by a crash is ended first: it stays one unreadable line that readers skip.
-    """
-    try:
-        path.parent.mkdir(exist_ok=True)
-        with path.open("a+b") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            cut = False
-            if size:
-                handle.seek(size - 1)
-                cut = handle.read(1) != b"\n"
-            handle.write((b"\n" if cut else b"") + line.encode("utf-8") + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError as ex:
-        raise StoreError(f"cannot write {path} ({ex.strerror}); check the folder and free disk space.") from None
-
-
-def _predictions_entry(line: bytes) -> tuple[int, str, tuple[str, bool, bytes]] | None:
-    """(submission id, run id, (ids digest, sealed, data)) from a line of a predictions file; None if it is not one."""
-    try:
-        entry = json.loads(line)
-        sid, run, digest, sealed, text = entry["id"], entry["run"], entry["ids"], entry["sealed"], entry["data"]
-        if type(sid) is not int or type(sealed) is not bool or not all(isinstance(v, str) for v in (run, digest, text)):
-            return None
-        return sid, run, (digest, sealed, base64.b64decode(text.encode("ascii"), altchars=b"-_", validate=True))
-    except (ValueError, TypeError, KeyError, RecursionError):  # not JSON, not an object, a key missing, not base64
-        return None
-
-
-def _seal_bytes(fernet: Any, data: bytes) -> bytes:
-    """``data`` encrypted (a Fernet token, kept as raw bytes: a third smaller than its base64 text)."""
-    return base64.urlsafe_b64decode(fernet.encrypt(data))
-
-
-def _open_bytes(fernet: Any, data: bytes) -> bytes:
-    from cryptography.fernet import InvalidToken
-
-    from grader.sealing import KEY_ENV, SealError
-
-    try:
-        return bytes(fernet.decrypt(base64.urlsafe_b64encode(data)))
-    except InvalidToken:
-        raise SealError(
-            f"${KEY_ENV} cannot open the stored predictions: it is not the key they were sealed with. "
-            "Nothing was changed; set the key that the scoring workflow used."
-        ) from None
