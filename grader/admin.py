@@ -11,25 +11,21 @@ of :func:`commit_message` and pushes it like ``grader record --push`` does
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal
 
+from grader.changes import change, commit_message
 from grader.config import Competition
 from grader.errors import UsageError
-from grader.gitsync import Pushed
+from grader.gitsync import Git, Pushed
 from grader.rules import check_login, check_reason
-from grader.sealing import key_in
 from grader.store import AdminAction, Store
 
-T = TypeVar("T")
 Verb = Literal["remove", "disqualify", "restore"]
 _SUBMISSION = re.compile(r"#?([0-9]+)")
-_SUBJECT_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -61,47 +57,6 @@ def parse_target(text: str) -> Target:
     return Target(login=check_login(text.removeprefix("@")))
 
 
-def commit_message(action: str, target: str, reason: str) -> str:
-    """The commit message of an admin action: ``admin: disqualify alice — copied a solution``.
-
-    One line whatever the reason holds (it is untrusted text), clipped to stay readable.
-    """
-    reason = check_reason(reason)
-    subject = f"admin: {action} {' '.join(target.split())} — {reason}"
-    return subject if len(subject) <= _SUBJECT_CHARS else subject[: _SUBJECT_CHARS - 1] + "…"
-
-
-def change(
-    competition: Competition,
-    db: Path,
-    apply: Callable[[Store], T],
-    *,
-    message: str,
-    push: bool = False,
-    branch: str = "main",
-    token: str | None = None,
-    environ: Mapping[str, str] = os.environ,
-) -> tuple[T, Pushed | None]:
-    """Open the store (with the private key of ``environ``), ``apply`` one action, rewrite the CSV files;
-    then commit and push when ``push``."""
-
-    def once() -> T:
-        with Store(db, private_key=key_in(environ)) as store:
-            outcome = apply(store)
-            store.export_csv(competition, full=True)
-            return outcome
-
-    if not push:
-        return once(), None
-    from grader.gitsync import Git, SyncError, push_with_retry
-
-    try:
-        folder = db.parent.resolve().relative_to(competition.root.resolve()).as_posix()
-    except ValueError:
-        raise SyncError(f"{db} is not inside the repository {competition.root}; cannot push it.") from None
-    return push_with_retry(Git(competition.root, branch=branch, token=token), once, paths=[folder], message=message)
-
-
 def take_off(
     competition: Competition,
     db: Path,
@@ -111,9 +66,7 @@ def take_off(
     reason: str,
     by: str,
     now: datetime,
-    push: bool = False,
-    branch: str = "main",
-    token: str | None = None,
+    push: Git | None = None,
 ) -> Done:
     """Remove, disqualify or restore ``target``; its submissions leave (or rejoin) the ranking."""
     check_login(by)
@@ -137,7 +90,7 @@ def take_off(
                                         competition=competition)  # fmt: skip
 
     message = commit_message(verb, _shown(target), reason)
-    action, pushed = change(competition, db, apply, message=message, push=push, branch=branch, token=token)
+    action, pushed = change(competition, db, apply, message=message, push=push)
     what = f"submission {target}" if target.submission_id is not None else str(target)
     done = {"remove": "removed", "disqualify": "disqualified", "restore": "restored"}[verb]
     return Done(action, f"{what[0].upper()}{what[1:]} {done} by {by}: {action.reason}", pushed)
@@ -151,9 +104,7 @@ def baseline(
     reason: str,
     by: str,
     now: datetime,
-    push: bool = False,
-    branch: str = "main",
-    token: str | None = None,
+    push: Git | None = None,
 ) -> Done:
     """Mark ``login`` as a baseline (an organiser's reference account): shown on the board, marked, never ranked.
 
@@ -165,7 +116,7 @@ def baseline(
     action, pushed = change(
         competition, db,
         lambda store: store.mark_baseline(login, reason=reason, by=by, now=now, competition=competition),
-        message=commit_message("baseline", login, reason), push=push, branch=branch, token=token,
+        message=commit_message("baseline", login, reason), push=push,
     )  # fmt: skip
     return Done(action, f"{login} is a baseline (shown, never ranked), marked by {by}: {action.reason}", pushed)
 
@@ -177,16 +128,14 @@ def reset(
     reason: str,
     by: str,
     now: datetime,
-    push: bool = False,
-    branch: str = "main",
-    token: str | None = None,
+    push: Git | None = None,
 ) -> Done:
     """Archive the board as it stands and start afresh (see :meth:`grader.store.Store.reset`)."""
     check_login(by)
     reason = check_reason(reason)
     (action, archived), pushed = change(
         competition, db, lambda store: store.reset(reason=reason, by=by, now=now, competition=competition),
-        message=commit_message("reset", "the leaderboard", reason), push=push, branch=branch, token=token,
+        message=commit_message("reset", "the leaderboard", reason), push=push,
     )  # fmt: skip
     return Done(action, f"Reset the leaderboard (archive #{action.id}: {archived} participants) by {by}.", pushed)
 
@@ -197,16 +146,13 @@ def seal(
     *,
     by: str,
     now: datetime,
-    push: bool = False,
-    branch: str = "main",
-    token: str | None = None,
+    push: Git | None = None,
 ) -> int:
     """Seal private scores stored in clear (from before the key was set). Returns how many."""
     check_login(by)
     count, _ = change(
         competition, db, lambda store: store.seal(by=by, now=now),
-        message=commit_message("seal", "private scores", "seal the private scores"), push=push, branch=branch,
-        token=token,
+        message=commit_message("seal", "private scores", "seal the private scores"), push=push,
     )  # fmt: skip
     return count
 
@@ -218,9 +164,7 @@ def reveal(
     by: str,
     now: datetime,
     early: bool = False,
-    push: bool = False,
-    branch: str = "main",
-    token: str | None = None,
+    push: Git | None = None,
 ) -> Done:
     """Open the sealed private scores and publish the private leaderboard (``private_leaderboard.csv``).
 
@@ -235,7 +179,7 @@ def reveal(
     reason = "the reveal" + (" (before the end)" if now < competition.end else "")
     count, pushed = change(
         competition, db, lambda store: store.reveal(by=by, now=now, competition=competition, reason=reason),
-        message=commit_message("reveal", "private leaderboard", reason), push=push, branch=branch, token=token,
+        message=commit_message("reveal", "private leaderboard", reason), push=push,
     )  # fmt: skip
     with Store(db) as store:
         action = store.admin_log()[-1]

@@ -20,6 +20,7 @@ from grader.errors import GraderError, InvalidNotebook, UsageError
 from grader.text import clip
 
 if TYPE_CHECKING:
+    from grader.gitsync import Git
     from grader.sandbox import Mode
 
 INTERNAL_ERROR = 70
@@ -37,6 +38,16 @@ def _db(ctx: click.Context, db: Path | None) -> Path:
     from grader.pipeline import default_db
 
     return db or default_db(_competition(ctx))
+
+
+def _push(ctx: click.Context, push: bool, branch: str, *, attempts: int | None = None) -> Git | None:
+    """Where --push commits and pushes: the competition's clone, ``branch``, the token from GITHUB_TOKEN."""
+    if not push:
+        return None
+    from grader.gitsync import DEFAULT_ATTEMPTS, Git
+
+    token = os.environ.get("GITHUB_TOKEN")
+    return Git(_competition(ctx).root, branch=branch, token=token, attempts=attempts or DEFAULT_ATTEMPTS)
 
 
 def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
@@ -236,18 +247,13 @@ def record(
     rule (deadline, daily limit, duplicate notebook) is recorded as rejected, with the reason.
     With --push the leaderboard is committed and pushed (token from GITHUB_TOKEN, if set).
     """
-    from grader import gitsync, pipeline
+    from grader import pipeline
 
     args: dict[str, Any] = dict(
         user=user, db=_db(ctx, db), now=submitted_at or _now(ctx), notebook_path=notebook_path,
         run_id=run_id, pr_number=pr_number, head_sha=head_sha,
     )  # fmt: skip
-    if push:
-        recorded, _ = gitsync.record_and_push(
-            out_dir, _competition(ctx), branch=branch, token=os.environ.get("GITHUB_TOKEN"), **args
-        )
-    else:
-        recorded = pipeline.record(out_dir, _competition(ctx), **args)
+    recorded = pipeline.record(out_dir, _competition(ctx), push=_push(ctx, push, branch), **args)
     _finish(_recorded_line(recorded), ok=recorded.status == "completed")
 
 
@@ -741,8 +747,7 @@ def pr_record(
         event = _event(event_path) if event_path or os.environ.get("GITHUB_EVENT_PATH") else {}
         branch = event.get("repository", {}).get("default_branch") or "main"
     found = workflow.record(
-        run_dir, _competition(ctx), db=_db(ctx, db), push=push, token=os.environ.get("GITHUB_TOKEN"),
-        branch=branch, attempts=attempts,
+        run_dir, _competition(ctx), db=_db(ctx, db), push=_push(ctx, push, branch, attempts=attempts)
     )  # fmt: skip
     if answer_file is not None:
         answer_file.parent.mkdir(parents=True, exist_ok=True)
@@ -808,8 +813,8 @@ def pr_final(ctx: click.Context, db: Path | None, push: bool, event_path: Path |
 
     event = _event(event_path)
     text = finals.from_comment(
-        _competition(ctx), _db(ctx, db), event, api=_api(event), now=_now(ctx), push=push,
-        branch=gh.default_branch(event) or "main", token=os.environ.get("GITHUB_TOKEN"),
+        _competition(ctx), _db(ctx, db), event, api=_api(event), now=_now(ctx),
+        push=_push(ctx, push, gh.default_branch(event) or "main"),
     )  # fmt: skip
     click.echo("Not a /final comment on a pull request; nothing to do." if text is None else text)
 
@@ -879,7 +884,7 @@ def _admin_verb(verb: str, help_text: str) -> None:
 
         done = admins.take_off(
             _competition(ctx), _db(ctx, db), admins.parse_target(target), verb=verb,  # type: ignore[arg-type]
-            reason=reason, by=by, now=_now(ctx), push=push, branch=branch, token=os.environ.get("GITHUB_TOKEN"),
+            reason=reason, by=by, now=_now(ctx), push=_push(ctx, push, branch),
         )  # fmt: skip
         _done(done)
 
@@ -907,8 +912,7 @@ def admin_baseline(ctx: click.Context, login: str, reason: str, by: str, db: Pat
     from grader import admin as admins
 
     done = admins.baseline(
-        _competition(ctx), _db(ctx, db), login, reason=reason, by=by, now=_now(ctx), push=push,
-        branch=branch, token=os.environ.get("GITHUB_TOKEN"),
+        _competition(ctx), _db(ctx, db), login, reason=reason, by=by, now=_now(ctx), push=_push(ctx, push, branch),
     )  # fmt: skip
     _done(done)
 
@@ -925,8 +929,7 @@ def admin_reset(ctx: click.Context, reason: str, by: str, db: Path | None, push:
     from grader import admin as admins
 
     done = admins.reset(
-        _competition(ctx), _db(ctx, db), reason=reason, by=by, now=_now(ctx), push=push, branch=branch,
-        token=os.environ.get("GITHUB_TOKEN"),
+        _competition(ctx), _db(ctx, db), reason=reason, by=by, now=_now(ctx), push=_push(ctx, push, branch),
     )  # fmt: skip
     _done(done)
 
@@ -970,8 +973,7 @@ def admin_seal(ctx: click.Context, by: str, db: Path | None, push: bool, branch:
     from grader import admin as admins
 
     count = admins.seal(
-        _competition(ctx), _db(ctx, db), by=by, now=_now(ctx), push=push, branch=branch,
-        token=os.environ.get("GITHUB_TOKEN"),
+        _competition(ctx), _db(ctx, db), by=by, now=_now(ctx), push=_push(ctx, push, branch),
     )  # fmt: skip
     click.echo(f"Sealed {count} private score(s)." if count else "Every private score is already sealed.")
 
@@ -1065,7 +1067,7 @@ def select_cmd(
         raise UsageError(f"{submission!r} is not a submission id; `grader history LOGIN` lists them.")
     chosen = finals.choose(
         _competition(ctx), _db(ctx, db), by=by, now=_now(ctx), submission_id=int(number), final=not off,
-        organiser=organiser, reason=reason, push=push, branch=branch, token=os.environ.get("GITHUB_TOKEN"),
+        organiser=organiser, reason=reason, push=_push(ctx, push, branch),
     )  # fmt: skip
     tail = ""
     if chosen.pushed is not None:
@@ -1088,8 +1090,7 @@ def reveal(ctx: click.Context, by: str, early: bool, db: Path | None, push: bool
     from grader import admin as admins
 
     done = admins.reveal(
-        _competition(ctx), _db(ctx, db), by=by, now=_now(ctx), early=early, push=push, branch=branch,
-        token=os.environ.get("GITHUB_TOKEN"),
+        _competition(ctx), _db(ctx, db), by=by, now=_now(ctx), early=early, push=_push(ctx, push, branch),
     )  # fmt: skip
     _done(done)
 
@@ -1151,8 +1152,7 @@ def rescore(ctx: click.Context, reason: str, by: str, db: Path | None, push: boo
     from grader import rescore as rescoring
 
     done = rescoring.rescore(
-        _competition(ctx), _db(ctx, db), by=by, reason=reason, now=_now(ctx), push=push, branch=branch,
-        token=os.environ.get("GITHUB_TOKEN"),
+        _competition(ctx), _db(ctx, db), by=by, reason=reason, now=_now(ctx), push=_push(ctx, push, branch),
     )  # fmt: skip
     was = f" (was {done.previous})" if done.previous and done.previous != done.version else ""
     click.echo(
@@ -1232,8 +1232,8 @@ def regrade_merge(
     from grader import render
 
     merged = regrading.merge(
-        _competition(ctx), _db(ctx, db), list(folders), by=by, reason=reason, now=_now(ctx), push=push,
-        branch=branch, token=os.environ.get("GITHUB_TOKEN"),
+        _competition(ctx), _db(ctx, db), list(folders), by=by, reason=reason, now=_now(ctx),
+        push=_push(ctx, push, branch),
     )  # fmt: skip
     rows = [(r.submission_id, r.username, r.recorded_status, r.regraded_status, render.score(r.recorded_score),
              render.score(r.regraded_score), r.verdict) for r in merged.rows]  # fmt: skip

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.config import Competition
 from grader.errors import StoreError, UsageError
+from grader.gitsync import Git
 from grader.rules import check_login
 from grader.store import Store
 from grader.store.exports import write_csv
@@ -157,17 +157,12 @@ def _inside(root: Path, path: Path) -> bool:
     return True
 
 
-def _git(root: Path, *args: str) -> int:
-    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=60, check=False)
-    return proc.returncode
-
-
 def _tracked(root: Path, path: Path) -> bool:
-    return _inside(root, path) and _git(root, "ls-files", "--error-unmatch", "--", str(path.resolve())) == 0
+    return _inside(root, path) and Git(root).succeeds("ls-files", "--error-unmatch", "--", str(path.resolve()))
 
 
 def _ignored(root: Path, path: Path) -> bool:
-    return _git(root, "check-ignore", "-q", "--", str(path.resolve())) == 0
+    return Git(root).succeeds("check-ignore", "-q", "--", str(path.resolve()))
 
 
 def _write(out: Path, rows: Sequence[Sequence[object]]) -> None:

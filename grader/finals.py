@@ -26,10 +26,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from grader.admin import change, commit_message
+from grader.changes import change, commit_message
 from grader.config import Competition
 from grader.errors import UsageError
-from grader.gitsync import Pushed
+from grader.gitsync import Git, Pushed
 from grader.rules import check_login
 from grader.store import Selection, Store
 
@@ -115,9 +115,7 @@ def choose(
     final: bool = True,
     organiser: bool = False,
     reason: str | None = None,
-    push: bool = False,
-    branch: str = "main",
-    token: str | None = None,
+    push: Git | None = None,
 ) -> Chosen:
     """Choose (or, with ``final=False``, take back) a submission, given by id or by its pull request."""
     if (submission_id is None) == (pr is None):
@@ -131,7 +129,7 @@ def choose(
     target = f"#{submission_id}" if submission_id is not None else f"the submission of pull request #{pr}"
     verb = "select" if final else "unselect"
     message = commit_message(verb, target, reason or f"by {by}")
-    selection, pushed = change(competition, db, apply, message=message, push=push, branch=branch, token=token)
+    selection, pushed = change(competition, db, apply, message=message, push=push)
     return Chosen(selection, summary(selection), pushed)
 
 
@@ -172,9 +170,7 @@ def from_comment(
     *,
     api: Any,
     now: datetime,
-    push: bool = True,
-    branch: str = "main",
-    token: str | None = None,
+    push: Git | None = None,
 ) -> str | None:
     """Handle a ``/final`` comment end to end; returns the answer posted (None: the comment was not a command).
 
@@ -188,7 +184,7 @@ def from_comment(
     problem: str | None = None
     try:
         outcome = choose(competition, db, by=comment.commenter, now=now, pr=comment.pr, final=comment.final,
-                         push=push, branch=branch, token=token)  # fmt: skip
+                         push=push)  # fmt: skip
     except UsageError as ex:
         problem = str(ex)
     text = reply(comment, outcome, problem)

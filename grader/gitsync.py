@@ -1,4 +1,8 @@
-"""Commit the leaderboard and push it, surviving a race with another recorder.
+"""Git, and nothing else: the one wrapper the grader runs git through.
+
+Committing the leaderboard and pushing it, surviving a race with another recorder
+(:func:`push_with_retry`; :mod:`grader.changes` decides what to commit), the files a pull
+request changes, a file as committed, whether a path is tracked or ignored.
 
 ``leaderboard/leaderboard.db`` is a binary SQLite file: two recorders that both changed it
 cannot be merged. So a rejected push is never merged or rebased: :func:`push_with_retry`
@@ -22,13 +26,10 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from grader.config import Competition
 from grader.errors import GraderError
-from grader.store import Recorded
 from grader.verify import ChangedFile
 
 BOT_NAME = "github-actions[bot]"
@@ -55,14 +56,38 @@ class Pushed:
 
 @dataclass(frozen=True)
 class Git:
-    """A clone to commit in, the remote and branch to push to, and how to authenticate."""
+    """A clone to commit in, the remote and branch to push to, how to authenticate, and how many tries a push gets."""
 
     root: Path
     remote: str = "origin"
     branch: str = "main"
     token: str | None = None
+    attempts: int = DEFAULT_ATTEMPTS
+
+    def read(self, *args: str) -> bytes | None:
+        """The raw output of a git command that reads (``show``, ``cat-file``), or None when git fails."""
+        try:
+            proc = subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, timeout=120,
+                                  check=False, env=self._env(auth=False))  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout if proc.returncode == 0 else None
+
+    def succeeds(self, *args: str) -> bool:
+        """Whether a git command that answers by its exit code (``check-ignore``, say) says yes."""
+        try:
+            return self.run(*args, check=False).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
 
     def run(self, *args: str, check: bool = True, auth: bool = False) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, text=True,
+                              env=self._env(auth=auth), timeout=300, check=False)  # fmt: skip
+        if check and proc.returncode != 0:
+            raise SyncError(f"git {args[0]} failed in {self.root}: {_last(proc.stderr or proc.stdout)}")
+        return proc
+
+    def _env(self, *, auth: bool) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_CONFIG_")}
         env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
         if auth and self.token:
@@ -72,12 +97,7 @@ class Git:
                 GIT_CONFIG_KEY_0="http.extraheader",
                 GIT_CONFIG_VALUE_0=f"AUTHORIZATION: basic {basic}",
             )
-        proc = subprocess.run(
-            ["git", "-C", str(self.root), *args], capture_output=True, text=True, env=env, timeout=300, check=False
-        )
-        if check and proc.returncode != 0:
-            raise SyncError(f"git {args[0]} failed in {self.root}: {_last(proc.stderr or proc.stdout)}")
-        return proc
+        return env
 
 
 def push_with_retry(
@@ -86,15 +106,17 @@ def push_with_retry(
     *,
     paths: Sequence[str],
     message: str,
-    attempts: int = DEFAULT_ATTEMPTS,
+    attempts: int | None = None,
     pause: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[T, Pushed]:
     """Apply ``change`` on top of the remote branch, commit ``paths`` and push; on a race, start over.
 
     ``change`` must be idempotent (it runs once per attempt, each time on a fresh copy of
-    the remote branch). Returns what the last ``change`` returned and what was pushed.
+    the remote branch). ``attempts``: how many tries (``git.attempts`` when not given). Returns
+    what the last ``change`` returned and what was pushed.
     """
+    attempts = git.attempts if attempts is None else attempts
     for attempt in range(1, attempts + 1):
         git.run("fetch", "--quiet", git.remote, f"+refs/heads/{git.branch}:refs/remotes/{git.remote}/{git.branch}",
                 auth=True)  # fmt: skip
@@ -156,38 +178,3 @@ def changed_files(root: Path, base: str = "HEAD^1", head: str = "HEAD") -> list[
 
 
 _STATUS = {"A": "added", "M": "modified", "D": "removed", "T": "changed", "R": "renamed", "C": "copied"}
-
-
-def record_and_push(
-    out_dir: Path,
-    competition: Competition,
-    *,
-    user: str,
-    db: Path,
-    now: datetime,
-    notebook_path: str | None = None,
-    run_id: str | None = None,
-    pr_number: int | None = None,
-    head_sha: str | None = None,
-    branch: str = "main",
-    token: str | None = None,
-    attempts: int = DEFAULT_ATTEMPTS,
-) -> tuple[Recorded, Pushed]:
-    """`grader record`, then commit the leaderboard folder and push it (see :func:`push_with_retry`)."""
-    from grader import pipeline
-
-    try:
-        folder = db.parent.resolve().relative_to(competition.root.resolve()).as_posix()
-    except ValueError:
-        raise SyncError(f"{db} is not inside the repository {competition.root}; cannot push it.") from None
-
-    def change() -> Recorded:
-        return pipeline.record(
-            out_dir, competition, user=user, db=db, now=now, notebook_path=notebook_path, run_id=run_id,
-            pr_number=pr_number, head_sha=head_sha,
-        )  # fmt: skip
-
-    shown = f" from #{pr_number}" if pr_number else ""
-    message = f"Record {user}'s submission{shown} ({run_id or out_dir.name})"
-    return push_with_retry(Git(competition.root, branch=branch, token=token), change, paths=[folder], message=message,
-                           attempts=attempts)  # fmt: skip

@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+from grader import changes
 from grader import result as results
 from grader.config import Competition
 from grader.errors import InvalidNotebook
 from grader.forked import Forked
+from grader.gitsync import Git
 from grader.result import Result
 from grader.sandbox import Mode
-from grader.sealing import key_in
 from grader.store import Packed, Recorded, Store
 
 
@@ -116,13 +117,16 @@ def record(
     pr_number: int | None = None,
     head_sha: str | None = None,
     packed: Packed | None = None,
+    push: Git | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> Recorded:
-    """Record a scored run in the leaderboard and regenerate the CSV exports.
+    """Record a scored run in the leaderboard and regenerate the CSV exports; with ``push``, commit and push them.
 
     ``run_id`` replaces the one in result.json as the idempotency key: the workflows pass the
-    evaluate run's id, so scoring the same run again records nothing new. ``packed``: the
-    run's predictions as :func:`grader.rescore.pack` packs them, when `grade`'s forked process did.
+    evaluate run's id, so scoring the same run again records nothing new (and a push that lost
+    a race records it again on top of the other recorder's, see :mod:`grader.changes`).
+    ``packed``: the run's predictions as :func:`grader.rescore.pack` packs them, when `grade`'s
+    forked process did.
     """
     result = results.read(out_dir)
     if run_id is not None:
@@ -131,12 +135,16 @@ def record(
         from grader.rescore import pack
 
         packed = pack(out_dir, competition)  # kept (sealed with a key) so that the run can be rescored
-    with Store(db, private_key=key_in(environ)) as store:
-        # Exported every time, even for a run recorded before: it repairs CSVs left stale by a failed export.
-        recorded = store.record_and_export(
-            result, user=user, competition=competition, now=now, notebook_path=notebook_path or result.notebook,
-            pr_number=pr_number, head_sha=head_sha, predictions=packed,
-        )  # fmt: skip
+    shown = notebook_path or result.notebook
+
+    def apply(store: Store) -> Recorded:
+        return store.record(result, user=user, competition=competition, now=now, notebook_path=shown,
+                            pr_number=pr_number, head_sha=head_sha, predictions=packed)  # fmt: skip
+
+    source = f" from #{pr_number}" if pr_number else ""
+    message = f"Record {user}'s submission{source} ({run_id or out_dir.name})"
+    # Exported every time, even for a run recorded before: it repairs CSVs left stale by a failed export.
+    recorded, _ = changes.change(competition, db, apply, message=message, push=push, full=False, environ=environ)
     return recorded
 
 

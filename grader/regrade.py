@@ -35,7 +35,6 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -46,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from grader import __version__
 from grader.config import Competition
 from grader.errors import UsageError
+from grader.gitsync import Git, Pushed
 from grader.rules import check_login, check_reason
 from grader.store import Store, SubmissionRow
 from grader.text import clip
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.context import SpawnContext
 
-    from grader.gitsync import Pushed
     from grader.sandbox import Mode
 
 MANIFEST = re.compile(r"manifest-([0-9]+)-of-([0-9]+)\.json")
@@ -148,11 +147,12 @@ def notebook_source(root: Path, row: SubmissionRow, limit: int) -> tuple[bytes |
     note = "no recorded commit" if not row.head_sha else None
     if safe and row.head_sha and _SHA.fullmatch(row.head_sha):
         spec = f"{row.head_sha}:{path}"
-        size = _git(root, "cat-file", "-s", spec)
+        git = Git(root)
+        size = git.read("cat-file", "-s", spec)
         if size is not None and size.strip().isdigit():
             if int(size) > limit:
                 return None, "commit", f"the notebook at {row.head_sha[:12]} is larger than the limit"
-            blob = _git_bytes(root, "cat-file", "blob", spec)
+            blob = git.read("cat-file", "blob", spec)
             if blob is not None:
                 return blob, "commit", None
         note = f"commit {row.head_sha[:12]} is not in this clone (fetch it, e.g. refs/pull/*/head)"
@@ -436,18 +436,14 @@ def merge(
     now: datetime,
     reason: str = "regrade report",
     environ: Mapping[str, str] = os.environ,
-    push: bool = False,
-    branch: str = "main",
-    token: str | None = None,
+    push: Git | None = None,
 ) -> Merged:
     """Score the regraded runs of every shard, compare them with the record, write ``leaderboard/regrade.csv``.
 
     Needs every shard's manifest (1 to N, once each). Changes no score: writes the report and
     one audit row (``regrade``), and with ``push`` commits and pushes the leaderboard folder.
     """
-    from grader import artifact
-    from grader.admin import change, commit_message
-    from grader.score import score_run
+    from grader.changes import change, commit_message
 
     check_login(by)
     reason = check_reason(reason)
@@ -456,37 +452,11 @@ def merge(
         recorded = {row.id: row for row in store.all_submissions()}
     rows: list[Compared] = []
     for folder, entries in manifests:
-        for entry in entries:
-            sid, status, source = entry
+        for sid, status, source in entries:
             row = recorded.get(sid)
             if row is None:
                 continue  # not a submission of this leaderboard: ignore what a run claims
-            regraded_status, score, note = status, None, ""
-            run = folder / str(sid)
-            if status not in ("missing", "error") and not run.is_dir():
-                regraded_status, note = "missing", "the shard has no folder for this run"
-            elif status not in ("missing", "error"):
-                unpacked_dir = folder / ".checked" / str(sid)
-                if unpacked_dir.exists():
-                    shutil.rmtree(unpacked_dir)
-                try:
-                    unpacked = artifact.unpack(run, unpacked_dir, competition)
-                except artifact.ArtifactRefused as ex:
-                    unpacked, note, regraded_status = None, str(ex), "refused"
-                if unpacked is not None and unpacked.result is None:
-                    note, regraded_status = unpacked.problem or "no usable result.json", "refused"
-                elif unpacked is not None and unpacked.result is not None:
-                    result = unpacked.result
-                    regraded_status = result.status
-                    if result.notebook_sha256 != row.notebook_sha256:
-                        note = "the regraded notebook is not the one recorded"
-                    elif result.status == "completed":
-                        scored = score_run(unpacked_dir, competition, environ)
-                        regraded_status, score = scored.status, scored.public_score
-                        if scored.error is not None:
-                            note = clip(scored.error.message, 200)
-                    elif result.error is not None:
-                        note = clip(result.error.message, 200)
+            regraded_status, score, note = _regraded(folder, sid, status, row, competition, environ)
             rows.append(_compare(row, source, regraded_status, score, note))
     rows.sort(key=lambda r: r.submission_id)
     shards = len(manifests)
@@ -502,9 +472,38 @@ def merge(
 
     _, pushed = change(
         competition, db, apply, message=commit_message("regrade", f"{len(rows)} submissions", audit), push=push,
-        branch=branch, token=token,
     )  # fmt: skip
     return Merged(rows, report, shards, pushed)
+
+
+def _regraded(
+    folder: Path, sid: int, status: str, row: SubmissionRow, competition: Competition, environ: Mapping[str, str]
+) -> tuple[str, float | None, str]:
+    """(status, public score, note) of one regraded run of a shard, its artifact checked as untrusted."""
+    from grader import artifact
+    from grader.score import score_run
+
+    run = folder / str(sid)
+    if status in ("missing", "error"):
+        return status, None, ""
+    if not run.is_dir():
+        return "missing", None, "the shard has no folder for this run"
+    unpacked_dir = folder / ".checked" / str(sid)
+    if unpacked_dir.exists():
+        shutil.rmtree(unpacked_dir)
+    try:
+        unpacked = artifact.unpack(run, unpacked_dir, competition)
+    except artifact.ArtifactRefused as ex:
+        return "refused", None, str(ex)
+    result = unpacked.result
+    if result is None:
+        return "refused", None, unpacked.problem or "no usable result.json"
+    if result.notebook_sha256 != row.notebook_sha256:
+        return result.status, None, "the regraded notebook is not the one recorded"
+    if result.status == "completed":
+        scored = score_run(unpacked_dir, competition, environ)
+        return scored.status, scored.public_score, clip(scored.error.message, 200) if scored.error else ""
+    return result.status, None, clip(result.error.message, 200) if result.error else ""
 
 
 def _compare(row: SubmissionRow, source: str, status: str, score: float | None, note: str) -> Compared:
@@ -565,19 +564,6 @@ def _write_report(path: Path, rows: Sequence[Compared]) -> None:
     cells = [(r.submission_id, r.username, r.notebook_path, r.source, r.recorded_status, r.regraded_status,
               r.recorded_score, r.regraded_score, r.verdict, r.note) for r in rows]  # fmt: skip
     write_csv(path, REPORT_COLUMNS, cells, ("username", "notebook_path", "regraded_status", "note"))
-
-
-def _git(root: Path, *args: str) -> str | None:
-    data = _git_bytes(root, *args)
-    return data.decode("utf-8", "replace") if data is not None else None
-
-
-def _git_bytes(root: Path, *args: str) -> bytes | None:
-    try:
-        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return proc.stdout if proc.returncode == 0 else None
 
 
 def describe(outcomes: Sequence[Outcome], seconds: float) -> dict[str, Any]:

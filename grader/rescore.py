@@ -44,7 +44,7 @@ from grader.store import AdminAction, Packed, Store
 if TYPE_CHECKING:
     import pandas as pd
 
-    from grader.gitsync import Pushed
+    from grader.gitsync import Git, Pushed
 
 PACK_FORMAT = 1  # b'[1,[values...]]': any values, as JSON
 PACK_CHARS = 2  # b'2\n' and then the values, each one character: a third smaller than JSON once compressed
@@ -158,9 +158,7 @@ def rescore(
     reason: str,
     now: datetime,
     environ: Mapping[str, str] = os.environ,
-    push: bool = False,
-    branch: str = "main",
-    token: str | None = None,
+    push: Git | None = None,
 ) -> Rescored:
     """Score every completed submission again from its stored predictions, under the current scorer.
 
@@ -168,7 +166,7 @@ def rescore(
     transaction replaces the scores, makes the new version current, writes the audit row and
     rebuilds the leaderboard; the CSV files are rewritten in full (and pushed with ``push``).
     """
-    from grader.admin import change, commit_message
+    from grader.changes import change, commit_message
     from grader.score import check_predictions, compute_scores, expected_ids, load_truth, resolve_metric
 
     check_login(by)
@@ -207,7 +205,7 @@ def rescore(
 
     action, pushed = change(
         competition, db, apply, message=commit_message("rescore", f"scorer {version}", reason), push=push,
-        branch=branch, token=token, environ=environ,
+        environ=environ,
     )  # fmt: skip
     return Rescored(
         action=action,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from datetime import datetime
 from pathlib import Path
 
 from grader.config import Competition
 from grader.errors import UsageError
+from grader.gitsync import Git
 from grader.ranking import Standing
 from grader.store import Store
 
@@ -31,23 +31,19 @@ def at_commit(competition: Competition, db: Path, commit: str) -> list[Standing]
         relative = db.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         raise UsageError(f"{db} is not inside the repository {root}; --at COMMIT reads it from git.") from None
-    resolved = _git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}^{{commit}}")
-    if resolved.returncode != 0:
+    git = Git(root)
+    resolved = git.read("rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}^{{commit}}")
+    if resolved is None:
         raise UsageError(f"{commit!r} is not a commit of {root}, nor a date (use YYYY-MM-DD or an ISO date and time).")
-    sha = resolved.stdout.decode().strip()
-    shown = _git(root, "show", f"{sha}:{relative}")
-    if shown.returncode != 0:
+    sha = resolved.decode().strip()
+    shown = git.read("show", f"{sha}:{relative}")
+    if shown is None:
         raise UsageError(f"commit {sha[:12]} has no {relative}: nobody had submitted yet.")
     fd, tmp = tempfile.mkstemp(suffix=".db", prefix="grader-at-")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(shown.stdout)
+            handle.write(shown)
         with Store(tmp) as store:  # a copy: migrating it changes nothing in the repository
             return store.leaderboard(competition)
     finally:
         Path(tmp).unlink(missing_ok=True)
-
-
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=120, check=False, env=env)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader import answer as answers
 from grader import artifact, verify
@@ -31,6 +31,9 @@ from grader.answer import Answer
 from grader.config import Competition
 from grader.errors import GraderError, UsageError
 from grader.result import Result
+
+if TYPE_CHECKING:
+    from grader.gitsync import Git
 
 VERIFIED_NAME = "verified.json"
 
@@ -147,15 +150,11 @@ def record(
     competition: Competition,
     *,
     db: Path,
-    push: bool,
-    token: str | None,
-    branch: str = "main",
-    attempts: int = 5,
+    push: Git | None,
 ) -> Answer:
-    """Record the verified run (``run_dir`` after `grader score`) and push the leaderboard."""
+    """Record the verified run (``run_dir`` after `grader score`) and, with ``push``, push the leaderboard."""
     from grader import pipeline
     from grader import result as results
-    from grader.gitsync import record_and_push
 
     facts = read_verified(run_dir)
     scored = results.read(run_dir)
@@ -166,10 +165,7 @@ def record(
         user=facts.user, db=db, now=now, notebook_path=facts.notebook, run_id=facts.run_id, pr_number=facts.pr,
         head_sha=facts.head_sha,
     )  # fmt: skip
-    if push:
-        outcome, _ = record_and_push(run_dir, competition, branch=branch, token=token, attempts=attempts, **args)
-    else:
-        outcome = pipeline.record(run_dir, competition, **args)
+    outcome = pipeline.record(run_dir, competition, push=push, **args)
     return answers.recorded(
         results.read(run_dir), outcome, competition, pr=facts.pr, head_sha=facts.head_sha,
         notebook=facts.notebook, run_url=facts.run_url, user=facts.user,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_store import NOW, competition, rec, result
 
-from grader import admin, rules, store
+from grader import admin, changes, rules, store
 from grader.cli import main
 from grader.config import Competition
 from grader.errors import StoreError, UsageError
@@ -166,10 +166,10 @@ def test_reset_archives_the_board_and_starts_afresh(db: Path, comp: Competition)
 
 
 def test_commit_message_is_one_clipped_line() -> None:
-    assert admin.commit_message("disqualify", "alice", "copied\nbob's =notebook") == (
+    assert changes.commit_message("disqualify", "alice", "copied\nbob's =notebook") == (
         "admin: disqualify alice — copied bob's =notebook"
     )
-    long = admin.commit_message("remove", "submission #12", "y" * 300)
+    long = changes.commit_message("remove", "submission #12", "y" * 300)
     assert len(long) == 100 and long.endswith("…") and "\n" not in long
 
 

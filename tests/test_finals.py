@@ -24,6 +24,7 @@ from grader import admin, config, finals
 from grader.config import Competition
 from grader.errors import UsageError
 from grader.github import GitHub, marker
+from grader.gitsync import Git
 from grader.sealing import KEY_ENV
 from grader.store import Store
 
@@ -235,7 +236,9 @@ def test_final_comments_choose_push_and_answer_once(db: Path, comp: Competition,
         api = GitHub(REPO, "t", base_url=fake.url, backoff=0.01, sleep=lambda s: time.sleep(min(s, 0.05)), pace=False)
 
         def say(number: int, login: str, body: str) -> str | None:
-            return finals.from_comment(comp, db, comment_event(number, login, body), api=api, now=LATER, push=True)
+            return finals.from_comment(
+                comp, db, comment_event(number, login, body), api=api, now=LATER, push=Git(comp.root)
+            )
 
         text = say(2, "alice", "/final")
         assert text is not None and text.startswith("**Final choice** (@alice): Submission #2 is now one of")
@@ -265,7 +268,9 @@ def test_a_final_comment_before_the_grade_says_to_wait(db: Path, comp: Competiti
     with FakeGitHub(REPO) as fake:
         fake.add_pull(12, author="alice", head_sha="b" * 40, files=[])
         api = GitHub(REPO, "t", base_url=fake.url, backoff=0.01, sleep=lambda s: None, pace=False)
-        text = finals.from_comment(comp, db, comment_event(12, "alice", "/final"), api=api, now=LATER, push=True)
+        text = finals.from_comment(
+            comp, db, comment_event(12, "alice", "/final"), api=api, now=LATER, push=Git(comp.root)
+        )
     assert text is not None and "pull request #12 has no recorded submission yet" in text
     assert git(remote, "log", "--format=%s", "main").splitlines() == ["seed"]
 

@@ -1,4 +1,4 @@
-"""The code base stays clean: ruff (lint and format) and mypy --strict on the package."""
+"""The code base stays clean: ruff (lint, format, complexity), mypy --strict, and the import layers."""
 
 from __future__ import annotations
 
@@ -23,3 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_tool_is_clean(command: list[str]) -> None:
     proc = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_import_layers_hold() -> None:
+    """import-linter's contracts (pyproject.toml): the layers, the pure core, no cycles, nothing imports the CLI."""
+    tool = Path(sys.executable).parent / "lint-imports"
+    proc = subprocess.run([str(tool), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 broken" in proc.stdout
