@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader import changes
 from grader import result as results
@@ -26,6 +27,9 @@ from grader.gitsync import Git
 from grader.result import Result
 from grader.sandbox import Mode
 from grader.store import Packed, Recorded, Store
+
+if TYPE_CHECKING:
+    from grader.score import Scored
 
 
 @dataclass(frozen=True)
@@ -97,12 +101,9 @@ def run(
 
 def score(out_dir: Path, competition: Competition, environ: Mapping[str, str] = os.environ) -> Result:
     """Score the predictions of a finished run against the hidden truth; updates result.json."""
-    from grader.rescore import stamp
-    from grader.score import score_run
+    from grader.score import score as scoring
 
-    score_run(out_dir, competition, environ)
-    stamp(out_dir, competition, environ)  # which scorer produced the scores (see grader.rescore)
-    return results.read(out_dir)
+    return scoring(out_dir, competition, environ).result
 
 
 def record(
@@ -125,14 +126,14 @@ def record(
     ``run_id`` replaces the one in result.json as the idempotency key: the workflows pass the
     evaluate run's id, so scoring the same run again records nothing new (and a push that lost
     a race records it again on top of the other recorder's, see :mod:`grader.changes`).
-    ``packed``: the run's predictions as :func:`grader.rescore.pack` packs them, when `grade`'s
+    ``packed``: the run's predictions as :func:`grader.predictions.pack` packs them, when `grade`'s
     forked process did.
     """
     result = results.read(out_dir)
     if run_id is not None:
         result = replace(result, run_id=run_id)
     if packed is None and result.status == "completed" and result.public_score is not None:
-        from grader.rescore import pack
+        from grader.predictions import pack
 
         packed = pack(out_dir, competition)  # kept (sealed with a key) so that the run can be rescored
     shown = notebook_path or result.notebook
@@ -203,7 +204,7 @@ def check(
     sandbox: Mode | None = None,
 ) -> tuple[Result, list[str]]:
     """What a student runs before a pull request: validate, run, check predictions (no truth)."""
-    from grader.score import check_run
+    from grader.predictions import check_run
 
     forked = Forked(_import_pandas, check_run, out_dir, competition)  # pandas imports while the notebook runs
     try:
@@ -216,19 +217,11 @@ def check(
         forked.close()
 
 
-@dataclass(frozen=True)
-class Scored:
-    """A run scored (result.json holds its scores), and its predictions packed as :func:`record` keeps them."""
-
-    packed: Packed | None  # None: nothing to keep (the run did not score)
-
-
 def score_and_pack(out_dir: Path, competition: Competition, environ: Mapping[str, str] = os.environ) -> Scored:
-    """:func:`score`, then pack the predictions for :func:`record` (so that `grade` imports pandas once)."""
-    from grader.rescore import pack
+    """:func:`score`, with the predictions packed for :func:`record` from the same reading (pandas imported once)."""
+    from grader.score import score as scoring
 
-    scored = score(out_dir, competition, environ)
-    return Scored(pack(out_dir, competition) if scored.public_score is not None else None)
+    return scoring(out_dir, competition, environ)
 
 
 def _import_scoring(competition: Competition) -> None:

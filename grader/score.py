@@ -1,27 +1,4 @@
-"""Predictions checked strictly, then scored with scikit-learn against the hidden truth.
-
-The predictions file comes from a student's run: it is untrusted data. It is read only when
-it is a regular file (not a symlink) no larger than ``submission.max_predictions_size``,
-parsed with the :mod:`csv` module so that every value stays a string, and only then
-converted by :func:`check_predictions`, which decides the types (pandas never guesses).
-
-Rules chosen, each a line of the contract students see:
-
-* **Header**: exactly the id column and the prediction column (``id,label`` in the demo), in
-  either order. Extra, missing or repeated columns are problems; an unnamed first column gets
-  the hint ``to_csv(..., index=False)``. A UTF-8 byte-order mark (Excel writes one) and
-  spaces around the header names are ignored.
-* **Ids** are compared as strings after stripping spaces, so ``10203`` and `` 10203 `` are the
-  same id but ``10203.0`` is not (it gets a hint: write ids exactly as in the test file).
-  Every id of the test file needs exactly one row; missing, repeated, unknown and empty ids
-  are each one problem with a few examples.
-* **Values** are stripped, then: ``integer`` accepts whole numbers, also written as floats
-  (``3``, ``+3``, ``3.0``, ``3e0``) but not ``3.5`` or ``three``; ``float`` accepts any finite
-  decimal number; ``string`` accepts any non-empty text except the spellings pandas gives a
-  missing value (``nan``, ``NaN``, ``<NA>``, ``NaT``). Empty values, NaN and infinities are
-  refused for every type.
-* Blank lines are skipped; a line with a different number of values than the header is a
-  problem naming the line.
+"""Scoring: predictions (checked by :mod:`grader.predictions`) against the hidden truth, with scikit-learn.
 
 The truth's text comes from :mod:`grader.truth` (a sealed file opened with a single-line key,
 or a local plain file). It must hold the id, prediction and split columns, only
@@ -39,7 +16,6 @@ import csv
 import difflib
 import importlib
 import inspect
-import io
 import math
 import numbers
 import os
@@ -47,309 +23,26 @@ import re
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grader import result as results
-from grader.config import Competition, Metric, Submission, format_size
+from grader.config import Competition, Metric
 from grader.errors import ConfigError, GraderError, InvalidPredictions, TruthError
+from grader.predictions import check_predictions, expected_ids, pack_checked, scorer_version
+from grader.predictions import convert as _convert
+from grader.predictions import dtype_of as _dtype
+from grader.predictions import parse_csv as _parse_csv
+from grader.predictions import plural as _count
 from grader.result import Result, RunError
-from grader.untrusted import Unreadable, read_regular
+from grader.store.vault import Packed
 
 if TYPE_CHECKING:
     import pandas as pd
 
-EXAMPLES = 3
-"""How many example ids a problem line shows."""
 SPLITS = ("public", "private")
-
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
-_MISSING_STRINGS = {"nan", "NaN", "<NA>", "NaT"}
-_INT64 = 2**63
-
-
-# --- the test ids ------------------------------------------------------------------------
-
-
-def expected_ids(competition: Competition) -> pd.Series:
-    """The id column of ``competition.data.test``, as stripped strings, in file order.
-
-    ``ids.attrs["source"]`` holds the file's path relative to the competition root, for messages.
-    """
-    import pandas as pd
-
-    column = competition.submission.id_column
-    test = competition.data.test
-    try:
-        frame = pd.read_csv(
-            test, usecols=[column], dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
-        )
-    except FileNotFoundError:
-        raise ConfigError(f"{test} does not exist; it must list the test ids.", key="data.test") from None
-    except ValueError:  # usecols not in the file, or not UTF-8 (UnicodeDecodeError is a ValueError)
-        raise ConfigError(
-            f"{test} has no `{column}` column (submission.id_column) or is not UTF-8 CSV.", key="data.test"
-        ) from None
-    except Exception as ex:  # pandas parser errors have no common public base
-        raise ConfigError(f"{test} cannot be read as CSV ({type(ex).__name__}).", key="data.test") from None
-    ids = frame[column].astype(object).map(str.strip)
-    if (ids == "").any():
-        raise ConfigError(f"{test} has rows with an empty `{column}`.", key="data.test")
-    if ids.duplicated().any():
-        raise ConfigError(f"{test} has repeated ids in `{column}`; every test row needs its own id.", key="data.test")
-    ids.name = column
-    ids.attrs["source"] = _relative(test, competition.root)
-    return ids.reset_index(drop=True)
-
-
-# --- predictions -------------------------------------------------------------------------
-
-
-def read_predictions(path: Path, submission: Submission) -> pd.DataFrame:
-    """Read the predictions CSV at ``path``: every value a ``str``, indexed by line number.
-
-    Only the file itself is checked here (it exists, is a regular file within the size limit,
-    UTF-8 CSV with as many values on each line as in the header); :func:`check_predictions`
-    checks the content. A UTF-8 byte-order mark and spaces around header names are dropped.
-    """
-    import pandas as pd
-
-    name = path.name
-    data = _read_untrusted(path, submission.max_predictions_size)
-    text = _decode(data, name)
-    if not text.strip():
-        raise InvalidPredictions(
-            [
-                f"{name} is empty; write the header `{submission.id_column},{submission.prediction_column}` "
-                "and one row per test id"
-            ]
-        )
-    try:
-        header, rows, lines = _parse_csv(text)
-    except csv.Error as ex:
-        raise InvalidPredictions([f"{name} is not valid CSV ({ex}); write it with pandas' to_csv"]) from None
-    header = [column.strip() for column in header]
-    ragged = [line for line, row in zip(lines, rows, strict=True) if len(row) != len(header)]
-    if ragged:
-        raise InvalidPredictions(
-            [
-                f"{_count(len(ragged), 'line')} of {name} {'has' if len(ragged) == 1 else 'have'} a different "
-                f"number of values than the header ({len(header)}), e.g. line {_examples(ragged)}; "
-                "write one value per column on every line"
-            ]
-        )
-    frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header, dtype=object)
-    frame.index = pd.Index(lines, name="line")
-    frame.attrs["name"] = name
-    return frame
-
-
-def check_predictions(predictions: pd.DataFrame, ids: pd.Series, submission: Submission) -> pd.DataFrame:
-    """Check ``predictions`` (all strings) against the expected ``ids``; return them normalized.
-
-    The result is indexed by id (stripped strings, named after the id column) in the order of
-    ``ids``, with one column, the prediction, typed by ``submission.prediction_type``
-    (int64, float64 or str). Raises :class:`InvalidPredictions` listing every problem.
-    """
-    import pandas as pd
-
-    id_col, pred_col = submission.id_column, submission.prediction_column
-    source = ids.attrs.get("source", "the test data")
-    name = predictions.attrs.get("name", "the predictions")
-    problems: list[str] = []
-    columns = [str(column) for column in predictions.columns]
-    header_problem = _header_problem(columns, id_col, pred_col)
-    if header_problem:
-        problems.append(header_problem)
-    have_ids = columns.count(id_col) == 1
-    have_values = columns.count(pred_col) == 1
-
-    expected = [str(i).strip() for i in ids]
-    expected_set = set(expected)
-    got_ids = [_text(value).strip() for value in predictions[id_col]] if have_ids else []
-    lines = list(predictions.index)
-    if have_ids:
-        if len(got_ids) > len(expected):
-            problems.append(
-                f"{name} has {len(got_ids)} rows but {source} has {len(expected)} ids; write exactly one row per id"
-            )
-        empty = [line for line, i in zip(lines, got_ids, strict=True) if not i]
-        if empty:
-            problems.append(
-                f"{_count(len(empty), 'row')} {'has' if len(empty) == 1 else 'have'} an empty `{id_col}`, "
-                f"e.g. at line {_examples(empty)}; every row needs the id of a row of {source}"
-            )
-        counts = Counter(i for i in got_ids if i)
-        repeated = [i for i, n in counts.items() if n > 1]
-        if repeated:
-            shown = ", ".join(f"{_show(i)} ({counts[i]} times)" for i in repeated[:EXAMPLES])
-            problems.append(
-                f"{_count(len(repeated), 'id')} {'appears' if len(repeated) == 1 else 'appear'} more than once, "
-                f"e.g. {shown}; write one row per id"
-            )
-        unknown = [i for i in counts if i not in expected_set]
-        if unknown:
-            hint = ""
-            floaty = next((i for i in unknown if _integral_spelling(i) in expected_set), None)
-            if floaty is not None:
-                hint = f" (write ids exactly as in {source}: {_integral_spelling(floaty)}, not {floaty})"
-            problems.append(
-                f"{_count(len(unknown), 'id')} {'is' if len(unknown) == 1 else 'are'} not in {source}, "
-                f"e.g. {_examples(unknown)}{hint}; predict only the ids of {source}"
-            )
-        missing = [i for i in expected if i not in counts]
-        if missing:
-            problems.append(
-                f"{_count(len(missing), 'id')} from {source} {'has' if len(missing) == 1 else 'have'} no prediction, "
-                f"e.g. {_examples(missing)}; write one row for every id of {source}"
-            )
-
-    converted: list[Any] = []
-    if have_values:
-        raw_values = [_text(value).strip() for value in predictions[pred_col]]
-        converted, bad = _convert(raw_values, submission.prediction_type)
-        labels = [
-            f"id {i}" if i else f"line {line}"
-            for i, line in zip(got_ids if have_ids else [""] * len(lines), lines, strict=True)
-        ]
-        problems.extend(_value_problems(bad, labels, raw_values, pred_col, submission.prediction_type))
-
-    if problems:
-        raise InvalidPredictions(problems)
-    frame = pd.DataFrame(
-        {pred_col: pd.Series(converted, index=pd.Index(got_ids, name=id_col), dtype=_dtype(submission))}
-    )
-    return frame.loc[expected]
-
-
-def _header_problem(columns: list[str], id_col: str, pred_col: str) -> str | None:
-    wanted = (id_col, pred_col)
-    if sorted(columns) == sorted(wanted):
-        return None
-    details = []
-    missing = [c for c in wanted if c not in columns]
-    if missing:
-        details.append("missing " + ", ".join(f"`{c}`" for c in missing))
-    repeated = [c for c in wanted if columns.count(c) > 1]
-    if repeated:
-        details.append("repeated " + ", ".join(f"`{c}`" for c in repeated))
-    extra = [c for c in columns if c not in wanted]
-    if extra:
-        details.append("unexpected " + ", ".join(_show(c) for c in extra[:EXAMPLES]))
-    hint = ""
-    if extra and columns and columns[0] in ("", "Unnamed: 0", "index"):
-        hint = " (the first column looks like the DataFrame index: write the file with to_csv(..., index=False))"
-    elif any(c.lower() in (id_col.lower(), pred_col.lower()) for c in extra):
-        hint = " (column names are case-sensitive)"
-    found = ",".join(_show(c, 30) for c in columns[:6]) + (",…" if len(columns) > 6 else "")
-    return (
-        f"the header must be exactly `{id_col},{pred_col}` but it is `{found}` ({'; '.join(details)}){hint}; "
-        f"write only these two columns"
-    )
-
-
-def _value_problems(
-    bad: dict[str, list[int]], labels: list[str], values: list[str], column: str, kind: str
-) -> list[str]:
-    problems = []
-
-    def where(rows: list[int], with_values: bool = False) -> str:
-        shown = [
-            f'{_show(labels[r])}: "{_show(values[r], 20)}"' if with_values else _show(labels[r])
-            for r in rows[:EXAMPLES]
-        ]
-        return ", ".join(shown) + (", …" if len(rows) > EXAMPLES else "")
-
-    if bad.get("empty"):
-        rows = bad["empty"]
-        problems.append(
-            f"{_count(len(rows), 'row')} {'has' if len(rows) == 1 else 'have'} an empty `{column}`, "
-            f"e.g. for {where(rows)}; predict a value for every id"
-        )
-    if bad.get("non_finite"):
-        rows = bad["non_finite"]
-        problems.append(
-            f"{_count(len(rows), 'prediction')} in `{column}` {'is' if len(rows) == 1 else 'are'} NaN or infinite, "
-            f"e.g. for {where(rows)}; predict a finite number for every id"
-        )
-    if bad.get("missing"):
-        rows = bad["missing"]
-        problems.append(
-            f"{_count(len(rows), 'prediction')} in `{column}` {'looks' if len(rows) == 1 else 'look'} like a missing "
-            f"value (nan, <NA>), e.g. for {where(rows)}; predict a value for every id"
-        )
-    if bad.get("not_number"):
-        rows = bad["not_number"]
-        expected = "whole numbers (integers)" if kind == "integer" else "numbers"
-        problems.append(
-            f"{_count(len(rows), 'prediction')} in `{column}` {'is' if len(rows) == 1 else 'are'} not a number, "
-            f"e.g. {where(rows, True)}; this competition expects {expected}"
-        )
-    if bad.get("not_whole"):
-        rows = bad["not_whole"]
-        problems.append(
-            f"{_count(len(rows), 'prediction')} in `{column}` {'is' if len(rows) == 1 else 'are'} not a whole number, "
-            f"e.g. {where(rows, True)}; this competition expects integer labels (round or convert with astype(int))"
-        )
-    if bad.get("too_large"):
-        rows = bad["too_large"]
-        problems.append(
-            f"{_count(len(rows), 'prediction')} in `{column}` {'is' if len(rows) == 1 else 'are'} too large for a "
-            f"64-bit integer, e.g. {where(rows, True)}"
-        )
-    return problems
-
-
-def _convert(values: list[str], kind: str) -> tuple[list[Any], dict[str, list[int]]]:
-    """Convert stripped strings to ``kind``; return the values and the row numbers of each kind of problem."""
-    out: list[Any] = []
-    bad: dict[str, list[int]] = {}
-    for row, value in enumerate(values):
-        problem, converted = _convert_one(value, kind)
-        if problem:
-            bad.setdefault(problem, []).append(row)
-        out.append(converted)
-    return out, bad
-
-
-def _convert_one(value: str, kind: str) -> tuple[str | None, Any]:
-    if not value:
-        return "empty", None
-    if kind == "string":
-        return ("missing", None) if value in _MISSING_STRINGS else (None, value)
-    if _NON_FINITE.fullmatch(value):
-        return "non_finite", None
-    if kind == "integer" and _INTEGER.fullmatch(value):
-        number = int(value)
-        return ("too_large", None) if not -_INT64 <= number < _INT64 else (None, number)
-    if not _DECIMAL.fullmatch(value):
-        return "not_number", None
-    number_f = float(value)
-    if not math.isfinite(number_f):  # 1e999
-        return "non_finite", None
-    if kind == "float":
-        return None, number_f
-    if not number_f.is_integer():
-        return "not_whole", None
-    if not -_INT64 <= number_f < _INT64:
-        return "too_large", None
-    return None, int(number_f)
-
-
-def _dtype(submission: Submission) -> str:
-    return {"integer": "int64", "float": "float64"}.get(submission.prediction_type, "object")
-
-
-def _integral_spelling(value: str) -> str | None:
-    """``"10203.0"`` → ``"10203"``; None when ``value`` is not an integral float."""
-    if not _DECIMAL.fullmatch(value) or _INTEGER.fullmatch(value):
-        return None
-    number = float(value)
-    return str(int(number)) if math.isfinite(number) and number.is_integer() else None
 
 
 # --- the truth ---------------------------------------------------------------------------
@@ -548,128 +241,55 @@ def _call_metric(func: Callable[..., Any], metric: Metric, y_true: Any, y_pred: 
 # --- a run's directory -------------------------------------------------------------------
 
 
-def score_run(directory: Path, competition: Competition, environ: Mapping[str, str] = os.environ) -> Result:
-    """Score the predictions of the completed run in ``directory`` and update its result.json.
+@dataclass(frozen=True)
+class Scored:
+    """A run scored: its result (as written to result.json) and its predictions packed to be kept."""
 
-    A run that did not complete is returned unchanged. Predictions that break the contract
-    turn the run ``invalid`` (error type ``InvalidPredictions``, one problem per line).
-    Truth and metric errors are raised: they are the organiser's, not the student's.
+    result: Result
+    packed: Packed | None  # None: nothing to keep (the run did not score)
+
+
+def score(directory: Path, competition: Competition, environ: Mapping[str, str] = os.environ) -> Scored:
+    """Score the run in ``directory`` in one pass: its predictions read and checked once, the truth loaded once.
+
+    result.json is read once and written once, with the scores and the scorer version that produced
+    them (a version the run claims without a score is dropped); the checked predictions are packed for
+    the store. A run that did not complete keeps its status. Predictions that break the contract turn
+    the run ``invalid`` (error type ``InvalidPredictions``, one problem per line). Truth and metric
+    errors are raised: they are the organiser's, not the student's.
     """
     result = results.read(directory)
-    if result.status != "completed":
-        return result
-    try:
-        predictions = _checked(directory, competition)
-    except InvalidPredictions as ex:
-        updated = replace(
-            result,
-            status="invalid",
-            error=RunError("InvalidPredictions", str(ex)),
-            public_score=None,
-            private_score=None,
-        )
+    extra = {k: v for k, v in result.extra.items() if k != "scorer_version"}
+    updated, packed = replace(result, extra=extra), None
+    if result.status == "completed":
+        try:
+            ids = expected_ids(competition)
+            predictions = check_predictions(_read(directory, competition), ids, competition.submission)
+        except InvalidPredictions as ex:
+            updated = replace(updated, status="invalid", error=RunError("InvalidPredictions", str(ex)),
+                              public_score=None, private_score=None)  # fmt: skip
+        else:
+            truth = load_truth(competition, environ)
+            public, private = compute_scores(predictions, truth, competition)
+            extra["scorer_version"] = scorer_version(competition, truth, environ)
+            updated = replace(updated, public_score=public, private_score=private, extra=extra)
+            packed = pack_checked(predictions, ids, competition)
+    if updated != result:
         results.write(updated, directory)
-        return updated
-    truth = load_truth(competition, environ)
-    public, private = compute_scores(predictions, truth, competition)
-    updated = replace(result, public_score=public, private_score=private)
-    results.write(updated, directory)
-    return updated
+    return Scored(updated, packed)
 
 
-def check_run(directory: Path, competition: Competition) -> list[str]:
-    """The problems of ``directory``'s predictions against the public test ids; [] when fine. No truth needed."""
-    try:
-        _checked(directory, competition)
-    except InvalidPredictions as ex:
-        return ex.problems
-    return []
+def score_run(directory: Path, competition: Competition, environ: Mapping[str, str] = os.environ) -> Result:
+    """Score the predictions of the completed run in ``directory`` and update its result.json (see :func:`score`)."""
+    return score(directory, competition, environ).result
 
 
-def _checked(directory: Path, competition: Competition) -> pd.DataFrame:
-    sub = competition.submission
-    raw = read_predictions(directory / sub.predictions, sub)
-    return check_predictions(raw, expected_ids(competition), sub)
+def current_version(competition: Competition, environ: Mapping[str, str] = os.environ) -> str:
+    """The version of the scorer as configured now (reads the truth)."""
+    return scorer_version(competition, load_truth(competition, environ), environ)
 
 
-# --- helpers -----------------------------------------------------------------------------
+def _read(directory: Path, competition: Competition) -> pd.DataFrame:
+    from grader.predictions import read_predictions
 
-
-def _read_untrusted(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file ``path`` (at most ``limit``), or InvalidPredictions."""
-    name = path.name
-    try:
-        return read_regular(path, limit)
-    except Unreadable as ex:
-        problem = {
-            "missing": f"the notebook did not write {name} in its working directory; "
-            f"end it with e.g. df.to_csv({name!r}, index=False)",
-            "symlink": f"{name} is a symbolic link; write the file itself",
-            "directory": f"{name} is not a regular file; write a CSV file with that name",
-            "special": f"{name} is not a regular file; write a CSV file with that name",
-            "too_large": f"{name} is larger than the limit of {format_size(limit)}; "
-            "write only the two columns, one row per id",
-            "unreadable": f"{name} cannot be read ({ex.detail}); write a plain CSV file",
-        }[ex.reason]
-        raise InvalidPredictions([problem]) from None
-
-
-def _decode(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as ex:
-        line = data.count(b"\n", 0, ex.start) + 1
-        column = ex.start - (data.rfind(b"\n", 0, ex.start) + 1) + 1
-        raise InvalidPredictions(
-            [
-                f"{name} is not UTF-8 text (byte 0x{data[ex.start]:02x} at line {line}, column {column}); "
-                "write it with to_csv(..., encoding='utf-8')"
-            ]
-        ) from None
-
-
-def _parse_csv(text: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, data rows and each row's line number; blank lines skipped. Raises csv.Error."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    header: list[str] | None = None
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    start = 1
-    for row in reader:
-        if row and (len(row) > 1 or row[0].strip()):
-            if header is None:
-                header = row
-            else:
-                rows.append(row)
-                lines.append(start)
-        start = reader.line_num + 1
-    return header or [], rows, lines
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else str(value)
-
-
-def _show(value: str, limit: int = 30) -> str:
-    """An id or value from the file, short and on one line."""
-    text = value if value.isprintable() else repr(value)[1:-1]
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _examples(values: Iterable[Any]) -> str:
-    items = list(values)
-    shown = ", ".join(_show(str(v)) for v in items[:EXAMPLES])
-    return shown + (", …" if len(items) > EXAMPLES else "")
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
+    return read_predictions(directory / competition.submission.predictions, competition.submission)

@@ -22,13 +22,14 @@ import pytest
 from conftest import ROOT
 from test_rescore import run_dir
 
-from grader import config, demo, pipeline, rescore
+from grader import config, demo, pipeline, predictions
 from grader import result as results
 from grader.config import Competition
 from grader.errors import ConfigError, TruthError
 from grader.forked import Forked
-from grader.pipeline import Scored, score_and_pack
-from grader.score import check_run
+from grader.pipeline import score_and_pack
+from grader.predictions import check_run
+from grader.score import Scored
 from grader.store import Store
 
 # When the graded notebooks are submitted: inside the demo competition, whatever day the suite runs on.
@@ -58,7 +59,7 @@ def test_it_scores_and_packs_exactly_as_the_grader_does(comp: Competition, tmp_p
     assert isinstance(scored, Scored)
     assert results.read(there) == pipeline.score(here, comp)
     assert 0.8 < (results.read(there).public_score or 0) < 0.9
-    assert scored.packed == rescore.pack(here, comp)
+    assert scored.packed == predictions.pack(here, comp)
     assert not forked()  # it ends once it has answered
 
 
@@ -75,7 +76,8 @@ def test_bad_predictions_are_judged_there_and_a_broken_truth_is_left_to_the_grad
 ) -> None:
     bad = run_dir(tmp_path, "bad", comp, wrong_every=0)
     (bad / "predictions.csv").write_text("id,label\n1,2\n", encoding="utf-8")
-    assert scoring(comp, bad).result() == Scored(packed=None)
+    judged = scoring(comp, bad).result()
+    assert judged == Scored(results.read(bad), packed=None)
     assert results.read(bad).status == "invalid"  # the student's mistake, reported in result.json
 
     good = run_dir(tmp_path, "good", comp, wrong_every=0)

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from grader import config, demo, pipeline, rescore, store
+from grader import config, demo, pipeline, predictions, rescore, store
 from grader import result as results
+from grader import score as scoring
 from grader.cli import main
 from grader.config import Competition
 from grader.errors import ConfigError, InvalidPredictions
@@ -90,7 +91,7 @@ def board(comp: Competition) -> list[tuple[str, float]]:
 def test_record_keeps_packed_predictions_and_the_scorer_version(tmp_path: Path, comp: Competition) -> None:
     grade(tmp_path, comp, "alice", "a1", 0, 0)
     grade(tmp_path, comp, "bob", "b1", 4, 1)
-    version = rescore.current_version(comp, {})
+    version = scoring.current_version(comp, {})
     assert len(version) == 12 and int(version, 16) >= 0
     with Store(pipeline.default_db(comp)) as s:
         rows = s.all_submissions()
@@ -98,7 +99,7 @@ def test_record_keeps_packed_predictions_and_the_scorer_version(tmp_path: Path, 
         assert s.versions().current == version and s.versions().with_predictions == 2
         stored = s.stored_predictions()
     assert [sid for sid, _, _ in stored] == [1, 2]
-    frame = rescore.unpack(stored[1][2], [r["id"] for r in truth_rows(comp)], comp)
+    frame = predictions.unpack(stored[1][2], [r["id"] for r in truth_rows(comp)], comp)
     assert list(frame.columns) == ["id", "label"] and len(frame) == len(truth_rows(comp))
     assert all(len(data) < 700 for _, _, data in stored)  # 597 labels packed small
     assert board(comp) == [("alice", 1.0), ("bob", 0.7357)]
@@ -114,14 +115,14 @@ def test_a_changed_truth_ranks_nothing_new_until_rescore_then_everything_is_resc
         s.record(
             Result(status="completed", run_id="legacy", notebook="old.ipynb", notebook_sha256="f" * 64,
                    started_at="x", runtime_seconds=1.0, public_score=0.99, private_score=0.98,
-                   extra={"scorer_version": rescore.current_version(comp, {})}),
+                   extra={"scorer_version": scoring.current_version(comp, {})}),
             user="carol", competition=comp, now=NOW + timedelta(minutes=2), notebook_path="old.ipynb",
         )  # fmt: skip
-    old = rescore.current_version(comp, {})
+    old = scoring.current_version(comp, {})
     assert [u for u, _ in board(comp)] == ["alice", "carol", "bob"]
 
     change_truth(comp, 3)
-    new = rescore.current_version(comp, {})
+    new = scoring.current_version(comp, {})
     assert new != old
     recorded = grade(tmp_path, comp, "dave", "d1", 0, 3)  # scored by the new scorer: waits for the rescore
     assert recorded.status == "completed" and recorded.rank is None
@@ -157,8 +158,8 @@ def test_sealed_predictions_and_private_scores_stay_sealed_through_a_rescore(
     monkeypatch.setenv("GRADER_PRIVATE_KEY", key)
     db = pipeline.default_db(comp)
     grade(tmp_path, comp, "alice", "a1", 5, 0)
-    keyed = rescore.current_version(comp, {"GRADER_PRIVATE_KEY": key})
-    assert keyed != rescore.current_version(comp, {})  # with a key the truth enters only as an HMAC
+    keyed = scoring.current_version(comp, {"GRADER_PRIVATE_KEY": key})
+    assert keyed != scoring.current_version(comp, {})  # with a key the truth enters only as an HMAC
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT COUNT(*) FROM predictions").fetchone() == (0,)  # kept beside it, not in it
     (line,) = (db.parent / "predictions" / "00000.jsonl").read_text().splitlines()
@@ -197,11 +198,11 @@ def test_a_broken_metric_or_damaged_predictions_change_nothing(tmp_path: Path, c
         rescore.rescore(broken, db, by=BY, reason="oops", now=NOW)
     assert db.read_bytes() == before
     ids = [r["id"] for r in truth_rows(comp)]
-    for damaged in (b"not zlib", rescore.zlib.compress(b"[1, [1, 2]]")):
+    for damaged in (b"not zlib", zlib.compress(b"[1, [1, 2]]")):
         with pytest.raises(InvalidPredictions):
-            rescore.unpack(damaged, ids, comp)
+            predictions.unpack(damaged, ids, comp)
     with pytest.raises(InvalidPredictions, match="too large"):
-        rescore.unpack(rescore.zlib.compress(b" " * (rescore.MAX_UNPACKED_BYTES + 10)), ids, comp)
+        predictions.unpack(zlib.compress(b" " * (predictions.MAX_UNPACKED_BYTES + 10)), ids, comp)
 
 
 def test_rescore_pushes_one_commit_to_a_real_remote(
@@ -263,7 +264,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 
 def _packed(tmp: Path, comp: Competition, name: str, wrong_every: int) -> store.Packed:
-    packed = rescore.pack(run_dir(tmp, name, comp, wrong_every), comp)
+    packed = predictions.pack(run_dir(tmp, name, comp, wrong_every), comp)
     assert packed is not None
     return packed
 
@@ -384,7 +385,7 @@ def test_one_character_labels_pack_as_a_string_and_json_packed_ones_still_read(
     tmp_path: Path, comp: Competition
 ) -> None:
     out = run_dir(tmp_path, "p", comp, 7)
-    packed = rescore.pack(out, comp)
+    packed = predictions.pack(out, comp)
     assert packed is not None
     text = zlib.decompress(packed.data)
     rows = truth_rows(comp)
@@ -393,8 +394,11 @@ def test_one_character_labels_pack_as_a_string_and_json_packed_ones_still_read(
     older = zlib.compress(json.dumps([1, [int(x) for x in labels]], separators=(",", ":")).encode(), 9)
     assert len(packed.data) < 0.8 * len(older)
     ids = [r["id"] for r in rows]
-    new, old = rescore.unpack(packed.data, ids, comp), rescore.unpack(older, ids, comp)  # format 1: an older grader's
+    new, old = (
+        predictions.unpack(packed.data, ids, comp),
+        predictions.unpack(older, ids, comp),
+    )  # format 1: an older grader's
     assert new.equals(old) and list(new["label"]) == labels
     for damaged in (text[:-1], b"[3,[]]"):  # a value short; a format no grader wrote
         with pytest.raises(InvalidPredictions, match="do not match"):
-            rescore.unpack(zlib.compress(damaged), ids, comp)
+            predictions.unpack(zlib.compress(damaged), ids, comp)

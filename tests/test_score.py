@@ -18,17 +18,9 @@ from grader import config
 from grader import result as results
 from grader.config import Competition
 from grader.errors import ConfigError, GraderError, InvalidPredictions, TruthError
+from grader.predictions import check_predictions, check_run, expected_ids, read_predictions
 from grader.result import Result
-from grader.score import (
-    check_predictions,
-    check_run,
-    compute_scores,
-    expected_ids,
-    load_truth,
-    read_predictions,
-    resolve_metric,
-    score_run,
-)
+from grader.score import compute_scores, current_version, load_truth, resolve_metric, score_run
 
 DEMO = Path(__file__).resolve().parent.parent / "competition.yaml"
 IDS = ["10203", "10729", "10730", "10925", "11010", "11020", "11030", "11040", "11050", "11060"]
@@ -626,7 +618,8 @@ def test_score_run_writes_the_scores(comp: Competition, tmp_path: Path) -> None:
     after = score_run(run, comp, {})
     assert after.status == "completed"
     assert (after.public_score, after.private_score) == (0.6, 0.8)
-    assert after == dataclasses.replace(before, public_score=0.6, private_score=0.8)
+    version = current_version(comp, {})  # which scorer produced them, written in the same pass
+    assert after == dataclasses.replace(before, public_score=0.6, private_score=0.8, extra={"scorer_version": version})
     assert results.read(run) == after
 
 
