@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,18 +19,23 @@ from grader.errors import GraderError, InvalidNotebook, UsageError
 from grader.text import clip
 
 if TYPE_CHECKING:
+    from grader.admin import Done
+    from grader.config import Competition
+    from grader.github import GitHub
     from grader.gitsync import Git
+    from grader.result import Result
     from grader.sandbox import Mode
 
 INTERNAL_ERROR = 70
 
 
-def _competition(ctx: click.Context) -> Any:
+def _competition(ctx: click.Context) -> Competition:
     from grader import config
 
     if "competition" not in ctx.obj:
         ctx.obj["competition"] = config.load(ctx.obj["config_path"])
-    return ctx.obj["competition"]
+    competition: Competition = ctx.obj["competition"]
+    return competition
 
 
 def _db(ctx: click.Context, db: Path | None) -> Path:
@@ -247,14 +251,14 @@ def record(
     rule (deadline, daily limit, duplicate notebook) is recorded as rejected, with the reason.
     With --push the leaderboard is committed and pushed (token from GITHUB_TOKEN, if set).
     """
-    from grader import pipeline
+    from grader import pipeline, render
 
     args: dict[str, Any] = dict(
         user=user, db=_db(ctx, db), now=submitted_at or _now(ctx), notebook_path=notebook_path,
         run_id=run_id, pr_number=pr_number, head_sha=head_sha,
     )  # fmt: skip
     recorded = pipeline.record(out_dir, _competition(ctx), push=_push(ctx, push, branch), **args)
-    _finish(_recorded_line(recorded), ok=recorded.status == "completed")
+    _finish(render.recorded_line(recorded), ok=recorded.status == "completed")
 
 
 @cli.command()
@@ -289,7 +293,7 @@ def grade(
     )  # fmt: skip
     _warn_unconfined(graded.result)
     click.echo(render.result_line(graded.result))
-    _finish(_recorded_line(graded.recorded), ok=graded.recorded.status == "completed")
+    _finish(render.recorded_line(graded.recorded), ok=graded.recorded.status == "completed")
 
 
 @cli.command()
@@ -352,38 +356,11 @@ def leaderboard(ctx: click.Context, db: Path | None, fmt: str, at: str | None, p
 
     The table also shows the baselines (`grader admin baseline`), unranked, where their scores sit.
     """
-    from grader import timetravel
-    from grader.ranking import Entry
-    from grader.store import Store
+    from grader import render, timetravel
 
     competition = _competition(ctx)
-    baselines: list[Entry] = []
-    if at is not None and private:
-        raise click.UsageError("--at and --private cannot be combined.")
-    moment = _moment(at, competition.timezone) if at is not None else None
-    if moment is not None:
-        standings = timetravel.at_time(competition, _db(ctx, db), moment)
-    elif at is not None:
-        standings = timetravel.at_commit(competition, _db(ctx, db), at)
-    else:
-        with Store(_db(ctx, db)) as store:
-            standings = store.private_leaderboard(competition) if private else store.leaderboard(competition)
-            if not private:
-                baselines = [b.best for b in store.baselines(competition) if b.best is not None]
-    rows = [(s.rank, s.username, s.best_score, s.submission_count, s.last_submission_at) for s in standings]
-    if fmt == "json":
-        import json
-
-        keys = ("rank", "username", "best_score", "submission_count", "last_submission_at")
-        click.echo(json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=2))
-    elif fmt == "csv":
-        import csv
-
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(("rank", "username", "best_score", "submission_count", "last_submission_at"))
-        writer.writerows(rows)
-    else:
-        click.echo(_leaderboard_table(competition, standings, baselines))
+    shown = timetravel.board(competition, _db(ctx, db), at=at, private=private)
+    click.echo(render.leaderboard(fmt, competition, shown.standings, shown.baselines))
 
 
 @cli.command()
@@ -448,6 +425,7 @@ def demo(ctx: click.Context, keep: Path | None, timeout: float, sandbox: Mode | 
     not touched.
     """
     from grader import demo as demos
+    from grader import render
 
     competition = _competition(ctx)
     outcome = demos.run_demo(
@@ -462,7 +440,7 @@ def demo(ctx: click.Context, keep: Path | None, timeout: float, sandbox: Mode | 
     if outcome.graded:
         _warn_unconfined(outcome.graded[0].result)
     click.echo("")
-    click.echo(_leaderboard_table(outcome.competition, outcome.standings))
+    click.echo(render.leaderboard_table(outcome.competition, outcome.standings))
     click.echo(f"\nThe demo competition is in {outcome.root}" if keep else "")
 
 
@@ -563,7 +541,7 @@ def _event(path: Path | None) -> dict[str, Any]:
     return github.read_event(path)
 
 
-def _api(event: dict[str, Any]) -> Any:
+def _api(event: dict[str, Any]) -> GitHub:
     """The repository's API client, from the variables GitHub Actions sets (GITHUB_API_URL for tests)."""
     from grader import github
 
@@ -822,23 +800,6 @@ def pr_final(ctx: click.Context, db: Path | None, push: bool, event_path: Path |
 # -- running a competition: `grader admin ...`, `grader reveal`, `grader export ...` ---------------
 
 
-def _moment(text: str, tz: Any) -> datetime | None:
-    """``--at``: a date or date-time (None when it is neither, i.e. a commit)."""
-    from datetime import date, time, timedelta
-
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        pass
-    else:
-        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz) - timedelta(microseconds=1)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
-
-
 by_opt = click.option(
     "--by", required=True, envvar="GRADER_ADMIN", help="Your GitHub login, for the audit trail [env: GRADER_ADMIN]."
 )
@@ -851,7 +812,7 @@ admin_push_opt = click.option(
 admin_branch_opt = click.option("--branch", default="main", show_default=True, help="Branch to push to (with --push).")
 
 
-def _done(done: Any) -> None:
+def _done(done: Done) -> None:
     pushed = done.pushed
     tail = ""
     if pushed is not None:
@@ -1242,56 +1203,7 @@ def regrade_merge(
     click.echo(f"\n{len(merged.rows)} regraded from {merged.shards} shard(s), {differ} differ; see {merged.report}.")
 
 
-def _leaderboard_table(competition: Any, standings: list[Any], baselines: Sequence[Any] = ()) -> str:
-    """The ranking as a table; each baseline is a row marked "baseline" instead of a rank, where its score sits."""
-    from grader import render
-    from grader.ranking import place_standings
-
-    greater = competition.metric.greater_is_better
-    shown = place_standings(standings, baselines, greater_is_better=greater)
-    if not shown:
-        return "No completed submissions yet."
-    direction = "higher is better" if greater else "lower is better"
-    title = f"{competition.title} — {competition.metric.name} ({direction})"
-    body = render.table(
-        ("rank", "participant", "best score", "entries", "last submission"),
-        [
-            (
-                "baseline" if rank is None else rank,
-                e.username,
-                render.score(e.best_score),
-                e.submission_count,
-                render.short_time(e.last_submission_at, competition.timezone),
-            )
-            for rank, e in shown
-        ],
-        align="rlrrl",
-    )
-    return f"{title}\n\n{body}"
-
-
-def _recorded_line(recorded: Any) -> str:
-    from grader import render
-
-    if recorded.already_recorded:
-        prefix = f"Already recorded as submission #{recorded.submission_id}; nothing changed."
-    else:
-        prefix = f"Recorded as submission #{recorded.submission_id}"
-    if recorded.status == "rejected":
-        return f"{prefix} — rejected: {recorded.reason}"
-    parts = [prefix if recorded.already_recorded else prefix + f" ({recorded.status})."]
-    if recorded.rank is not None:
-        moved = ""
-        if recorded.previous_rank is not None and recorded.previous_rank != recorded.rank:
-            moved = f", was {recorded.previous_rank}"
-        parts.append(f"Rank {recorded.rank}{moved}; best score {render.score(recorded.best_score)}.")
-    parts.append(
-        f"{recorded.remaining_today} submission(s) left today (resets {recorded.quota_resets_at:%Y-%m-%d %H:%M %Z})."
-    )
-    return " ".join(parts)
-
-
-def _warn_unconfined(result: Any) -> None:
+def _warn_unconfined(result: Result) -> None:
     """One loud line when a notebook ran without the sandbox."""
     if result.extra.get("sandbox") == "none":
         from grader.sandbox import availability

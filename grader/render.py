@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 
+from grader.ranking import Entry, Standing, place_standings
 from grader.result import Result
+from grader.rules import Recorded
+
+if TYPE_CHECKING:
+    from grader.config import Competition
+
+LEADERBOARD_KEYS = ("rank", "username", "best_score", "submission_count", "last_submission_at")
 
 _MARKS = {"completed": "✓", "failed": "✗", "timeout": "⏱", "invalid": "✗", "rejected": "⊘"}
 
@@ -62,3 +73,67 @@ def packages(pinned: Sequence[tuple[str, str]], *, python: str, markdown: bool =
     lines = [f"Python {python} and these {len(rows)} packages (with the standard library):", ""]
     lines += ["| package | version |", "|---|---|"] + [f"| `{name}` | {version} |" for name, version in rows]
     return "\n".join(lines) + "\n"
+
+
+def leaderboard(
+    fmt: str, competition: Competition, standings: Sequence[Standing], baselines: Sequence[Entry] = ()
+) -> str:
+    """The ranking as ``table`` (for people; baselines shown where their scores sit), ``json`` or ``csv``."""
+    if fmt == "json":
+        return json.dumps([dict(zip(LEADERBOARD_KEYS, _cells(s), strict=True)) for s in standings], indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(LEADERBOARD_KEYS)
+        writer.writerows(_cells(s) for s in standings)
+        return out.getvalue().removesuffix("\n")
+    return leaderboard_table(competition, standings, baselines)
+
+
+def leaderboard_table(competition: Competition, standings: Sequence[Standing], baselines: Sequence[Entry] = ()) -> str:
+    """The ranking as a table; each baseline is a row marked "baseline" instead of a rank, where its score sits."""
+    greater = competition.metric.greater_is_better
+    shown = place_standings(list(standings), baselines, greater_is_better=greater)
+    if not shown:
+        return "No completed submissions yet."
+    direction = "higher is better" if greater else "lower is better"
+    title = f"{competition.title} — {competition.metric.name} ({direction})"
+    body = table(
+        ("rank", "participant", "best score", "entries", "last submission"),
+        [
+            (
+                "baseline" if rank is None else rank,
+                e.username,
+                score(e.best_score),
+                e.submission_count,
+                short_time(e.last_submission_at, competition.timezone),
+            )
+            for rank, e in shown
+        ],
+        align="rlrrl",
+    )
+    return f"{title}\n\n{body}"
+
+
+def _cells(s: Standing) -> tuple[int, str, float, int, str]:
+    return (s.rank, s.username, s.best_score, s.submission_count, s.last_submission_at)
+
+
+def recorded_line(recorded: Recorded) -> str:
+    """What `grader record` and `grader grade` say about a recorded submission."""
+    if recorded.already_recorded:
+        prefix = f"Already recorded as submission #{recorded.submission_id}; nothing changed."
+    else:
+        prefix = f"Recorded as submission #{recorded.submission_id}"
+    if recorded.status == "rejected":
+        return f"{prefix} — rejected: {recorded.reason}"
+    parts = [prefix if recorded.already_recorded else prefix + f" ({recorded.status})."]
+    if recorded.rank is not None:
+        moved = ""
+        if recorded.previous_rank is not None and recorded.previous_rank != recorded.rank:
+            moved = f", was {recorded.previous_rank}"
+        parts.append(f"Rank {recorded.rank}{moved}; best score {score(recorded.best_score)}.")
+    parts.append(
+        f"{recorded.remaining_today} submission(s) left today (resets {recorded.quota_resets_at:%Y-%m-%d %H:%M %Z})."
+    )
+    return " ".join(parts)

@@ -1,17 +1,60 @@
-"""The leaderboard as it was: at a moment (from the database's timestamps) or at a git commit."""
+"""The leaderboard to show: as it stands, as it was (at a moment, from the database's timestamps, or at a
+git commit), or the private one after the reveal; with the baselines where the board shows them."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
 from grader.config import Competition
 from grader.errors import UsageError
 from grader.gitsync import Git
-from grader.ranking import Standing
+from grader.ranking import Entry, Standing
 from grader.store import Store
+
+
+@dataclass(frozen=True)
+class Board:
+    """A ranking to show, and the baselines to show beside it (none for a board of the past or the private one)."""
+
+    standings: list[Standing]
+    baselines: list[Entry]
+
+
+def board(competition: Competition, db: Path, *, at: str | None = None, private: bool = False) -> Board:
+    """The board `grader leaderboard` shows: now, ``at`` a date or commit (:func:`moment`), or the ``private`` one."""
+    if at is not None and private:
+        raise UsageError("--at and --private cannot be combined.")
+    if at is not None:
+        when = moment(at, competition.timezone)
+        standings = at_time(competition, db, when) if when is not None else at_commit(competition, db, at)
+        return Board(standings, [])
+    with Store(db) as store:
+        if private:
+            return Board(store.private_leaderboard(competition), [])
+        baselines = [b.best for b in store.baselines(competition) if b.best is not None]
+        return Board(store.leaderboard(competition), baselines)
+
+
+def moment(text: str, tz: tzinfo) -> datetime | None:
+    """``--at`` as a moment: a date is the end of that day, a date and time without an offset is in ``tz``.
+
+    None when ``text`` is neither (then it names a commit).
+    """
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz) - timedelta(microseconds=1)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=tz)
 
 
 def at_time(competition: Competition, db: Path, at: datetime) -> list[Standing]:
