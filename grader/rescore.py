@@ -60,7 +60,8 @@ def rescore(
     """
     from grader.changes import change, commit_message
     from grader.predictions import check_predictions, expected_ids, ids_digest, scorer_version, unpack
-    from grader.score import compute_scores, load_truth, resolve_metric
+    from grader.score import compute_scores, resolve_metric
+    from grader.truth import load as load_truth
 
     check_login(by)
     reason = check_reason(reason)

@@ -12,7 +12,6 @@ Heavy libraries (pandas, scikit-learn) are imported inside the functions that ne
 from __future__ import annotations
 
 import contextlib
-import csv
 import difflib
 import importlib
 import inspect
@@ -22,7 +21,6 @@ import os
 import re
 import sys
 import warnings
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,19 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 from grader import result as results
 from grader.config import Competition, Metric
-from grader.errors import ConfigError, GraderError, InvalidPredictions, TruthError
+from grader.errors import ConfigError, GraderError, InvalidPredictions
 from grader.predictions import check_predictions, expected_ids, pack_checked, scorer_version
-from grader.predictions import convert as _convert
-from grader.predictions import dtype_of as _dtype
-from grader.predictions import parse_csv as _parse_csv
-from grader.predictions import plural as _count
 from grader.result import Result, RunError
 from grader.store.vault import Packed
+from grader.truth import SPLITS
+from grader.truth import load as load_truth
 
 if TYPE_CHECKING:
     import pandas as pd
-
-SPLITS = ("public", "private")
 
 
 # --- the truth ---------------------------------------------------------------------------
@@ -56,83 +50,6 @@ def require_truth_source(competition: Competition, environ: Mapping[str, str] = 
     from grader import truth as truths
 
     truths.require_source(competition, environ)
-
-
-def load_truth(competition: Competition, environ: Mapping[str, str] = os.environ) -> pd.DataFrame:
-    """The hidden truth, indexed by id in the order of the test file, with the prediction and split columns.
-
-    Its CSV text comes from :func:`grader.truth.read` (the sealed file, or the local plain file).
-    Raises :class:`TruthError` (never showing any of the truth's content).
-    """
-    import pandas as pd
-
-    from grader import truth as truths
-
-    truth = competition.truth
-    sub = competition.submission
-    source = truths.read(competition, environ)
-    text, where = source.text, source.where
-
-    try:
-        header, rows, lines = _parse_csv(text)
-    except csv.Error:
-        raise TruthError(f"{where} is not valid CSV.") from None
-    header = [column.strip() for column in header]
-    needed = (sub.id_column, sub.prediction_column, truth.split_column)
-    missing = [c for c in needed if header.count(c) != 1]
-    if missing:
-        raise TruthError(
-            f"{where} needs exactly one of each of the columns "
-            + ", ".join(f"`{c}`" for c in needed)
-            + "; missing or repeated: "
-            + ", ".join(f"`{c}`" for c in missing)
-            + "."
-        )
-    ragged = [line for line, row in zip(lines, rows, strict=True) if len(row) != len(header)]
-    if ragged:
-        verb = "does" if len(ragged) == 1 else "do"
-        raise TruthError(f"{where}: {_count(len(ragged), 'line')} {verb} not have as many values as the header.")
-    position = {c: header.index(c) for c in needed}
-    ids = [row[position[sub.id_column]].strip() for row in rows]
-    splits = [row[position[truth.split_column]].strip() for row in rows]
-    values, bad = _convert([row[position[sub.prediction_column]].strip() for row in rows], sub.prediction_type)
-
-    test_ids = expected_ids(competition)
-    source = test_ids.attrs.get("source", "the test data")
-    organiser = "This is the organiser's error: fix the truth, not the submission."
-    if bad:
-        count = sum(len(rows) for rows in bad.values())
-        raise TruthError(
-            f"{where}: {_count(count, 'value')} of `{sub.prediction_column}` "
-            f"{'is' if count == 1 else 'are'} not valid {sub.prediction_type} values. {organiser}"
-        )
-    odd_splits = sum(1 for s in splits if s not in SPLITS)
-    if odd_splits:
-        raise TruthError(
-            f"{where}: {_count(odd_splits, 'row')} {'has' if odd_splits == 1 else 'have'} a "
-            f"`{truth.split_column}` other than public or private. {organiser}"
-        )
-    for split in SPLITS:
-        if split not in splits:
-            raise TruthError(f"{where} has no {split} rows; both splits need rows to be scored. {organiser}")
-    counts = Counter(ids)
-    repeated = sum(1 for n in counts.values() if n > 1)
-    expected = set(test_ids)
-    unknown = sum(1 for i in counts if i not in expected)
-    absent = sum(1 for i in expected if i not in counts)
-    if repeated or unknown or absent:
-        raise TruthError(
-            f"{where} does not have the ids of {source}: {absent} test ids have no truth, {unknown} truth ids "
-            f"are not test ids, {repeated} ids are repeated. {organiser}"
-        )
-    frame = pd.DataFrame(
-        {
-            sub.prediction_column: pd.Series(values, dtype=_dtype(sub)),
-            truth.split_column: pd.Series(splits, dtype=object),
-        },
-    )
-    frame.index = pd.Index(ids, name=sub.id_column)
-    return frame.loc[list(test_ids)]
 
 
 # --- the metric --------------------------------------------------------------------------

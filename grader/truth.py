@@ -25,12 +25,14 @@ laptop). Every error is one line that says what to fix and never shows any of th
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import hmac
 import io
 import os
 import subprocess
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,6 +40,13 @@ from typing import TYPE_CHECKING
 
 from grader.config import Competition, format_size
 from grader.errors import ConfigError, TruthError, UsageError
+from grader.predictions import convert as _convert
+from grader.predictions import dtype_of as _dtype
+from grader.predictions import expected_ids
+from grader.predictions import parse_csv as _parse_csv
+from grader.predictions import plural as _count
+
+SPLITS = ("public", "private")
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -284,10 +293,9 @@ def seal(
 
 def _validated(competition: Competition, plain: Path) -> pd.DataFrame:
     """The truth in ``plain`` checked exactly as scoring checks it (a broken truth is refused now)."""
-    from grader.score import load_truth
 
     local = replace(competition, truth=replace(competition.truth, path=plain, sealed=None))
-    return load_truth(local, {})
+    return load(local, {})
 
 
 def _tracked_warning(plain: Path, root: Path) -> tuple[str, ...]:
@@ -315,7 +323,6 @@ def _tracked_warning(plain: Path, root: Path) -> tuple[str, ...]:
 
 def check(competition: Competition, environ: Mapping[str, str] = os.environ) -> Checked:
     """Open the truth as scoring will (the sealed file when configured) and check it against the test ids."""
-    from grader.score import load_truth
 
     truth = competition.truth
     if truth.sealed is not None and _key(environ, truth.key_env) is None:
@@ -324,7 +331,7 @@ def check(competition: Competition, environ: Mapping[str, str] = os.environ) -> 
             "to check that they open together."
         )
     source = read(competition, environ)
-    frame = load_truth(competition, environ)
+    frame = load(competition, environ)
     splits = frame[truth.split_column].value_counts()
     matches = None
     key = _key(environ, truth.key_env) if truth.sealed is not None else None
@@ -338,3 +345,81 @@ def check(competition: Competition, environ: Mapping[str, str] = os.environ) -> 
         key_id=key_id(key) if key is not None else None,
         matches_plain=matches,
     )
+
+
+# --- the truth table, checked (what scoring uses) -------------------------------------------
+
+
+def load(competition: Competition, environ: Mapping[str, str] = os.environ) -> pd.DataFrame:
+    """The hidden truth, indexed by id in the order of the test file, with the prediction and split columns.
+
+    Its CSV text comes from :func:`grader.truth.read` (the sealed file, or the local plain file).
+    Raises :class:`TruthError` (never showing any of the truth's content).
+    """
+    import pandas as pd
+
+    truth = competition.truth
+    sub = competition.submission
+    source = read(competition, environ)
+    text, where = source.text, source.where
+
+    try:
+        header, rows, lines = _parse_csv(text)
+    except csv.Error:
+        raise TruthError(f"{where} is not valid CSV.") from None
+    header = [column.strip() for column in header]
+    needed = (sub.id_column, sub.prediction_column, truth.split_column)
+    missing = [c for c in needed if header.count(c) != 1]
+    if missing:
+        raise TruthError(
+            f"{where} needs exactly one of each of the columns "
+            + ", ".join(f"`{c}`" for c in needed)
+            + "; missing or repeated: "
+            + ", ".join(f"`{c}`" for c in missing)
+            + "."
+        )
+    ragged = [line for line, row in zip(lines, rows, strict=True) if len(row) != len(header)]
+    if ragged:
+        verb = "does" if len(ragged) == 1 else "do"
+        raise TruthError(f"{where}: {_count(len(ragged), 'line')} {verb} not have as many values as the header.")
+    position = {c: header.index(c) for c in needed}
+    ids = [row[position[sub.id_column]].strip() for row in rows]
+    splits = [row[position[truth.split_column]].strip() for row in rows]
+    values, bad = _convert([row[position[sub.prediction_column]].strip() for row in rows], sub.prediction_type)
+
+    test_ids = expected_ids(competition)
+    source = test_ids.attrs.get("source", "the test data")
+    organiser = "This is the organiser's error: fix the truth, not the submission."
+    if bad:
+        count = sum(len(rows) for rows in bad.values())
+        raise TruthError(
+            f"{where}: {_count(count, 'value')} of `{sub.prediction_column}` "
+            f"{'is' if count == 1 else 'are'} not valid {sub.prediction_type} values. {organiser}"
+        )
+    odd_splits = sum(1 for s in splits if s not in SPLITS)
+    if odd_splits:
+        raise TruthError(
+            f"{where}: {_count(odd_splits, 'row')} {'has' if odd_splits == 1 else 'have'} a "
+            f"`{truth.split_column}` other than public or private. {organiser}"
+        )
+    for split in SPLITS:
+        if split not in splits:
+            raise TruthError(f"{where} has no {split} rows; both splits need rows to be scored. {organiser}")
+    counts = Counter(ids)
+    repeated = sum(1 for n in counts.values() if n > 1)
+    expected = set(test_ids)
+    unknown = sum(1 for i in counts if i not in expected)
+    absent = sum(1 for i in expected if i not in counts)
+    if repeated or unknown or absent:
+        raise TruthError(
+            f"{where} does not have the ids of {source}: {absent} test ids have no truth, {unknown} truth ids "
+            f"are not test ids, {repeated} ids are repeated. {organiser}"
+        )
+    frame = pd.DataFrame(
+        {
+            sub.prediction_column: pd.Series(values, dtype=_dtype(sub)),
+            truth.split_column: pd.Series(splits, dtype=object),
+        },
+    )
+    frame.index = pd.Index(ids, name=sub.id_column)
+    return frame.loc[list(test_ids)]

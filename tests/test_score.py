@@ -20,7 +20,8 @@ from grader.config import Competition
 from grader.errors import ConfigError, GraderError, InvalidPredictions, TruthError
 from grader.predictions import check_predictions, check_run, expected_ids, read_predictions
 from grader.result import Result
-from grader.score import compute_scores, current_version, load_truth, resolve_metric, score_run
+from grader.score import compute_scores, current_version, resolve_metric, score_run
+from grader.truth import load as load_truth
 
 DEMO = Path(__file__).resolve().parent.parent / "competition.yaml"
 IDS = ["10203", "10729", "10730", "10925", "11010", "11020", "11030", "11040", "11050", "11060"]

@@ -19,7 +19,8 @@ from grader import result as results
 from grader.config import Competition
 from grader.errors import TruthError
 from grader.result import Result
-from grader.score import load_truth, score_run
+from grader.score import score_run
+from grader.truth import load as load_truth
 
 IDS = ["10203", "10729", "10730", "10925", "11010", "11020", "11030", "11040", "11050", "11060"]
 LABELS = [1, 2, 5, 6, 1, 0, 3, 3, 9, 2]
