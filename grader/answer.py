@@ -8,6 +8,10 @@ or a job summary. :func:`comment` and :func:`status` are pure and golden-file te
 Everything that comes from the student's run (error type and message, names) is escaped:
 mentions are broken so they ping nobody, HTML is entity-escaped, and the error excerpt sits
 in a code fence longer than any run of backticks in it, so it cannot close the fence.
+
+A failed cell's traceback comes from the outputs of ``executed.ipynb``, which the notebook
+wrote itself: :func:`traceback_in` reads it as hostile text (terminal codes stripped, capped
+to its last lines, fenced) and it is only shown, never used to decide anything.
 """
 
 from __future__ import annotations
@@ -27,9 +31,13 @@ from grader.untrusted import printable
 MARKER = "<!-- grader:result -->"
 EXCERPT_LINES = 15
 EXCERPT_CHARS = 1500
+FRAME_LINES = 9  # of the student's own frame: where, and the lines around the one that failed
+RAISED_LINES = 4  # of the exception's own text, its last lines
+TRACEBACK_FRAMES = 1000  # traceback entries read from the notebook (an entry may hold a whole frame)
 
 Kind = str  # scored | failed | rejected | refused | error
 _MENTION = re.compile(r"@(?=[A-Za-z0-9_])")
+_OWN_FRAME = re.compile(r"Cell In\[\d*\]|Input In \[\d*\]|<ipython-input-")  # a notebook cell's frame
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class Answer:
     already_recorded: bool = False  # a re-run of the scoring: the change of rank was told the first time
     final_choices: int = 0  # how many submissions a participant may choose with /final (0: choosing is off)
     team: str | None = None  # the submitter's team (its rank, best and quota are the team's)
+    traceback: str | None = None  # the end of the failing cell's traceback, already excerpted (failed runs only)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -84,9 +93,18 @@ def recorded(
     notebook: str,
     run_url: str | None,
     user: str | None = None,
+    traceback: str | None = None,
+    at: datetime | None = None,
 ) -> Answer:
-    """The answer for a run that was recorded (scored, failed, or rejected by a rule); ``user`` submitted it."""
+    """The answer for a run that was recorded (scored, failed, or rejected by a rule); ``user`` submitted it.
+
+    ``traceback``: the failing cell's, from :func:`traceback_in` (shown for a ``failed`` run only:
+    a timeout or a killed kernel has none of its own). ``at``: when it was submitted; once the
+    competition has ended, no quota is left to tell.
+    """
     error = result.error if outcome.status not in ("completed", "rejected") else None
+    ended = at is not None and at >= competition.end
+    shown = _tail(traceback) if traceback and outcome.status == "failed" else None
     resets = outcome.quota_resets_at.astimezone(competition.timezone)
     return Answer(
         kind={"completed": "scored", "rejected": "rejected"}.get(outcome.status, "failed"),
@@ -98,8 +116,8 @@ def recorded(
         rank=outcome.rank,
         previous_rank=outcome.previous_rank,
         best_score=outcome.best_score,
-        remaining_today=outcome.remaining_today,
-        quota_resets=_when(resets),
+        remaining_today=None if ended else outcome.remaining_today,
+        quota_resets=None if ended else _when(resets),
         runtime_seconds=result.runtime_seconds if outcome.status != "rejected" else None,
         error_type=error.type if error else None,
         error_message=_excerpt(error.message) if error else None,
@@ -112,7 +130,46 @@ def recorded(
         already_recorded=outcome.already_recorded,
         final_choices=competition.ranking.final_submissions,
         team=competition.entrant(user) if user and competition.entrant(user) != user else None,
+        traceback=shown or None,
     )
+
+
+def traceback_in(notebook: object, cell_index: int | None) -> str | None:
+    """The traceback of the error output of cell ``cell_index`` in an executed notebook (parsed JSON), or None.
+
+    The notebook is the student's: any shape is possible, and anything unexpected means no traceback.
+    """
+    if cell_index is None or not isinstance(notebook, dict):
+        return None
+    cells = notebook.get("cells")
+    if not isinstance(cells, list) or not 0 <= cell_index < len(cells) or not isinstance(cells[cell_index], dict):
+        return None
+    outputs = cells[cell_index].get("outputs")
+    errors = (
+        [o for o in outputs if isinstance(o, dict) and o.get("output_type") == "error"]
+        if isinstance(outputs, list)
+        else []
+    )
+    lines = errors[-1].get("traceback") if errors else None
+    if not isinstance(lines, list):
+        return None
+    entries = [printable(str(e)).strip("\n") for e in lines[-TRACEBACK_FRAMES:]]
+    entries = [e for e in entries if e.strip()]
+    if not entries:
+        return None
+    # IPython writes one entry per frame and the exception last. Library frames can fill any
+    # excerpt, so the student's own frame (the cell's, with its ----> line) is kept, then the error.
+    own = max((i for i, e in enumerate(entries[:-1]) if _OWN_FRAME.match(e)), default=None)
+    if own is None:
+        return _tail("\n".join(entries)) or None
+    parts = ["\n".join(entries[own].splitlines()[:FRAME_LINES])]
+    hidden = len(entries) - own - 2
+    if hidden:
+        parts.append(
+            f"… {hidden} more frame{'s' if hidden > 1 else ''} inside libraries (the executed notebook has them)"
+        )
+    parts.append("\n".join(entries[-1].splitlines()[-RAISED_LINES:]))
+    return _tail("\n".join(parts)) or None
 
 
 def refused(
@@ -139,6 +196,17 @@ def comment(answer: Answer) -> str:
             excerpt = _excerpt(answer.error_message or "")
             if excerpt:
                 lines += ["", fence(excerpt)]
+            if answer.status == "invalid":
+                lines += ["", "Your notebook ran to the end; fix the predictions file it writes and push again."]
+            shown = _tail(answer.traceback or "")
+            if shown:
+                lines += [
+                    "",
+                    "Where it failed, from the cell's traceback: `Cell In[…]` is your notebook's code, "
+                    "`---->` marks the line.",
+                    "",
+                    fence(shown),
+                ]
         if answer.kind == "rejected":
             lines += ["", f"**Not scored:** {inline(answer.reasons[0] if answer.reasons else 'rejected')}"]
         if answer.kind == "scored" and answer.final_choices:
@@ -148,7 +216,9 @@ def comment(answer: Answer) -> str:
                 f"(up to {answer.final_choices}; `/final off` takes it back). Without a choice, your best public "
                 "submission counts.",
             ]
-    if answer.run_url:
+    if answer.run_url and answer.kind in ("refused", "error"):  # no notebook was run, or it is not known
+        lines += ["", f"The [evaluation run]({_url(answer.run_url)}) shows what happened."]
+    elif answer.run_url:
         lines += [
             "",
             f"The executed notebook and the log are in the [evaluation run's artifact]({_url(answer.run_url)}).",
@@ -189,6 +259,8 @@ def fence(text: str) -> str:
 def _headline(answer: Answer) -> str:
     if answer.kind == "scored":
         return f"✅ Scored: {render.score(answer.public_score)}"
+    if answer.kind == "failed" and answer.status == "invalid":
+        return "❌ Your notebook ran, but its predictions were refused"
     if answer.kind == "failed":
         return "❌ Your notebook did not run to the end"
     if answer.kind == "rejected":
@@ -237,6 +309,9 @@ def _rank(answer: Answer) -> str:
 
 
 def _failure(answer: Answer) -> str:
+    if answer.status == "invalid":
+        first = (answer.error_message or "").strip().splitlines()
+        return f"Predictions refused: {inline(first[0])[:100]}" if first else "Predictions refused"
     where = f" in cell {answer.error_cell + 1}" if answer.error_cell is not None else ""
     what = answer.error_type or answer.status or "error"
     return f"{'Timed out' if answer.status == 'timeout' else 'Failed'}{where}: {inline(what)[:80]}"
@@ -249,6 +324,17 @@ def _excerpt(message: str) -> str:
         lines = [*lines[:3], "…", *lines[-(EXCERPT_LINES - 4) :]]
     text = "\n".join(line if len(line) <= 200 else line[:199] + "…" for line in lines)
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+def _tail(text: str) -> str:
+    """The end of a traceback (where it failed), at most EXCERPT_LINES lines and EXCERPT_CHARS characters."""
+    lines = printable(text.replace("\r\n", "\n")).strip("\n").splitlines()
+    lines = [line if len(line) <= 200 else line[:199] + "…" for line in lines]
+    cut = len(lines) > EXCERPT_LINES
+    kept = lines[-(EXCERPT_LINES - 1) :] if cut else lines
+    while kept and sum(len(line) + 1 for line in kept) > EXCERPT_CHARS - 2:
+        kept, cut = kept[1:], True
+    return "\n".join(["…", *kept] if cut and kept else kept)
 
 
 def _plain(text: str) -> str:

@@ -166,10 +166,28 @@ def record(
         head_sha=facts.head_sha,
     )  # fmt: skip
     outcome = pipeline.record(run_dir, competition, push=push, **args)
+    final = results.read(run_dir)
+    cell = final.error.cell_index if final.error else None
     return answers.recorded(
-        results.read(run_dir), outcome, competition, pr=facts.pr, head_sha=facts.head_sha,
+        final, outcome, competition, pr=facts.pr, head_sha=facts.head_sha,
         notebook=facts.notebook, run_url=facts.run_url, user=facts.user,
+        traceback=failing_traceback(run_dir, competition, cell), at=now,
     )  # fmt: skip
+
+
+def failing_traceback(run_dir: Path, competition: Competition, cell: int | None) -> str | None:
+    """The failing cell's traceback from the run's executed.ipynb, or None if the notebook is missing or odd."""
+    from grader import result as results
+    from grader.untrusted import Unreadable, read_regular
+
+    if cell is None:
+        return None
+    try:
+        raw = read_regular(run_dir / results.EXECUTED_NAME, artifact.caps(competition)[results.EXECUTED_NAME])
+        notebook = json.loads(raw)
+    except (Unreadable, ValueError, RecursionError):  # the notebook's own outputs: never a reason to fail
+        return None
+    return answers.traceback_in(notebook, cell)
 
 
 def failed_answer(event: Mapping[str, Any], reason: str) -> Answer:

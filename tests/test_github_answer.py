@@ -11,12 +11,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import conftest
 import pytest
 from conftest import ROOT
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader import answer as answers
-from grader import config
+from grader import config, workflow
 from grader.answer import Answer
+from grader.execute import execute
 from grader.result import Result, RunError
 from grader.store import Recorded
 
@@ -29,6 +32,49 @@ HOSTILE = (
     "\x1b[31mValueError\x1b[0m: ``` </details><script>alert(1)</script> @octo-org/teachers @alice\n"
     "```\n# injected heading\n[click](javascript:alert(1))"
 )
+
+
+# What IPython writes into a failing cell's error output: coloured, one entry per frame.
+def ansi(text: str, code: str = "0;31") -> str:
+    return f"\x1b[{code}m{text}\x1b[0m"
+
+
+SITE = "/usr/lib/python3/site-packages/pandas/core"
+EQ, ID, TARGET = ansi("=", "38;5;241"), '"id"', '"target"'
+KEY_ERROR = [
+    ansi("-" * 75),
+    f"{ansi('KeyError')}                                  Traceback (most recent call last)",
+    f"File {ansi(SITE + '/indexes/base.py:3805', '0;32')}, in {ansi('Index.get_loc', '0;36')}(self, key)\n"
+    f"{ansi('   3804', '1;32')} {ansi('try', '38;5;28;01')}:\n"
+    f"{ansi('-> 3805', '0;32')}     {ansi('return', '38;5;28;01')} self._engine.get_loc(casted_key)",
+    f"{ansi('KeyError')}: 'target'",
+    "\nThe above exception was the direct cause of the following exception:\n",
+    f"{ansi('KeyError')}                                  Traceback (most recent call last)",
+    f"Cell {ansi('In[3], line 2', '0;32')}\n"
+    f"{ansi('      1', '1;32')} X {EQ} train.drop(columns{EQ}[{ansi(ID, '38;5;124')}])\n"
+    f"{ansi('----> 2', '0;32')} y {EQ} {ansi('train[', '43')}{ansi(TARGET, '38;5;124;43')}{ansi(']', '43')}",
+    f"File {ansi(SITE + '/frame.py:4102', '0;32')}, in {ansi('DataFrame.__getitem__', '0;36')}(self, key)\n"
+    f"{ansi('-> 4102', '0;32')} indexer {ansi('=', '38;5;241')} self.columns.get_loc(key)",
+    f"File {ansi(SITE + '/indexes/base.py:3812', '0;32')}, in {ansi('Index.get_loc', '0;36')}(self, key)\n"
+    f"{ansi('-> 3812', '0;32')}     {ansi('raise', '38;5;28;01')} {ansi('KeyError', '38;5;167;01')}(key) from err",
+    f"{ansi('KeyError')}: 'target'",
+]
+# A traceback a notebook forged to break out of its fence, ping people, inject HTML and flood the comment.
+HOSTILE_TRACEBACK = [
+    "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b[2J",
+    *(f"line {i} ``` ```` ````````` @alice" for i in range(10_000)),
+    "````````````````````````````````````````````````````````````````````",
+    "@octo-org/teachers <details open><script>alert(1)</script></details> <img src=x onerror=alert(1)>",
+    "```\n## injected heading @bob\n\x1b[31mValueError\x1b[0m: ``` and `` and `"
+    "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x1b\\\x1b[2J",
+]
+
+
+def notebook(traceback: object, cell: int = 3) -> dict[str, object]:
+    """An executed notebook (as parsed JSON) whose cell ``cell`` raised with ``traceback``."""
+    error = {"output_type": "error", "ename": "KeyError", "evalue": "'target'", "traceback": traceback}
+    cells: list[dict[str, object]] = [{"cell_type": "code", "source": "", "outputs": []} for _ in range(cell)]
+    return {"cells": [*cells, {"cell_type": "code", "source": "y = train['target']", "outputs": [error]}]}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +118,13 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
         )
 
     failed = result(status="failed", public_score=None, private_score=None, error=RunError("ValueError", HOSTILE, 3))
+    raised = result(
+        status="failed",
+        public_score=None,
+        private_score=None,
+        error=RunError("KeyError", "cell 4 raised KeyError: 'target'", 3),
+    )
+    unranked = outcome(status="failed", rank=None, previous_rank=None, best_score=None, remaining_today=4)
     return {
         "scored-up": made(result(), outcome()),
         "scored-first": made(result(), outcome(previous_rank=None, rank=5)),
@@ -86,13 +139,53 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
             run_url=RUN_URL,
             user="alice",
         ),
-        "failed-hostile": made(
+        "failed-hostile": answers.recorded(
             failed,
             outcome(status="failed", reason=HOSTILE, rank=None, previous_rank=None, best_score=None, remaining_today=5),
+            competition,
+            pr=7,
+            head_sha=SHA,
+            notebook="submissions/alice/forest.ipynb",
+            run_url=RUN_URL,
+            traceback=answers.traceback_in(notebook(HOSTILE_TRACEBACK), 3),
         ),
-        "timeout": made(
+        "failed-traceback": answers.recorded(
+            raised,
+            unranked,
+            competition,
+            pr=7,
+            head_sha=SHA,
+            notebook="submissions/alice/forest.ipynb",
+            run_url=RUN_URL,
+            traceback=answers.traceback_in(notebook(KEY_ERROR), 3),
+        ),
+        "timeout": answers.recorded(
             result(status="timeout", public_score=None, error=RunError("RunTimeout", "ran 180 s", 1)),
             outcome(status="timeout", reason="ran 180 s"),
+            competition,
+            pr=7,
+            head_sha=SHA,
+            notebook="submissions/alice/forest.ipynb",
+            run_url=RUN_URL,
+            traceback=answers.traceback_in(notebook(KEY_ERROR, 1), 1),  # an interrupted cell's: not the cause
+        ),
+        "invalid": made(
+            result(
+                status="invalid",
+                public_score=None,
+                error=RunError("InvalidPredictions", "predictions.csv has no column 'label'\n3 ids are missing"),
+            ),
+            outcome(status="invalid", reason="predictions.csv has no column 'label'", previous_rank=2),
+        ),
+        "late": answers.recorded(
+            result(),
+            outcome(status="rejected", reason="the competition closed on 2027-03-01 00:00 CET.", previous_rank=2),
+            competition,
+            pr=7,
+            head_sha=SHA,
+            notebook="submissions/alice/forest.ipynb",
+            run_url=RUN_URL,
+            at=competition.end,
         ),
         "rejected-quota": made(
             result(), outcome(status="rejected", reason="daily limit reached: 5 per day.", remaining_today=0)
@@ -114,7 +207,10 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
         "scored-not-best",
         "scored-team",
         "failed-hostile",
+        "failed-traceback",
         "timeout",
+        "invalid",
+        "late",
         "rejected-quota",
         "refused",
         "error",
@@ -139,14 +235,80 @@ def test_nothing_private_reaches_the_answer(competition: config.Competition) -> 
         assert "0.12346" not in text and "0.123456789" not in text and "private_score" not in text
 
 
+def fenced(text: str) -> tuple[list[str], str]:
+    """The code blocks of a comment (each opened by N backticks and closed by exactly N), and the text outside them."""
+    blocks: list[str] = []
+    outside: list[str] = []
+    lines = iter(text.split("\n"))
+    for line in lines:
+        opened = re.fullmatch(r"(`{3,})text", line)
+        if not opened:
+            outside.append(line)
+            continue
+        body = []
+        for inner in lines:
+            # CommonMark: a closing fence is at least as long as the opening one, with nothing but spaces after.
+            if re.fullmatch(rf"`{{{len(opened.group(1))},}}\s*", inner):
+                break
+            body.append(inner)
+        else:
+            raise AssertionError(f"a {opened.group(1)} fence is never closed")
+        blocks.append("\n".join(body))
+    return blocks, "\n".join(outside)
+
+
 def test_hostile_error_cannot_escape_its_code_block_or_ping(competition: config.Competition) -> None:
-    text = answers.comment(cases(competition)["failed-hostile"])
-    fences = re.findall(r"^(`{3,})text$", text, flags=re.M)
-    assert fences == ["````"]  # longer than the ``` inside the message
-    block = text.split("````text\n", 1)[1].split("\n````", 1)[0]
-    outside = text.replace(block, "")
-    assert "@alice" not in outside and "<script>" not in outside and "\x1b" not in text
-    assert "\x1b" not in block
+    found = cases(competition)["failed-hostile"]
+    text = answers.comment(found)
+    blocks, outside = fenced(text)
+    assert len(blocks) == 2  # the message and the traceback, each in its own block
+    assert blocks[1].endswith("ValueError: ``` and `` and `")  # the traceback's end, where it failed
+    for banned in ("@alice", "@bob", "@octo-org", "<script", "<details", "<img", "injected heading", "pwned"):
+        assert banned not in outside
+    assert "\x1b" not in text and "\x07" not in text and "ZXZpbA" not in text
+    assert len(blocks[1].splitlines()) <= answers.EXCERPT_LINES and len(blocks[1]) <= answers.EXCERPT_CHARS
+    assert len(text) < 5000 and len(found.to_json()) < 5000  # 10,000 lines do not reach the comment or the artifact
+
+
+def test_traceback_shows_where_the_cell_failed_without_colour(competition: config.Competition) -> None:
+    found = cases(competition)["failed-traceback"]
+    assert found.traceback is not None
+    assert found.traceback.startswith("Cell In[3], line 2\n")  # the student's frame, not pandas'
+    assert '\n----> 2 y = train["target"]\n' in found.traceback and "frame.py" not in found.traceback
+    assert found.traceback.endswith("\nKeyError: 'target'")
+    assert "\x1b" not in found.traceback and "[0;31m" not in found.traceback
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        None,
+        [],
+        {"cells": "x"},
+        {"cells": []},
+        {"cells": [None] * 4},
+        {"cells": [{"outputs": "x"}] * 4},
+        notebook("not a list"),
+        notebook([]),
+        notebook([""]),
+    ],
+)
+def test_an_odd_notebook_gives_no_traceback(shape: object) -> None:
+    assert answers.traceback_in(shape, 3) is None
+    assert answers.traceback_in(notebook(KEY_ERROR), None) is None
+    assert answers.traceback_in(notebook(KEY_ERROR), 2) is None  # another cell's output is not the failure
+    assert answers.traceback_in(notebook(KEY_ERROR), -1) is None  # counted from the start, never from the end
+
+
+def test_the_words_match_what_happened(competition: config.Competition) -> None:
+    found = cases(competition)
+    invalid = answers.comment(found["invalid"])
+    assert "did not run to the end" not in invalid and "predictions were refused" in invalid
+    assert "traceback" not in answers.comment(found["timeout"])  # no cell of its own raised: nothing to show
+    assert "left today" not in answers.comment(found["late"])
+    assert "left today" in answers.comment(found["rejected-quota"])
+    for name in ("refused", "error"):
+        assert "artifact" not in answers.comment(found[name])
 
 
 def test_inline_escaping() -> None:
@@ -157,3 +319,35 @@ def test_inline_escaping() -> None:
 def test_only_web_links_are_linked() -> None:
     found = answers.refused(("x",), pr=1, head_sha=SHA, run_url="javascript:alert(1)")
     assert "javascript" not in answers.comment(found)
+
+
+@pytest.mark.slow
+def test_a_real_failing_cell_shows_its_line(tmp_path: Path, competition: config.Competition) -> None:
+    """A real kernel's traceback, read back from executed.ipynb the way the scoring side does."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("id,x,label\n1,0.5,1\n2,0.1,0\n")
+    cells = [
+        new_markdown_cell("# Forest"),  # cells are counted with the markdown ones, as papermill does
+        new_code_cell("import pandas as pd\ntrain = pd.read_csv('data/train.csv')"),
+        new_code_cell("X = train.drop(columns=['id'])\ny = train['target']"),
+    ]
+    run_dir = tmp_path / "run"
+    ran = execute(
+        new_notebook(cells=cells), run_dir, notebook_name="forest.ipynb", notebook_sha256="0" * 64, data_dir=data,
+        predictions_name="predictions.csv", limits=config.Limits(cell_timeout=30, run_timeout=60, memory=2 * 1024**3),
+        max_predictions_size=1024**2, environment=conftest.notebook_environment(),
+    )  # fmt: skip
+    assert ran.status == "failed" and ran.error is not None and ran.error.cell_index == 2
+    found = answers.recorded(
+        ran, outcome(status="failed", rank=None, previous_rank=None, best_score=None), competition,
+        pr=7, head_sha=SHA, notebook="submissions/alice/forest.ipynb", run_url=RUN_URL,
+        traceback=workflow.failing_traceback(run_dir, competition, ran.error.cell_index),
+    )  # fmt: skip
+    blocks, _ = fenced(answers.comment(found))
+    assert len(blocks) == 2
+    assert re.search(r"^-+> 2 y = train\['target'\]$", blocks[1], flags=re.M), blocks[1]
+    assert blocks[1].endswith("KeyError: 'target'") and "\x1b" not in blocks[1]
+    assert workflow.failing_traceback(run_dir, competition, 1) is None  # a cell that ran fine has none
+    (run_dir / "executed.ipynb").write_text("{not json")
+    assert workflow.failing_traceback(run_dir, competition, 2) is None  # a damaged notebook: no excerpt, no crash
