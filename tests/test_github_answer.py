@@ -348,6 +348,8 @@ def test_a_real_failing_cell_shows_its_line(tmp_path: Path, competition: config.
     assert len(blocks) == 2
     assert re.search(r"^-+> 2 y = train\['target'\]$", blocks[1], flags=re.M), blocks[1]
     assert blocks[1].endswith("KeyError: 'target'") and "\x1b" not in blocks[1]
+    guide = (ROOT / "docs" / "students.md").read_text(encoding="utf-8")
+    assert answers.fence(blocks[1]) in guide  # the students' guide shows this very excerpt, not an invented one
     assert workflow.failing_traceback(run_dir, competition, 1) is None  # a cell that ran fine has none
     (run_dir / "executed.ipynb").write_text("{not json")
     assert workflow.failing_traceback(run_dir, competition, 2) is None  # a damaged notebook: no excerpt, no crash
