@@ -5,9 +5,10 @@ Regenerate the golden files after a deliberate change with GRADER_UPDATE_GOLDEN=
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -348,6 +349,16 @@ def test_a_real_failing_cell_shows_its_line(tmp_path: Path, competition: config.
     assert len(blocks) == 2
     assert re.search(r"^-+> 2 y = train\['target'\]$", blocks[1], flags=re.M), blocks[1]
     assert blocks[1].endswith("KeyError: 'target'") and "\x1b" not in blocks[1]
+    # The scoring side's own path: record the verified run, and its answer carries the same excerpt.
+    db = tmp_path / "leaderboard" / "leaderboard.db"
+    for run_id, when in (("github-1-1", "2026-11-02T10:00:00Z"), ("github-2-1", "2027-03-02T10:00:00Z")):
+        verified = workflow.Verified(7, "alice", "submissions/alice/forest.ipynb", SHA, run_id, when, RUN_URL)
+        (run_dir / workflow.VERIFIED_NAME).write_text(json.dumps(asdict(verified)))
+        recorded = workflow.record(run_dir, competition, db=db, push=None)
+        if run_id == "github-1-1":
+            assert recorded.traceback == found.traceback and recorded.remaining_today is not None
+        else:  # submitted after the end: refused by the deadline, and no quota to tell
+            assert recorded.kind == "rejected" and recorded.remaining_today is None and recorded.traceback is None
     guide = (ROOT / "docs" / "students.md").read_text(encoding="utf-8")
     assert answers.fence(blocks[1]) in guide  # the students' guide shows this very excerpt, not an invented one
     assert workflow.failing_traceback(run_dir, competition, 1) is None  # a cell that ran fine has none
