@@ -201,8 +201,15 @@ def check_predictions(predictions: pd.DataFrame, ids: pd.Series, submission: Sub
         if unknown:
             hint = ""
             floaty = next((i for i in unknown if _integral_spelling(i) in expected_set), None)
+            unpadded = {i.lstrip("0"): i for i in expected if i.startswith("0") and i.lstrip("0")}
+            stripped = next((i for i in unknown if i in unpadded), None)
             if floaty is not None:
                 hint = f" (write ids exactly as in {source}: {_integral_spelling(floaty)}, not {floaty})"
+            elif stripped is not None:
+                hint = (
+                    f" (the ids of {source} start with zeros ({_show(unpadded[stripped])}, not {_show(stripped)}): "
+                    f'they were read as numbers; read them as text with pd.read_csv(..., dtype={{"{id_col}": str}}))'
+                )
             problems.append(
                 f"{plural(len(unknown), 'id')} {'is' if len(unknown) == 1 else 'are'} not in {source}, "
                 f"e.g. {_examples(unknown)}{hint}; predict only the ids of {source}"
@@ -245,7 +252,7 @@ def _header_problem(columns: list[str], id_col: str, pred_col: str) -> str | Non
         details.append("repeated " + ", ".join(f"`{c}`" for c in repeated))
     extra = [c for c in columns if c not in wanted]
     if extra:
-        details.append("unexpected " + ", ".join(_show(c) for c in extra[:EXAMPLES]))
+        details.append("unexpected " + ", ".join(_show(c) if c else "a column with no name" for c in extra[:EXAMPLES]))
     hint = ""
     if extra and columns and columns[0] in ("", "Unnamed: 0", "index"):
         hint = " (the first column looks like the DataFrame index: write the file with to_csv(..., index=False))"

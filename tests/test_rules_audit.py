@@ -1,0 +1,299 @@
+"""Rules that decide final grades, each pinned by a test that turns red when its line changes.
+
+An audit changed single lines of the rule modules (which chosen submission counts on the
+private board, which submission ``/final`` means, what uses quota, the test file's own ids,
+the evaluated commit, notebook names, the sealed scores' integrity) and found no test
+noticing. Each test here was checked by breaking its rule by hand; ``scripts/mutation.py``
+repeats such checks over the rule modules.
+
+Real SQLite files in ``tmp_path``, the public entry points only (``Store.record``,
+``finals.choose``, ``verify_pull_request``, ``expected_ids``, ``Sealer``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from test_reveal import KEY
+from test_score import make_competition, problems_of
+from test_store import NOW, competition, rec, result, yaml_text
+
+from grader import admin, config, finals
+from grader.config import Competition
+from grader.errors import ConfigError, UsageError
+from grader.sealing import KEY_ENV, Sealer, SealError
+from grader.store import Store
+from grader.verify import ChangedFile, PullRequest, check_files, verify_pull_request
+
+BY = "teacher"
+SHA = "a" * 40
+
+# --- which chosen submission counts on the private board ---------------------------------------
+
+
+def finals_comp(folder: Path, *, greater: bool = True, cap: int = 3) -> Competition:
+    text = yaml_text(greater=greater).replace("ties: earliest", f"ties: earliest\n  final_submissions: {cap}")
+    (folder / "competition.yaml").write_text(text)
+    return config.load(folder / "competition.yaml")
+
+
+def record_runs(db: Path, comp: Competition, runs: list[tuple[str, str, float, float | None]]) -> list[int]:
+    """Record (run, user, public, private) in order, a minute apart, each from its own pull request."""
+    ids = []
+    with Store(db, private_key=KEY) as s:
+        for minute, (run, user, public, private) in enumerate(runs):
+            got = s.record(result(run, score=public, private=private), user=user, competition=comp,
+                           now=NOW + timedelta(minutes=minute), notebook_path=f"submissions/{user}/{run}.ipynb",
+                           pr_number=minute + 1, head_sha=SHA)  # fmt: skip
+            ids.append(got.submission_id)
+    return ids
+
+
+def private_board(db: Path, comp: Competition, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float, int]]:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    admin.reveal(comp, db, by=BY, now=comp.end)
+    with Store(db) as s:
+        return [(x.username, x.best_score, x.best_submission_id) for x in s.private_leaderboard(comp)]
+
+
+def choose(db: Path, comp: Competition, sid: int, by: str) -> None:
+    finals.choose(comp, db, by=by, now=NOW + timedelta(hours=1), submission_id=sid)
+
+
+@pytest.mark.parametrize("greater", [True, False], ids=["higher-is-better", "lower-is-better"])
+def test_the_best_private_score_among_three_chosen_counts_wherever_it_sits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, greater: bool
+) -> None:
+    # alice chooses three; the best private score is the middle one (by id and by time), so
+    # neither "the first chosen" nor "the last chosen" nor the public best gives it.
+    comp = finals_comp(tmp_path, greater=greater)
+    db = tmp_path / "leaderboard.db"
+    good, bad = (0.9, 0.1) if greater else (0.1, 0.9)
+    ids = record_runs(db, comp, [("a1", "alice", good, 0.5), ("a2", "alice", 0.5, good), ("a3", "alice", 0.5, bad),
+                                 ("b1", "bob", 0.5, 0.5)])  # fmt: skip
+    for sid in ids[:3]:
+        choose(db, comp, sid, "alice")
+    board = private_board(db, comp, monkeypatch)
+    assert board == [("alice", good, ids[1]), ("bob", 0.5, ids[3])]
+
+
+def test_a_chosen_submission_without_a_private_score_does_not_hide_a_chosen_one_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comp = finals_comp(tmp_path)
+    db = tmp_path / "leaderboard.db"
+    ids = record_runs(db, comp, [("a1", "alice", 0.9, 0.3), ("a2", "alice", 0.8, None)])
+    choose(db, comp, ids[1], "alice")
+    choose(db, comp, ids[0], "alice")
+    assert private_board(db, comp, monkeypatch) == [("alice", 0.3, ids[0])]
+
+
+def test_choosing_only_submissions_without_a_private_score_leaves_the_private_board(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comp = finals_comp(tmp_path)
+    db = tmp_path / "leaderboard.db"
+    ids = record_runs(db, comp, [("a1", "alice", 0.9, 0.7), ("a2", "alice", 0.8, None), ("b1", "bob", 0.5, 0.5)])
+    choose(db, comp, ids[1], "alice")
+    assert private_board(db, comp, monkeypatch) == [("bob", 0.5, ids[2])]
+
+
+# --- which submission /final means on a pull request with several runs -------------------------
+
+
+def pr_runs(db: Path, comp: Competition, statuses: list[str], pr: int = 9) -> list[int]:
+    ids = []
+    with Store(db) as s:
+        for minute, status in enumerate(statuses):
+            got = s.record(result(f"r{minute}", status=status, score=0.5 + minute / 100), user="alice",
+                           competition=comp, now=NOW + timedelta(minutes=minute),
+                           notebook_path="submissions/alice/a.ipynb", pr_number=pr, head_sha=SHA)  # fmt: skip
+            ids.append(got.submission_id)
+    return ids
+
+
+def test_final_on_a_pull_request_means_its_latest_scored_run(tmp_path: Path) -> None:
+    comp = finals_comp(tmp_path)
+    db = tmp_path / "leaderboard.db"
+    ids = pr_runs(db, comp, ["completed", "completed", "completed", "failed"])
+    chosen = finals.choose(comp, db, by="alice", now=NOW + timedelta(hours=1), pr=9)
+    assert chosen.selection.submission_id == ids[2]  # not the first, not the failed last one
+    with Store(db) as s:
+        s.remove_submission(ids[2], kind="removed", reason="copied", by=BY, now=NOW + timedelta(hours=2),
+                            competition=comp)  # fmt: skip
+    again = finals.choose(comp, db, by="alice", now=NOW + timedelta(hours=3), pr=9)
+    assert again.selection.submission_id == ids[1]  # a removed run is not scored any more
+
+
+def test_final_on_a_pull_request_without_a_scored_run_says_its_latest_status(tmp_path: Path) -> None:
+    comp = finals_comp(tmp_path)
+    db = tmp_path / "leaderboard.db"
+    ids = pr_runs(db, comp, ["failed", "timeout"])
+    with pytest.raises(UsageError, match=rf"its latest, #{ids[1]}, is timeout"):
+        finals.choose(comp, db, by="alice", now=NOW + timedelta(hours=1), pr=9)
+    with pytest.raises(UsageError, match="no recorded submission yet"):
+        finals.choose(comp, db, by="alice", now=NOW + timedelta(hours=1), pr=10)
+
+
+# --- what uses quota when failed runs count ------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["failed", "timeout", "invalid"])
+@pytest.mark.parametrize("count_failed", [True, False])
+def test_an_unsuccessful_run_uses_quota_exactly_when_failed_runs_count(
+    tmp_path: Path, status: str, count_failed: bool
+) -> None:
+    comp = competition(tmp_path, per_day=2, count_failed=count_failed)
+    with Store(tmp_path / "leaderboard.db") as s:
+        first = rec(s, result("bad", status=status), comp)
+        assert (first.status, first.remaining_today) == (status, 1 if count_failed else 2)
+        assert rec(s, result("ok1"), comp).remaining_today == (0 if count_failed else 1)
+        third = rec(s, result("ok2"), comp)
+    assert third.status == ("rejected" if count_failed else "completed")
+
+
+def test_precheck_applies_the_same_quota(tmp_path: Path) -> None:
+    comp = competition(tmp_path, per_day=1, count_failed=True)
+    with Store(tmp_path / "leaderboard.db") as s:
+        assert s.precheck(user="alice", notebook_sha256="x" * 64, competition=comp, now=NOW) is None
+        rec(s, result("bad", status="invalid"), comp)
+        refusal = s.precheck(user="alice", notebook_sha256="y" * 64, competition=comp, now=NOW)
+    assert refusal is not None and "1 submission per day" in refusal
+
+
+# --- the test file's own ids ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        (["10203", "10203"], "repeated ids"),
+        (["10203", " 10203"], "repeated ids"),  # the same id once padded: ids are compared stripped
+        (["10203", "10203 "], "repeated ids"),
+        (["10203", "   "], "rows with an empty `id`"),
+    ],
+    ids=["repeated", "padded-before", "padded-after", "blank"],
+)
+def test_the_test_files_ids_are_checked(tmp_path: Path, ids: list[str], message: str) -> None:
+    comp = make_competition(tmp_path)
+    (tmp_path / "data" / "test.csv").write_text("id,px0\n" + "".join(f"{i},{n}\n" for n, i in enumerate(ids)))
+    from grader.predictions import expected_ids
+
+    with pytest.raises(ConfigError, match=message) as err:
+        expected_ids(comp)
+    assert err.value.key == "data.test"
+
+
+def test_distinct_ids_that_only_look_alike_are_all_kept(tmp_path: Path) -> None:
+    comp = make_competition(tmp_path)
+    (tmp_path / "data" / "test.csv").write_text("id,px0\n012,0\n12,1\n 7 ,2\n")
+    from grader.predictions import expected_ids
+
+    assert list(expected_ids(comp)) == ["012", "12", "7"]
+
+
+# --- verify: the evaluated commit and the notebook's name ----------------------------------------
+
+
+def pull(path: str = "submissions/alice/a.ipynb", **kw: object) -> PullRequest:
+    base: dict[str, object] = dict(number=7, author="alice", head_sha=SHA, head_repo="alice/comp", state="open")
+    base.update(kw)
+    return PullRequest(files=(ChangedFile(path, "added"),), **base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "run_sha",
+    ["A" * 40, "a" * 39, "a" * 41, "g" * 40, "", " " + "a" * 39],
+    ids=["uppercase", "short", "long", "not-hex", "empty", "padded"],
+)
+def test_the_evaluated_commit_must_be_a_full_lowercase_sha(run_sha: str) -> None:
+    # The pull request says it is at that same text, so only the SHA check itself can refuse it.
+    verdict = verify_pull_request(pull(head_sha=run_sha), run_head_sha=run_sha, run_head_repo=None)
+    assert not verdict.accepted and not verdict.pull_verified
+    assert "is not a full commit SHA" in verdict.reason
+
+
+def test_a_full_sha_of_the_same_commit_is_accepted() -> None:
+    verdict = verify_pull_request(pull(), run_head_sha=SHA, run_head_repo="alice/comp")
+    assert verdict.accepted and verdict.pull_verified and verdict.notebook == "submissions/alice/a.ipynb"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".hidden.ipynb",
+        "-rf.ipynb",
+        "_x.ipynb",
+        "a b.ipynb",
+        "a.IPYNB",
+        "a.ipynb.py",
+        "a.py",
+        ".ipynb",
+        "x" * 101 + ".ipynb",
+        "é.ipynb",
+        "a\n.ipynb",
+    ],
+)
+def test_notebook_names_that_are_not_plain_are_refused(name: str) -> None:
+    verdict = check_files([ChangedFile(f"submissions/alice/{name}", "added")], "alice")
+    assert not verdict.accepted and "not a notebook with a plain name" in verdict.reason
+
+
+@pytest.mark.parametrize("name", ["a.ipynb", "A9.ipynb", "9.ipynb", "a-b_c.d.ipynb", "x" * 100 + ".ipynb"])
+def test_plain_notebook_names_are_accepted(name: str) -> None:
+    verdict = check_files([ChangedFile(f"submissions/alice/{name}", "added")], "alice")
+    assert verdict.accepted and verdict.notebook == f"submissions/alice/{name}"
+
+
+# --- the sealed private score's integrity --------------------------------------------------------
+
+
+def test_a_sealed_score_opens_to_the_exact_double() -> None:
+    sealer = Sealer(KEY)
+    value = 0.1 + 0.2  # 0.30000000000000004: full precision survives
+    assert sealer.open(sealer.seal(value)) == value
+
+
+def test_a_changed_token_is_refused() -> None:
+    sealer = Sealer(KEY)
+    token = sealer.seal(0.75)
+    # Change one character of the ciphertext's middle (a valid base64 letter, so only the HMAC can tell).
+    middle = len(token) // 2
+    changed = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
+    with pytest.raises(SealError, match="not the key they were sealed with"):
+        sealer.open(changed)
+
+
+@pytest.mark.parametrize("size", [0, 4, 7, 9, 16])
+def test_a_token_that_does_not_hold_one_double_is_refused(size: int) -> None:
+    # Sealed with the right key but not by the grader (a database changed by hand).
+    token = Fernet(KEY.encode()).encrypt(b"\x01" * size).decode()
+    with pytest.raises(SealError, match="wrong length"):
+        Sealer(KEY).open(token)
+
+
+# --- two messages of the predictions' check ------------------------------------------------------
+
+
+def test_an_empty_header_name_is_named_not_left_blank(tmp_path: Path) -> None:
+    comp = make_competition(tmp_path)
+    ids = ["10203", "10729", "10730", "10925", "11010", "11020", "11030", "11040", "11050", "11060"]
+    text = "id,label,\n" + "".join(f"{i},1,\n" for i in ids)
+    [line] = problems_of(comp, text)
+    assert "unexpected a column with no name)" in line
+    assert "unexpected )" not in line
+
+
+def test_ids_that_lost_their_leading_zeros_get_a_hint(tmp_path: Path) -> None:
+    comp = make_competition(tmp_path)
+    padded = ["00123", "00124", "0042", "7"]
+    (tmp_path / "data" / "test.csv").write_text("id,px0\n" + "".join(f"{i},0\n" for i in padded))
+    text = "id,label\n" + "".join(f"{int(i)},1\n" for i in padded)  # what a plain pd.read_csv gives back
+    problems = problems_of(comp, text)
+    unknown = next(p for p in problems if "not in data/test.csv" in p)
+    assert "3 ids are not in data/test.csv, e.g. 123, 124, 42" in unknown
+    assert "the ids of data/test.csv start with zeros (00123, not 123)" in unknown
+    assert 'pd.read_csv(..., dtype={"id": str})' in unknown
