@@ -38,7 +38,6 @@ LIMITS = Limits(
     processes=64,
     disk=100 * 1024**2,
 )
-MARGIN = 10  # seconds past a limit within which a run must have ended (kernel start included)
 
 pytestmark = pytest.mark.slow
 
@@ -134,8 +133,8 @@ def test_no_network_not_even_the_hosts_loopback(tmp_path: Path, bwrap: str) -> N
 
 
 def test_the_truth_and_the_repository_are_invisible(tmp_path: Path, bwrap: str) -> None:
-    sentinel = Path.home() / f".grader-sandbox-test-{os.getpid()}"
-    sentinel.write_text("home", encoding="utf-8")
+    # The home folder is looked at, never written to: inside, it may hold only what is bound on purpose.
+    home = Path.home().resolve()
     # A file in the host's /tmp: the sandbox's /tmp is its own, so it must not be there.
     host_tmp = Path("/tmp") / f"grader-sandbox-test-{os.getpid()}"
     host_tmp.write_text("host tmp", encoding="utf-8")
@@ -144,7 +143,6 @@ def test_the_truth_and_the_repository_are_invisible(tmp_path: Path, bwrap: str) 
         ROOT / "competition.yaml",
         ROOT / "grader" / "cli.py",
         ROOT / "README.md",
-        sentinel,
         host_tmp,
         Path("/etc/shadow"),
     ]
@@ -158,7 +156,7 @@ def test_the_truth_and_the_repository_are_invisible(tmp_path: Path, bwrap: str) 
             f"""
             import os, sys
             python = {{os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}}
-            seen = {{"found": [], "readable": [], "tmp": []}}
+            seen = {{"found": [], "readable": [], "tmp": [], "home": []}}
             for folder, dirs, files in os.walk("/"):
                 dirs[:] = [d for d in dirs if os.path.join(folder, d) not in ("/proc", "/sys", "/dev", "/usr", *python)]
                 for name in files + dirs:
@@ -171,6 +169,9 @@ def test_the_truth_and_the_repository_are_invisible(tmp_path: Path, bwrap: str) 
                 except OSError:
                     pass
             bound = {bound!r}
+            for folder, dirs, files in os.walk({str(home)!r}):
+                seen["home"] += [os.path.join(folder, name) for name in files + dirs]
+                dirs[:] = [d for d in dirs if os.path.join(folder, d) not in bound]
             for folder, dirs, files in os.walk("/tmp"):
                 for name in files + dirs:
                     seen["tmp"].append(os.path.join(folder, name))
@@ -183,7 +184,6 @@ def test_the_truth_and_the_repository_are_invisible(tmp_path: Path, bwrap: str) 
             WRITE_REPORT,
         )
     finally:
-        sentinel.unlink()
         host_tmp.unlink()
     assert result.status == "completed", result.error
     seen = report(tmp_path)
@@ -194,6 +194,7 @@ def test_the_truth_and_the_repository_are_invisible(tmp_path: Path, bwrap: str) 
     allowed = {Path(b) for b in bound} | {parent for b in bound for parent in Path(b).parents}
     others = [p for p in seen["tmp"] if Path(p) not in allowed and not any(Path(p).is_relative_to(s) for s in scratch)]
     assert others == [], others
+    assert [p for p in seen["home"] if Path(p) not in allowed] == [], seen["home"]
 
 
 def test_environment_is_scrubbed(tmp_path: Path, bwrap: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -294,11 +295,12 @@ def test_memory_bomb_spread_over_processes_is_stopped_by_the_total(tmp_path: Pat
     )
     assert result.status == "failed", result
     assert result.error is not None and result.error.message == "ran out of memory (limit 768 MiB) in cell 1"
-    assert result.runtime_seconds < 30
 
 
 def test_fork_bomb_is_contained(tmp_path: Path, bwrap: str) -> None:
-    name = "bomb31338"  # every process of the bomb carries this name, so survivors can be found
+    # Every process of the bomb carries this name, so survivors can be found; it holds this test's
+    # process id, so a bomb of another run of the suite on the same machine is never counted.
+    name = f"bomb{os.getpid()}"[:15]
     result = run(
         tmp_path,
         bwrap,
@@ -312,9 +314,8 @@ def test_fork_bomb_is_contained(tmp_path: Path, bwrap: str) -> None:
                 pass
         """,
     )
-    assert result.status in ("failed", "timeout")
+    assert result.status in ("failed", "timeout")  # the message says why; when it ends depends on the load
     assert result.error is not None and "too many processes or threads (limit 64)" in result.error.message
-    assert result.runtime_seconds < LIMITS.run_timeout + MARGIN
     survivors = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
     assert survivors == []
 
@@ -324,11 +325,10 @@ def test_cpu_time_limit(tmp_path: Path, bwrap: str) -> None:
     result = run(tmp_path, bwrap, "while True: pass", limits=limits)
     assert result.status == "timeout"
     assert result.error is not None and result.error.message == "used more than 3 s of CPU time in cell 1"
-    assert result.runtime_seconds < 3 + MARGIN
 
 
 def test_a_loop_ignoring_every_signal_ends_at_the_whole_run_limit(tmp_path: Path, bwrap: str) -> None:
-    limits = Limits(**{**LIMITS.__dict__, "run_timeout": 6.0, "cell_timeout": 6.0})
+    limits = Limits(**{**LIMITS.__dict__, "run_timeout": 6.0, "cell_timeout": 120.0})
     result = run(
         tmp_path,
         bwrap,
@@ -341,8 +341,9 @@ def test_a_loop_ignoring_every_signal_ends_at_the_whole_run_limit(tmp_path: Path
         """,
         limits=limits,
     )
+    # No clock: only the whole-run limit can give this verdict (the per-cell one is 120 s).
     assert result.status == "timeout"
-    assert result.runtime_seconds < 6 + MARGIN
+    assert result.error is not None and result.error.type == "RunTimeout", result.error
 
 
 def test_output_flood_is_capped(tmp_path: Path, bwrap: str) -> None:
@@ -369,7 +370,7 @@ def test_disk_limits_per_file_and_in_total(tmp_path: Path, bwrap: str) -> None:
 
 
 def test_detached_processes_do_not_survive(tmp_path: Path, bwrap: str) -> None:
-    marker = "31337.5"
+    marker = f"31337.{os.getpid()}"  # unique to this run of the suite: another run's processes never match
     result = run(
         tmp_path,
         bwrap,
