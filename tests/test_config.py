@@ -56,8 +56,10 @@ def test_found_from_a_subfolder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert config.load().root == tmp_path
 
 
-def test_missing_file_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_missing_file_says_where_it_looked(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not from tmp_path: a competition.yaml in any folder above it (a checkout holding the temporary
+    # folder) would be found. Nothing can be written in /proc, and / holds no competition.
+    monkeypatch.chdir("/proc")
     with pytest.raises(ConfigError, match=r"no competition\.yaml in .* or any folder above it"):
         config.load()
 
