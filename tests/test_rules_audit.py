@@ -24,6 +24,7 @@ from test_store import NOW, competition, rec, result, yaml_text
 from grader import admin, config, finals
 from grader.config import Competition
 from grader.errors import ConfigError, UsageError
+from grader.ranking import Scored, best_submission
 from grader.sealing import KEY_ENV, Sealer, SealError
 from grader.store import Store
 from grader.verify import ChangedFile, PullRequest, check_files, verify_pull_request
@@ -99,6 +100,17 @@ def test_choosing_only_submissions_without_a_private_score_leaves_the_private_bo
     ids = record_runs(db, comp, [("a1", "alice", 0.9, 0.7), ("a2", "alice", 0.8, None), ("b1", "bob", 0.5, 0.5)])
     choose(db, comp, ids[1], "alice")
     assert private_board(db, comp, monkeypatch) == [("bob", 0.5, ids[2])]
+
+
+@pytest.mark.parametrize("greater", [True, False], ids=["higher-is-better", "lower-is-better"])
+def test_a_worse_submission_made_earlier_but_recorded_later_does_not_become_the_best(greater: bool) -> None:
+    # Runs can be recorded out of order (a slow evaluation, a regrade): only an equal score is
+    # decided by time, a worse one never wins for being earlier.
+    best, worse = (0.9, 0.8) if greater else (0.1, 0.2)
+    runs = [Scored(2, best, "2026-11-05T12:00:00.000000Z"), Scored(1, worse, "2026-11-05T11:00:00.000000Z")]
+    assert best_submission(runs, greater_is_better=greater) == runs[0]
+    equal = [Scored(2, best, "2026-11-05T12:00:00.000000Z"), Scored(1, best, "2026-11-05T11:00:00.000000Z")]
+    assert best_submission(equal, greater_is_better=greater) == equal[1]
 
 
 # --- which submission /final means on a pull request with several runs -------------------------
