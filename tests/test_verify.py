@@ -115,9 +115,12 @@ def test_a_closed_pull_request_is_not_graded() -> None:
 
 def test_a_short_sha_is_not_a_commit() -> None:
     verdict = verify_pull_request(
-        pull([("submissions/alice/a.ipynb", "added")]), run_head_sha="aaaa", run_head_repo=None
+        pull([("submissions/alice/a.ipynb", "added")], head_sha="aaaa"), run_head_sha="aaaa", run_head_repo=None
     )
+    # The pull request claims the same short text, so only the SHA rule itself can refuse it
+    # (with another head the test passed on the head mismatch, whatever the SHA rule said).
     assert not verdict.accepted and not verdict.pull_verified
+    assert verdict.reason == "the evaluated commit `aaaa` is not a full commit SHA."
 
 
 @pytest.mark.parametrize(
