@@ -24,7 +24,7 @@ from test_store import NOW, competition, rec, result, yaml_text
 from grader import admin, config, finals
 from grader.config import Competition
 from grader.errors import ConfigError, UsageError
-from grader.ranking import Scored, best_submission
+from grader.ranking import Scored, best_submission, place
 from grader.sealing import KEY_ENV, Sealer, SealError
 from grader.store import Store
 from grader.verify import ChangedFile, PullRequest, check_files, verify_pull_request
@@ -111,6 +111,22 @@ def test_a_worse_submission_made_earlier_but_recorded_later_does_not_become_the_
     assert best_submission(runs, greater_is_better=greater) == runs[0]
     equal = [Scored(2, best, "2026-11-05T12:00:00.000000Z"), Scored(1, best, "2026-11-05T11:00:00.000000Z")]
     assert best_submission(equal, greater_is_better=greater) == equal[1]
+
+
+def test_a_participant_whose_only_score_is_nan_has_no_best() -> None:
+    nan = float("nan")
+    assert best_submission([Scored(1, nan, "2026-11-05T11:00:00.000000Z")], greater_is_better=True) is None
+    runs = [Scored(1, nan, "2026-11-05T11:00:00.000000Z"), Scored(2, 0.4, "2026-11-05T12:00:00.000000Z")]
+    assert best_submission(runs, greater_is_better=True) == runs[1]
+
+
+def test_baselines_are_slotted_by_score_then_name_and_never_take_a_place() -> None:
+    ranked = [(1, 0.9, "alice"), (2, 0.7, "bob")]
+    baselines = [(0.5, "zero-r", "ZERO"), (0.95, "oracle", "ORACLE"), (0.7, "b-tree", "BTREE"),
+                 (0.7, "a-forest", "FOREST"), (float("nan"), "broken", "BROKEN")]  # fmt: skip
+    assert place(ranked, baselines, greater_is_better=True) == [
+        (None, "ORACLE"), (1, "alice"), (2, "bob"), (None, "FOREST"), (None, "BTREE"), (None, "ZERO"),
+    ]  # fmt: skip
 
 
 # --- which submission /final means on a pull request with several runs -------------------------
