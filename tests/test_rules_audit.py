@@ -166,6 +166,31 @@ def test_final_on_a_pull_request_without_a_scored_run_says_its_latest_status(tmp
         finals.choose(comp, db, by="alice", now=NOW + timedelta(hours=1), pr=10)
 
 
+def event(number: object = 1, issue: object = None, comment: object = None) -> dict[str, object]:
+    return {
+        "action": "created",
+        "issue": {"number": number, "pull_request": {}} if issue is None else issue,
+        "comment": {"body": "/final", "user": {"login": "alice", "type": "User"}} if comment is None else comment,
+    }
+
+
+def test_a_final_comment_on_pull_request_one_is_read() -> None:
+    assert finals.read_comment(event(1)) == finals.Comment(pr=1, commenter="alice", final=True)
+
+
+@pytest.mark.parametrize("number", [0, -1, True, "1"], ids=["zero", "negative", "bool", "text"])
+def test_a_final_comment_event_without_a_usable_number_is_refused(number: object) -> None:
+    with pytest.raises(UsageError, match="no usable pull request number"):
+        finals.read_comment(event(number))
+
+
+@pytest.mark.parametrize(
+    "shape", [{"issue": "x"}, {"comment": "x"}, {"issue": [], "comment": []}], ids=["issue", "comment", "both"]
+)
+def test_a_comment_event_of_the_wrong_shape_is_not_for_us(shape: dict[str, object]) -> None:
+    assert finals.read_comment(event(**shape)) is None
+
+
 # --- what uses quota when failed runs count ------------------------------------------------------
 
 
