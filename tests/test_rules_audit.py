@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from test_admin import cli
 from test_reveal import KEY
 from test_score import make_competition, problems_of
 from test_store import NOW, competition, rec, result, yaml_text
@@ -25,7 +26,7 @@ from grader import admin, config, finals
 from grader.config import Competition
 from grader.errors import ConfigError, UsageError
 from grader.ranking import Scored, best_submission, place
-from grader.sealing import KEY_ENV, Sealer, SealError
+from grader.sealing import KEY_ENV, Sealer, SealError, new_key
 from grader.store import Store
 from grader.verify import ChangedFile, PullRequest, check_files, verify_pull_request
 
@@ -350,3 +351,19 @@ def test_ids_that_lost_their_leading_zeros_get_a_hint(tmp_path: Path) -> None:
     assert "3 ids are not in data/test.csv, e.g. 123, 124, 42" in unknown
     assert "the ids of data/test.csv start with zeros (00123, not 123)" in unknown
     assert 'pd.read_csv(..., dtype={"id": str})' in unknown
+
+
+def test_reveal_with_a_wrong_key_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A key that did not seal the scores is a usage problem (exit 2), not a crash or a store error.
+    comp = finals_comp(tmp_path)
+    record_runs(tmp_path / "leaderboard" / "leaderboard.db", comp, [("a1", "alice", 0.9, 0.5)])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(KEY_ENV, new_key())
+    code, _, err = cli(capsys, "reveal", "--by", BY, "--early", at="2027-03-02T00:00:00+01:00")
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "error: $GRADER_PRIVATE_KEY cannot open the sealed private scores: it is not the key they were sealed "
+        "with. Nothing was changed; set the key that the scoring workflow used."
+    ]
