@@ -367,3 +367,29 @@ def test_reveal_with_a_wrong_key_exits_2_with_one_line(
         "error: $GRADER_PRIVATE_KEY cannot open the sealed private scores: it is not the key they were sealed "
         "with. Nothing was changed; set the key that the scoring workflow used."
     ]
+
+
+def test_a_login_of_39_characters_is_well_formed_and_40_is_not() -> None:
+    assert check_files([ChangedFile(f"submissions/{'a' * 39}/a.ipynb", "added")], "a" * 39).accepted
+    assert not check_files([ChangedFile(f"submissions/{'a' * 40}/a.ipynb", "added")], "a" * 40).accepted
+
+
+@pytest.mark.parametrize(
+    ("pull_kw", "default_branch"),
+    [
+        ({"head_sha": "b" * 40}, None),
+        ({"head_sha": "0" * 40}, None),  # sorts before the evaluated SHA: only "different" may decide
+        ({"head_repo": "zed/comp"}, None),
+        ({"head_repo": "aaron/comp"}, None),
+        ({"base_ref": "main"}, "zzz"),
+        ({"base_ref": "main"}, "aaa"),
+    ],
+    ids=["later-sha", "earlier-sha", "later-repo", "earlier-repo", "earlier-base", "later-base"],
+)
+def test_a_pull_request_that_differs_from_the_evaluated_run_is_refused_either_way(
+    pull_kw: dict[str, str], default_branch: str | None
+) -> None:
+    verdict = verify_pull_request(
+        pull(**pull_kw), run_head_sha=SHA, run_head_repo="alice/comp", default_branch=default_branch
+    )
+    assert not verdict.accepted
