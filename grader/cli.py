@@ -1274,6 +1274,69 @@ def doctor(ctx: click.Context, repo: str | None, offline: bool) -> None:
         sys.exit(1)
 
 
+# -- grader init -----------------------------------------------------------------------------
+
+
+_file = click.Path(path_type=Path, dir_okay=False)
+
+
+@cli.command("init")
+@click.option("--title", help="The competition's name.")
+@click.option(
+    "--metric", help="A function of sklearn.metrics (accuracy_score, mean_squared_error, ...) or module:function."
+)
+@click.option("--greater-is-better/--lower-is-better", default=None, help="[default: from the metric's name]")
+@click.option("--start", help="When submissions open: 2027-01-10 or 2027-01-10T08:00 (in --timezone).")
+@click.option("--end", help="The deadline, same form.")
+@click.option("--timezone", help="IANA time zone for the dates and the daily quota, e.g. Europe/Paris.")
+@click.option("--per-day", type=int, help="Scored submissions per participant per day.")
+@click.option("--train", type=_file, help="The labelled training CSV (copied into data/).")
+@click.option("--test", type=_file, help="The test CSV: the id column and the features (copied into data/).")
+@click.option("--truth", type=_file, help="The hidden labels: id, label and split (public|private) columns.")
+@click.option("--id-column", default="id", show_default=True)
+@click.option("--prediction-column", help="[default: the truth's column besides the id and split]")
+@click.option("--prediction-type", type=click.Choice(["integer", "float", "string"]), help="[default: from the truth]")
+@click.option("--description", help="What participants have to do (Markdown) [default: written from the answers].")
+@click.option("--force", is_flag=True, help="Run on a changed checkout, or again on an initialised one.")
+def init_command(force: bool, **options: Any) -> None:
+    """Turn this template into your competition: competition.yaml, data/, the sealed truth.
+
+    Every answer is checked (dates, time zone, metric, the truth against the test ids) before
+    anything is written. Missing answers are asked for on a terminal. Then it writes
+    competition.yaml, copies the data into data/, seals the truth (printing its key once),
+    removes the demo and the grader's development files, and prints the settings to create.
+    """
+    from grader import scaffold
+
+    asked = ("title", "metric", "start", "end", "timezone", "per_day", "train", "test", "truth")
+    absent = scaffold.missing({name: options[name] for name in asked})
+    if absent and not sys.stdin.isatty():
+        raise UsageError(f"missing {', '.join(absent)} (or run grader init in a terminal to be asked).")
+    for name in asked:
+        if options[name] is None:
+            kind = {"per_day": int, "train": _file, "test": _file, "truth": _file}.get(name, str)
+            options[name] = click.prompt(name.replace("_", " ").capitalize(), type=kind)
+    answers = scaffold.Answers(**options)
+    done = scaffold.apply(scaffold.plan(Path.cwd(), answers, force=force))
+    for warning in done.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"Wrote competition.yaml for '{done.competition.title}'; copied {', '.join(done.copied)}.")
+    for line in done.inferred:
+        click.echo(f"  decided: {line}")
+    click.echo(f"Removed the demo and the grader's development files: {', '.join(done.removed) or 'nothing left'}.")
+    click.echo(
+        f"Sealed the truth into {scaffold.TRUTH_SEALED}. Its key, shown once — store it now:\n\n"
+        f"    gh secret set GRADER_TRUTH_KEY --env scoring\n\n{done.key}\n\n"
+        "Next (docs/teachers.md, Start a competition):\n"
+        "  1. git add -A && git commit -m 'Our competition' && git push\n"
+        "  2. gh secret set GRADER_TRUTH_KEY --env scoring        (the key above)\n"
+        "  3. grader admin new-key, then gh secret set GRADER_PRIVATE_KEY --env scoring\n"
+        "  4. Settings: environments scoring and github-pages (default branch only), Pages from GitHub Actions,\n"
+        "     Actions approval for all external contributors, a ruleset with GitHub Actions allowed to bypass\n"
+        "  5. GH_TOKEN=$(gh auth token) grader doctor             (until it says Ready.)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every error into a message and an exit code."""
     _logging()
