@@ -1314,7 +1314,7 @@ def init_command(force: bool, **options: Any) -> None:
         raise UsageError(f"missing {', '.join(absent)} (or run grader init in a terminal to be asked).")
     for name in asked:
         if options[name] is None:
-            kind = {"per_day": int, "train": _file, "test": _file, "truth": _file}.get(name, str)
+            kind: Any = {"per_day": int, "train": _file, "test": _file, "truth": _file}.get(name, str)
             options[name] = click.prompt(name.replace("_", " ").capitalize(), type=kind)
     answers = scaffold.Answers(**options)
     done = scaffold.apply(scaffold.plan(Path.cwd(), answers, force=force))

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import textwrap
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -288,8 +289,14 @@ def _checked(text: str, root: Path, answers: Answers) -> Competition:
 
 
 def _removals(root: Path, answers: Answers) -> tuple[Path, ...]:
+    # The teacher's files are kept; a demo file of the same name is replaced by the copy, not removed.
     keep = {answers.train.resolve(), answers.test.resolve(), answers.truth.resolve()}
-    demo_data = [p for p in sorted((root / "data").glob("*")) if p.is_file() and p.resolve() not in keep]
+    replaced = {answers.train.name, answers.test.name}
+    demo_data = [
+        p
+        for p in sorted((root / "data").glob("*"))
+        if p.is_file() and p.resolve() not in keep and p.name not in replaced
+    ]
     return tuple(p for p in (*(root / name for name in REMOVED), *demo_data) if p.exists())
 
 
@@ -306,22 +313,24 @@ def render(
 ) -> str:
     """The commented competition.yaml for these answers (every key is explained in docs/competition.md)."""
     test = f"data/{answers.test.name}"
-    description = answers.description or (
+    description = answers.description or textwrap.fill(
         f"Learn from `data/{answers.train.name}` and predict `{prediction_column}` for every row of `{test}`. "
         f"Write `predictions.csv` with the columns `{answers.id_column},{prediction_column}`. Scored by "
         f"{answers.metric} on hidden labels: part of the test rows make the public leaderboard, the rest the "
-        "private one revealed at the end."
+        "private one revealed at the end.",
+        width=92,
     )
+    block = "".join(f"  {line}\n" if line.strip() else "\n" for line in description.strip("\n").splitlines())
     return f"""\
 # yaml-language-server: $schema=grader/competition.schema.json
 # The rules of this competition, written by `grader init`. `grader` reads this file for every
 # command; see docs/competition.md for every key, then check it with `grader doctor`.
 title: {_q(answers.title)}
-description: {_q(description)}
-
+description: |2
+{block}
 start: {answers.start.strip()}
 end: {answers.end.strip()}
-timezone: {answers.timezone}{" " * max(1, 24 - len(answers.timezone))}# days for the quota start at midnight here
+timezone: {answers.timezone}{" " * max(1, 22 - len(answers.timezone))}# days for the quota start at midnight here
 
 submission:
   directory: submissions        # submissions/<github-login>/<name>.ipynb
@@ -334,7 +343,7 @@ submission:
 
 data:
   directory: data               # read-only for notebooks, visible as ./data
-  test: {_q(test)}{" " * max(1, 28 - len(_q(test)))}# every id here needs exactly one prediction
+  test: {_q(test)}{" " * max(1, 24 - len(_q(test)))}# every id here needs exactly one prediction
 
 truth:
   sealed: {TRUTH_SEALED}  # committed, encrypted; its key is the secret GRADER_TRUTH_KEY

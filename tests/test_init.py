@@ -9,14 +9,15 @@ copy runs is run exactly as ci.yml says, and `grader doctor` is asked against th
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 import yaml
 from conftest import ROOT
@@ -119,11 +120,17 @@ def reference_notebook(folder: Path) -> Path:
         "test['label'] = (test['size'] > 5).astype(int)\n"
         "test[['id', 'label']].to_csv('predictions.csv', index=False)"
     )
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     path = folder / "examples" / "submissions" / "teacher" / "reference.ipynb"
     path.parent.mkdir(parents=True)
-    nbformat.write(notebook, path)
+    write_notebook(path, code)
     return path
+
+
+def write_notebook(path: Path, code: str) -> None:
+    cell: dict[str, Any] = {"cell_type": "code", "id": "solution", "metadata": {}, "execution_count": None, "outputs": [],
+            "source": code}  # fmt: skip
+    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(notebook))
 
 
 def run_ci_check(folder: Path, runner_temp: Path) -> subprocess.CompletedProcess[str]:
@@ -202,9 +209,9 @@ def test_init_makes_a_competition_that_ci_and_doctor_accept(course: Path, teache
 def test_the_ci_check_fails_on_a_broken_reference_notebook(course: Path, teacher_data: dict[str, Path]) -> None:
     assert grader(course, "init", *options(teacher_data)).returncode == 0
     notebook = reference_notebook(course)
-    broken = nbformat.read(notebook, as_version=4)
-    broken.cells[0].source = broken.cells[0].source.replace("q", "x").replace("'id', ", "")
-    nbformat.write(broken, notebook)
+    # The reference solution no longer fits the data: it writes predictions without the id column.
+    source = json.loads(notebook.read_text())["cells"][0]["source"]
+    write_notebook(notebook, source.replace("[['id', 'label']]", "[['label']]"))
     checked = run_ci_check(course, course.parent / "runner")
     assert checked.returncode != 0, checked.stdout
     assert "reference.ipynb: ready to submit" not in checked.stdout
@@ -216,7 +223,7 @@ def _truth_without_a_test_id(data: dict[str, Path]) -> dict[str, str]:
     return {"--truth": str(short)}
 
 
-BAD = {
+BAD: dict[str, tuple[Callable[[dict[str, Path]], dict[str, str]], str]] = {
     "unknown metric": (
         lambda d: {"--metric": "acuracy_score"},
         "'acuracy_score' is not a function of sklearn.metrics (did you mean 'accuracy_score'?)",
