@@ -127,8 +127,14 @@ def reference_notebook(folder: Path) -> Path:
 
 
 def write_notebook(path: Path, code: str) -> None:
-    cell: dict[str, Any] = {"cell_type": "code", "id": "solution", "metadata": {}, "execution_count": None, "outputs": [],
-            "source": code}  # fmt: skip
+    cell: dict[str, Any] = {
+        "cell_type": "code",
+        "id": "solution",
+        "metadata": {},
+        "execution_count": None,
+        "outputs": [],
+        "source": code,
+    }
     notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     path.write_text(json.dumps(notebook))
 
