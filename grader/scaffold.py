@@ -263,7 +263,8 @@ def _prediction_type(truth: Path, column: str) -> PredictionType:
 
 def _checked(text: str, root: Path, answers: Answers) -> Competition:
     """The rendered competition.yaml, checked as the grader will read it, with the teacher's files in place."""
-    from grader import config, score
+    from grader import config, predictions, score
+    from grader import truth as truths
 
     try:
         competition = config.parse(text, root=root)
@@ -278,13 +279,13 @@ def _checked(text: str, root: Path, answers: Answers) -> Competition:
         truth=replace(competition.truth, path=answers.truth.resolve(), sealed=None),
     )
     try:
-        score.expected_ids(here)
+        predictions.expected_ids(here)
     except GraderError:
         raise UsageError(
             f"--test {answers.test}: no `{answers.id_column}` column (--id-column), a repeated or empty id, or not "
             "a UTF-8 CSV file."
         ) from None
-    score.load_truth(here, {})  # the truth's own checks: columns, values, splits, exactly the test ids
+    truths.load(here, {})  # the truth's own checks: columns, values, splits, exactly the test ids
     return competition
 
 
