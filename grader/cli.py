@@ -580,12 +580,13 @@ def truth_seal(ctx: click.Context, plain: Path | None, force: bool, rotate: bool
     else a new one, printed once with the command that stores it as the secret.
     """
     from grader import truth as truths
+    from grader.predictions import relative
 
     competition = _competition(ctx)
     done = truths.seal(competition, plain, force=force, rotate=rotate)
     for warning in done.warnings:
         click.echo(f"warning: {warning}", err=True)
-    shown = truths.relative(done.path, competition.root)
+    shown = relative(done.path, competition.root)
     click.echo(
         f"Sealed {done.rows} rows ({done.public} public, {done.private} private) into {shown} "
         f"({done.size:,} bytes, key id {truths.key_id(done.key)}). Commit {shown}; never commit the plain file."
@@ -610,6 +611,7 @@ def truth_check(ctx: click.Context) -> None:
     the sealed truth is the same as the local plain file, when there is one.
     """
     from grader import truth as truths
+    from grader.predictions import relative
 
     competition = _competition(ctx)
     found = truths.check(competition)
@@ -619,10 +621,10 @@ def truth_check(ctx: click.Context) -> None:
         "exactly the test ids."
     )
     if found.matches_plain is False and competition.truth.path is not None:
-        plain = truths.relative(competition.truth.path, competition.root)
+        plain = relative(competition.truth.path, competition.root)
         _finish(f"✗ it differs from {plain}: seal again with `grader truth seal --force` and commit it.", ok=False)
     if found.matches_plain:
-        click.echo(f"✓ it is the same as {truths.relative(competition.truth.path or Path(), competition.root)}.")
+        click.echo(f"✓ it is the same as {relative(competition.truth.path or Path(), competition.root)}.")
 
 
 @cli.group()

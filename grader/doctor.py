@@ -350,7 +350,7 @@ def _environment(competition: Any) -> list[Finding]:
 
 
 def _truth(competition: Any, root: Path) -> list[Finding]:
-    import subprocess
+    from grader.gitsync import Git
 
     path = competition.truth.path
     if path is None or not path.exists():
@@ -359,12 +359,7 @@ def _truth(competition: Any, root: Path) -> list[Finding]:
         relative = path.resolve().relative_to(root.resolve())
     except ValueError:
         return []
-    tracked = subprocess.run(
-        ["git", "-C", str(root), "ls-files", "--error-unmatch", "--", str(relative)],
-        capture_output=True,
-        check=False,
-    )
-    if tracked.returncode == 0:
+    if Git(root).succeeds("ls-files", "--error-unmatch", "--", str(relative)):
         return [
             Finding(
                 "problem",
@@ -378,11 +373,9 @@ def _truth(competition: Any, root: Path) -> list[Finding]:
 
 def origin_repo(root: Path) -> str | None:
     """OWNER/NAME of the ``origin`` remote when it is on github.com (None otherwise)."""
-    import subprocess
+    from grader.gitsync import Git
 
-    remote = subprocess.run(
-        ["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+    remote = Git(root).run("remote", "get-url", "origin", check=False).stdout.strip()
     match = re.fullmatch(
         r"(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+/[\w.-]+?)(?:\.git)?/?", remote
     )

@@ -410,7 +410,7 @@ def apply(planned: Plan) -> Done:
         removed=tuple(p.relative_to(root).as_posix() for p in planned.removals),
         copied=tuple(copied),
         inferred=planned.inferred,
-        warnings=(*sealed.warnings, *truths._tracked_warning(planned.truth_source, root)),
+        warnings=(*sealed.warnings, *truths.tracked_warning(planned.truth_source, root)),
     )
 
 

@@ -31,7 +31,6 @@ import hashlib
 import hmac
 import io
 import os
-import subprocess
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -40,9 +39,10 @@ from typing import TYPE_CHECKING
 
 from grader.config import Competition, format_size
 from grader.errors import ConfigError, TruthError, UsageError
+from grader.gitsync import Git
 from grader.predictions import convert as _convert
 from grader.predictions import dtype_of as _dtype
-from grader.predictions import expected_ids
+from grader.predictions import expected_ids, relative
 from grader.predictions import parse_csv as _parse_csv
 from grader.predictions import plural as _count
 
@@ -90,13 +90,6 @@ class Checked:
     private: int
     key_id: str | None
     matches_plain: bool | None  # the sealed truth equals the local plain file (None: no plain file to compare)
-
-
-def relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def key_id(key: str) -> str:
@@ -287,7 +280,7 @@ def seal(
         public=int(splits.get("public", 0)),
         private=int(splits.get("private", 0)),
         size=len(body),
-        warnings=_tracked_warning(plain, competition.root),
+        warnings=tracked_warning(plain, competition.root),
     )
 
 
@@ -298,7 +291,7 @@ def _validated(competition: Competition, plain: Path) -> pd.DataFrame:
     return load(local, {})
 
 
-def _tracked_warning(plain: Path, root: Path) -> tuple[str, ...]:
+def tracked_warning(plain: Path, root: Path) -> tuple[str, ...]:
     """A warning when the plain truth sits in the repository and git would commit it."""
     try:
         plain.resolve().relative_to(root.resolve())
@@ -307,13 +300,7 @@ def _tracked_warning(plain: Path, root: Path) -> tuple[str, ...]:
     if not (root / ".git").exists():
         return ()
     shown = relative(plain.resolve(), root.resolve())
-    try:
-        ignored = subprocess.run(
-            ["git", "-C", str(root), "check-ignore", "-q", "--no-index", shown], capture_output=True, timeout=30
-        ).returncode
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    if ignored == 0:
+    if Git(root).succeeds("check-ignore", "-q", "--no-index", shown):
         return ()
     return (f"{shown} is not ignored by git: add it to .gitignore so the plain truth is never committed.",)
 
