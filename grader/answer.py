@@ -35,7 +35,7 @@ FRAME_LINES = 9  # of the student's own frame: where, and the lines around the o
 RAISED_LINES = 4  # of the exception's own text, its last lines
 TRACEBACK_FRAMES = 1000  # traceback entries read from the notebook (an entry may hold a whole frame)
 
-Kind = str  # scored | failed | rejected | refused | error
+Kind = str  # pending | scored | failed | rejected | refused | error
 _MENTION = re.compile(r"@(?=[A-Za-z0-9_])")
 _OWN_FRAME = re.compile(r"Cell In\[\d*\]|Input In \[\d*\]|<ipython-input-")  # a notebook cell's frame
 
@@ -68,6 +68,9 @@ class Answer:
     final_choices: int = 0  # how many submissions a participant may choose with /final (0: choosing is off)
     team: str | None = None  # the submitter's team (its rank, best and quota are the team's)
     traceback: str | None = None  # the end of the failing cell's traceback, already excerpted (failed runs only)
+    previous_best: float | None = None  # the entrant's best public score before this submission
+    user: str | None = None  # who opened the pull request (their history is on the site under this login)
+    site_url: str | None = None  # the competition's public site, ending in "/" (set by the job that answers)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -131,7 +134,14 @@ def recorded(
         final_choices=competition.ranking.final_submissions,
         team=competition.entrant(user) if user and competition.entrant(user) != user else None,
         traceback=shown or None,
+        previous_best=outcome.previous_best,
+        user=user,
     )
+
+
+def pending(*, pr: int, head_sha: str, notebook: str, run_url: str | None, user: str | None = None) -> Answer:
+    """The answer while a verified run is being scored and recorded: the verdict replaces it."""
+    return Answer(kind="pending", pr=pr, head_sha=head_sha, notebook=notebook, run_url=run_url, user=user)
 
 
 def traceback_in(notebook: object, cell_index: int | None) -> str | None:
@@ -182,7 +192,15 @@ def refused(
 def comment(answer: Answer) -> str:
     """The markdown of the one comment grader keeps on a pull request."""
     lines = [MARKER, f"### {_headline(answer)}", ""]
-    if answer.kind in ("refused", "error"):
+    if answer.kind == "pending":
+        lines += ["| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in _facts(answer))]
+        lines += [
+            "",
+            "The evaluation run has finished. The grader is now checking it, scoring the predictions and "
+            "updating the leaderboard; this comment shows the verdict when that is done, usually within a few "
+            "minutes.",
+        ]
+    elif answer.kind in ("refused", "error"):
         lines += [f"- {inline(r)}" for r in answer.reasons] or ["- no reason was given."]
         if answer.kind == "refused":
             lines += ["", "Fix the pull request and push again: it is graded on every push."]
@@ -210,12 +228,17 @@ def comment(answer: Answer) -> str:
         if answer.kind == "rejected":
             lines += ["", f"**Not scored:** {inline(answer.reasons[0] if answer.reasons else 'rejected')}"]
         if answer.kind == "scored" and answer.final_choices:
+            which = f" #{answer.submission_id}" if answer.submission_id is not None else ""
+            anywhere = f", or `/final{which}` on any of your pull requests" if answer.submission_id is not None else ""
             lines += [
                 "",
-                "Comment `/final` on this pull request to choose this submission for the private leaderboard "
-                f"(up to {answer.final_choices}; `/final off` takes it back). Without a choice, your best public "
-                "submission counts.",
+                f"Comment `/final` on this pull request to choose this submission{which} for the private "
+                f"leaderboard{anywhere} (up to {answer.final_choices}; `/final off{which}` takes it back). "
+                "Without a choice, your best public submission counts.",
             ]
+    links = _links(answer)
+    if links:
+        lines += ["", links]
     if answer.run_url and answer.kind in ("refused", "error"):  # no notebook was run, or it is not known
         lines += ["", f"The [evaluation run]({_url(answer.run_url)}) shows what happened."]
     elif answer.run_url:
@@ -230,6 +253,8 @@ def comment(answer: Answer) -> str:
 
 def status(answer: Answer) -> tuple[str, str]:
     """(state, description) of the commit status that carries the verdict on the head commit."""
+    if answer.kind == "pending":
+        return "pending", "Scoring: the verdict follows in a few minutes"
     if answer.kind == "scored":
         rank = f", rank {answer.rank}" if answer.rank is not None else ""
         return "success", f"Scored {render.score(answer.public_score)}{rank}"
@@ -257,6 +282,8 @@ def fence(text: str) -> str:
 
 
 def _headline(answer: Answer) -> str:
+    if answer.kind == "pending":
+        return "⏳ Scoring your notebook"
     if answer.kind == "scored":
         return f"✅ Scored: {render.score(answer.public_score)}"
     if answer.kind == "failed" and answer.status == "invalid":
@@ -275,12 +302,19 @@ def _facts(answer: Answer) -> list[tuple[str, str]]:
     if answer.notebook:
         at = f" at `{answer.head_sha[:12]}`" if answer.head_sha else ""
         facts.append(("Notebook", f"`{inline(answer.notebook)}`{at}"))
+    if answer.kind == "pending":
+        return [*facts, ("Status", "scoring")]
+    if answer.submission_id is not None:
+        facts.append(("Submission", f"#{answer.submission_id}"))
     facts.append(("Status", inline(answer.status or answer.kind)))
     if answer.kind == "scored":
         direction = "higher is better" if answer.greater_is_better else "lower is better"
         facts.append(
             ("Public score", f"**{render.score(answer.public_score)}** ({inline(answer.metric or '')}, {direction})")
         )
+        progress = _progress(answer)
+        if progress:
+            facts.append(("Progress", progress))
     if answer.team:
         facts.append(("Team", inline(answer.team)))
     facts.append(("Rank", _rank(answer)))
@@ -306,6 +340,34 @@ def _rank(answer: Answer) -> str:
         return f"**{answer.rank}** (unchanged)"
     arrow = "▲ up" if answer.rank < before else "▼ down"
     return f"**{answer.rank}** ({arrow} from {before})"
+
+
+def _progress(answer: Answer) -> str | None:
+    """This score against the entrant's best before it: the signed change and whether it is a new best."""
+    score, before = answer.public_score, answer.previous_best
+    if answer.already_recorded or score is None:
+        return None  # a re-run of the scoring: the change was told the first time
+    whose = "your team's" if answer.team else "your"
+    if before is None:
+        return f"{whose} first public score".capitalize()
+    change = score - before
+    if change == 0:
+        return f"the same as {whose} previous best ({render.score(before)})".capitalize()
+    better = change > 0 if answer.greater_is_better else change < 0
+    if better:
+        return f"**{change:+.5f}** on {whose} previous best ({render.score(before)}): a new best"
+    return f"{change:+.5f} against {whose} best ({render.score(before)}), which still counts"
+
+
+def _links(answer: Answer) -> str | None:
+    """Links to the site: the leaderboard and the submitter's own history."""
+    if not answer.site_url or answer.kind in ("refused", "error") or _url(answer.site_url) == "#":
+        return None
+    site = answer.site_url if answer.site_url.endswith("/") else answer.site_url + "/"
+    links = [f"[Leaderboard]({_url(site + 'leaderboard.html')})"]
+    if answer.user and re.fullmatch(r"[A-Za-z0-9-]{1,39}", answer.user):
+        links.append(f"[your submissions]({_url(site + 'participants.html#' + answer.user)})")
+    return " · ".join(links)
 
 
 def _failure(answer: Answer) -> str:

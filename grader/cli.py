@@ -668,7 +668,8 @@ def pr_verify(ctx: click.Context, artifact_dir: Path, out_dir: Path, event_path:
     """Check the evaluate run's ARTIFACT and its pull request through the API; unpack it into OUT.
 
     Exits 0 with a verdict either way: outputs `accepted` (true/false) and, when refused,
-    `answer` (the public answer to give). Only accepted runs go on to `grader score`.
+    `answer` (the public answer to give); when accepted, `pending` (the "scoring" answer shown
+    until the verdict). Only accepted runs go on to `grader score`.
     """
     from grader import workflow
 
@@ -679,6 +680,7 @@ def pr_verify(ctx: click.Context, artifact_dir: Path, out_dir: Path, event_path:
         workflow.set_output("answer", refusal.to_json())
         click.echo("Refused: " + " ".join(refusal.reasons))
     elif facts is not None:
+        workflow.set_output("pending", workflow.pending_answer(facts).to_json())
         click.echo(f"Accepted: {facts.notebook} by {facts.user} from #{facts.pr} at {facts.head_sha[:12]}.")
 
 
@@ -745,7 +747,8 @@ def pr_record(
     "--answer-env",
     default="GRADER_ANSWER",
     show_default=True,
-    help="Environment variable holding the answer (the verify job's `answer` output, for a refusal).",
+    help="Environment variable holding the answer (the verify job's `answer` output for a refusal, or its "
+    "`pending` output while the run is scored).",
 )
 @click.option(
     "--answer-file",
@@ -774,7 +777,8 @@ def pr_answer(answer_env: str, answer_file: Path | None, event_path: Path | None
             f"${answer_env} is not an answer from `grader pr verify` or `grader pr record`: {ex}"
         ) from None
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    workflow.answer(found, api=_api(event), summary=Path(summary) if summary else None)
+    site = workflow.site_address(os.environ)
+    workflow.answer(found, api=_api(event), summary=Path(summary) if summary else None, site_url=site)
     click.echo(f"Answered: {found.kind}" + (f" on #{found.pr}" if found.pr else " (no verified pull request)"))
 
 
@@ -784,7 +788,7 @@ def pr_answer(answer_env: str, answer_file: Path | None, event_path: Path | None
 @event_opt
 @click.pass_context
 def pr_final(ctx: click.Context, db: Path | None, push: bool, event_path: Path | None) -> None:
-    """Handle a `/final` or `/final off` comment on a pull request (final.yml): choose, push, answer.
+    """Handle a `/final`, `/final #ID` or `/final off` comment on a pull request (final.yml): choose, push, answer.
 
     Exits 0 once the commenter has an answer on the pull request, a refusal included.
     """

@@ -7,13 +7,17 @@ request that submitted it:
 
 ``/final``
     choose this pull request's latest scored submission;
-``/final off``
+``/final #12``
+    choose submission #12 (the id the grader's comment shows), any scored submission of the
+    commenter's, from any of their pull requests;
+``/final off`` / ``/final off #12``
     take it back.
 
 The final workflow (``final.yml``, on ``issue_comment``) runs :func:`from_comment`: it reads
 the comment event as untrusted data, takes the commenter from it (GitHub sets that field;
 only a member of the entrant may choose), records the choice with its audit row, pushes the
-leaderboard, and answers in one comment on the pull request (edited in place). Organisers
+leaderboard, and answers in one comment on the pull request (edited in place), listing the
+commenter's choices as they now stand, a refusal included. Organisers
 choose for someone with ``grader select ID --organiser``.
 """
 
@@ -26,15 +30,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from grader import render
 from grader.changes import change, commit_message
 from grader.config import Competition
 from grader.errors import UsageError
 from grader.gitsync import Git, Pushed
 from grader.rules import check_login
-from grader.store import Selection, Store
+from grader.store import Selection, Store, SubmissionRow
 
-_COMMAND = re.compile(r"/final(?:[ \t]+(off|undo|no))?[ \t]*", re.IGNORECASE)
+_COMMAND = re.compile(r"/final(?:[ \t]+(off|undo|no))?(?:[ \t]+#?([0-9]{1,9}))?[ \t]*", re.IGNORECASE)
 MARKER_KEY = "final"
+STUDENT_IDS = (
+    "the grader's answer on each of your pull requests shows its submission's id (Submission: #12), "
+    "and so does your history on the site"
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class Comment:
     pr: int
     commenter: str
     final: bool  # /final (True) or /final off (False)
+    submission_id: int | None = None  # /final #12; None: the pull request's latest scored submission
 
 
 @dataclass(frozen=True)
@@ -57,11 +67,17 @@ class Chosen:
 
 def command(body: str) -> bool | None:
     """The comment's first line as a command: True for ``/final``, False for ``/final off``, None otherwise."""
+    parsed = parse(body)
+    return None if parsed is None else parsed[0]
+
+
+def parse(body: str) -> tuple[bool, int | None] | None:
+    """The comment's first line as (choose?, submission id or None), or None when it is not a ``/final`` command."""
     lines = body.strip().splitlines()
     found = _COMMAND.fullmatch(lines[0].strip()) if lines else None
     if found is None:
         return None
-    return found.group(1) is None
+    return found.group(1) is None, int(found.group(2)) if found.group(2) else None
 
 
 def read_comment(event: Mapping[str, Any]) -> Comment | None:
@@ -77,13 +93,14 @@ def read_comment(event: Mapping[str, Any]) -> Comment | None:
     body, user, number = comment.get("body"), comment.get("user"), issue.get("number")
     if not isinstance(body, str) or not isinstance(user, dict) or user.get("type") == "Bot":
         return None
-    final = command(body)
-    if final is None:
+    parsed = parse(body)
+    if parsed is None:
         return None
     login = user.get("login")
     if not isinstance(login, str) or not isinstance(number, int) or isinstance(number, bool) or number < 1:
         raise UsageError("the comment event has no usable pull request number or commenter login.")
-    return Comment(pr=number, commenter=check_login(login), final=final)
+    final, sid = parsed
+    return Comment(pr=number, commenter=check_login(login), final=final, submission_id=sid)
 
 
 def submission_of(store: Store, pr: int) -> int:
@@ -116,12 +133,18 @@ def choose(
     organiser: bool = False,
     reason: str | None = None,
     push: Git | None = None,
+    where_ids: str = "`grader history LOGIN` lists the ids",
 ) -> Chosen:
-    """Choose (or, with ``final=False``, take back) a submission, given by id or by its pull request."""
+    """Choose (or, with ``final=False``, take back) a submission, given by id or by its pull request.
+
+    ``where_ids``: where the chooser finds the ids, told when the id is unknown.
+    """
     if (submission_id is None) == (pr is None):
         raise UsageError("give a submission id or a pull request number (exactly one).")
 
-    def apply(store: Store) -> Selection:
+    def apply(store: Store) -> Selection:  # on the leaderboard as pushed (change() syncs first)
+        if submission_id is not None and store.submission(submission_id) is None:
+            raise UsageError(f"there is no submission #{submission_id}; {where_ids}.")
         sid = submission_id if submission_id is not None else submission_of(store, int(pr or 0))
         return store.select(sid, by=by, competition=competition, now=now, final=final, organiser=organiser,
                             reason=reason)  # fmt: skip
@@ -152,14 +175,39 @@ def summary(selection: Selection) -> str:
     return f"{head} {tail}"
 
 
-def reply(comment: Comment, outcome: Chosen | None, problem: str | None) -> str:
-    """The Markdown answer on the pull request to a ``/final`` comment."""
+def current(competition: Competition, db: Path, login: str) -> list[SubmissionRow]:
+    """The submissions ``login``'s entrant (they, or their team) has chosen, oldest first."""
+    if not db.is_file():
+        return []
+    entrant = competition.entrant(login).casefold()  # logins ignore case
+    with Store(db) as store:
+        chosen = [sid for who, ids in store.selections().items() if who.casefold() == entrant for sid in ids]
+        rows = [store.submission(sid) for sid in chosen]
+    return [row for row in rows if row is not None]
+
+
+def choices_list(rows: list[SubmissionRow], cap: int) -> str:
+    """The commenter's choices as Markdown: each with its public score and pull request."""
+    if not rows:
+        return "Your final choices: none yet, so your best public submission counts."
+    items = [
+        f"- #{row.id}: public score {render.score(row.score)}"
+        + (f", pull request #{row.pr_number}" if row.pr_number else "")
+        for row in rows
+    ]
+    return "\n".join([f"Your final choices ({len(rows)} of {cap}):", *items])
+
+
+def reply(comment: Comment, outcome: Chosen | None, problem: str | None, chosen: str | None = None) -> str:
+    """The Markdown answer on the pull request to a ``/final`` comment; ``chosen``: :func:`choices_list`."""
+    listed = f"\n\n{chosen}" if chosen else ""
     if outcome is not None:
-        return f"**Final choice** (@{comment.commenter}): {outcome.summary}"
+        return f"**Final choice** (@{comment.commenter}): {outcome.summary}{listed}"
     return (
-        f"**Final choice** (@{comment.commenter}): not changed. {problem}\n\n"
+        f"**Final choice** (@{comment.commenter}): not changed. {problem}{listed}\n\n"
         "Comment `/final` on your own pull request to choose its latest scored submission for the private "
-        "leaderboard, or `/final off` to take it back."
+        "leaderboard, `/final #ID` to choose any of your scored submissions by the id the grader's comment "
+        "shows, or `/final off` (`/final off #ID`) to take one back."
     )
 
 
@@ -182,11 +230,14 @@ def from_comment(
         return None
     outcome: Chosen | None = None
     problem: str | None = None
+    by_id = comment.submission_id is not None
     try:
-        outcome = choose(competition, db, by=comment.commenter, now=now, pr=comment.pr, final=comment.final,
-                         push=push)  # fmt: skip
+        outcome = choose(competition, db, by=comment.commenter, now=now, final=comment.final, push=push,
+                         submission_id=comment.submission_id, pr=None if by_id else comment.pr,
+                         where_ids=STUDENT_IDS)  # fmt: skip
     except UsageError as ex:
         problem = str(ex)
-    text = reply(comment, outcome, problem)
+    listed = choices_list(current(competition, db, comment.commenter), competition.ranking.final_submissions)
+    text = reply(comment, outcome, problem, listed if competition.ranking.final_submissions else None)
     api.upsert_comment(comment.pr, text, key=MARKER_KEY)
     return text

@@ -71,6 +71,7 @@ class Recorded:
     best_score: float | None
     remaining_today: int
     quota_resets_at: datetime  # next midnight in the competition's time zone
+    previous_best: float | None = None  # the entrant's best public score before this submission
 
 
 # -- logins, reasons, timestamps ------------------------------------------------------
@@ -276,6 +277,7 @@ def outcome(
         rank=after.rank,
         previous_rank=before.rank,
         best_score=after.best_score,
+        previous_best=before.best_score,
         remaining_today=max(0, competition.quota.per_day - used_today(mine, competition, now)),
         quota_resets_at=next_midnight(now, competition.timezone),
     )
@@ -338,7 +340,7 @@ def check_choice(
         listed = ", ".join(f"#{i}" for i in chosen)
         raise UsageError(
             f"{candidate.entrant} has already chosen {len(chosen)} submission{'s' if len(chosen) != 1 else ''} "
-            f"({listed}) and may choose {cap}; take one back first (comment `/final off` on its "
-            "pull request), then choose again."
+            f"({listed}) and may choose {cap}; take one back first (comment `/final off #{chosen[0]}`, or "
+            "`/final off` on its pull request), then choose again."
         )
     return True

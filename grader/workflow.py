@@ -10,16 +10,18 @@ score.yml (workflow_run of evaluate, default-branch code):
     beside the unpacked run. Then `grader score`.
     :func:`record` — record the run under the verified facts and push the leaderboard, racing
     safely with other recorders (:mod:`grader.gitsync`); returns the public :class:`Answer`.
-    :func:`answer` — the one comment on the pull request, the commit status, the job summary.
+    :func:`answer` — the one comment on the pull request, the commit status, the job summary;
+    also, with :func:`pending_answer`, the "scoring" status and comment while the run is scored.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,6 +192,31 @@ def failing_traceback(run_dir: Path, competition: Competition, cell: int | None)
     return answers.traceback_in(notebook, cell)
 
 
+def pending_answer(facts: Verified) -> Answer:
+    """What the pull request shows between the end of its evaluation and the verdict."""
+    return answers.pending(
+        pr=facts.pr, head_sha=facts.head_sha, notebook=facts.notebook, run_url=facts.run_url, user=facts.user
+    )
+
+
+def site_address(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The public site's address for the answer's links, ending in "/"; None when it is not known.
+
+    ``GRADER_SITE_URL`` (the repository variable ``SITE_URL``, for a custom domain) wins; else the
+    address GitHub Pages gives the repository (score.yml publishes there), from ``GITHUB_REPOSITORY``.
+    """
+    given = environ.get("GRADER_SITE_URL", "").strip()
+    if given:
+        return given if given.endswith("/") else given + "/"
+    server, name = environ.get("GITHUB_SERVER_URL", "https://github.com"), environ.get("GITHUB_REPOSITORY", "")
+    found = re.fullmatch(r"([A-Za-z0-9-]{1,39})/([A-Za-z0-9._-]{1,100})", name)
+    if server != "https://github.com" or found is None:
+        return None
+    owner, repo = found[1].lower(), found[2]
+    host = f"https://{owner}.github.io/"
+    return host if repo.lower() == f"{owner}.github.io" else f"{host}{repo}/"
+
+
 def failed_answer(event: Mapping[str, Any], reason: str) -> Answer:
     """What to say when the scoring side itself broke (no answer came out of it)."""
     run = gh.workflow_run(event)
@@ -197,8 +224,13 @@ def failed_answer(event: Mapping[str, Any], reason: str) -> Answer:
     return answers.refused((reason,), pr=known, head_sha=run.head_sha, run_url=run.html_url, kind="error")
 
 
-def answer(found: Answer, *, api: gh.GitHub, summary: Path | None) -> str:
-    """Comment on the pull request (when it is verified), set the commit status, write the job summary."""
+def answer(found: Answer, *, api: gh.GitHub, summary: Path | None, site_url: str | None = None) -> str:
+    """Comment on the pull request (when it is verified), set the commit status, write the job summary.
+
+    ``site_url`` (:func:`site_address`): the answer links the leaderboard and the submitter's history there.
+    """
+    if site_url and not found.site_url:
+        found = replace(found, site_url=site_url)
     body = answers.comment(found)
     if found.pr is not None:
         api.upsert_comment(found.pr, body)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -177,6 +178,13 @@ def test_unscored_removed_and_switched_off_choices_are_refused(tmp_path: Path, d
         ("  /FINAL  \nthanks!", True),
         ("/final off", False),
         ("/final undo", False),
+        ("/final #12", True),
+        ("/final 12", True),
+        ("/FINAL OFF #3  ", False),
+        ("/final #", None),
+        ("/final #12 #13", None),
+        ("/final #-1", None),
+        ("/final # 12", None),
         ("/finalize", None),
         ("please /final", None),
         ("/final of", None),
@@ -200,6 +208,14 @@ def comment_event(number: Any, login: Any, body: Any, *, kind: str = "User", pul
         "repository": copy.deepcopy(base["repository"]),
         "sender": {"login": login, "type": kind},
     }
+
+
+def test_a_submission_id_is_read_from_the_command() -> None:
+    assert finals.parse("/final #12") == (True, 12)
+    assert finals.parse("/final off #3\nplease") == (False, 3)
+    assert finals.parse("/final") == (True, None)
+    assert finals.parse("/final #1234567890") is None  # no id is that long: not a command
+    assert finals.read_comment(comment_event(2, "alice", "/final #5")) == finals.Comment(2, "alice", True, 5)
 
 
 def test_hostile_or_unrelated_comment_events_are_ignored_or_refused() -> None:
@@ -290,3 +306,58 @@ def test_cli_select_pushes_and_history_marks_the_choice(
     rows = {line.split()[0]: line.split() for line in out.splitlines()[3:]}
     assert out.splitlines()[0] == "Team owls: carol, dave"
     assert (rows["5"][4], rows["5"][-1], rows["6"][4], rows["6"][-1]) == ("carol", "yes", "dave", "0.60000")
+
+
+GOLDEN = Path(__file__).parent / "golden" / "answers"
+
+
+def golden(name: str, text: str) -> None:
+    """Compare a /final answer with tests/golden/answers/NAME.md (GRADER_UPDATE_GOLDEN=1 rewrites it)."""
+    path = GOLDEN / f"{name}.md"
+    if os.environ.get("GRADER_UPDATE_GOLDEN"):
+        path.write_text(text + "\n", encoding="utf-8")
+    assert text + "\n" == path.read_text(encoding="utf-8")
+
+
+def test_final_with_an_id_chooses_any_of_ones_scored_submissions(db: Path, comp: Competition, remote: Path) -> None:
+    """/final #ID from any pull request of theirs: an earlier run, another pull request; refusals list the choices."""
+    with Store(db) as s:  # alice's failed run, #7, on pull request 3
+        s.record(result("f1", status="failed"), user="alice", competition=comp, now=LATER,
+                 notebook_path="submissions/alice/f.ipynb", pr_number=3)  # fmt: skip
+    git(comp.root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "a failed run")
+    git(comp.root, "push", "-q", "origin", "main")
+    with FakeGitHub(REPO) as fake:
+        for number in (3, 4):
+            fake.add_pull(number, author="alice", head_sha="a" * 40, files=[])
+        api = GitHub(REPO, "t", base_url=fake.url, backoff=0.01, sleep=lambda s: None, pace=False)
+
+        def say(number: int, login: str, body: str) -> str:
+            text = finals.from_comment(
+                comp, db, comment_event(number, login, body), api=api, now=LATER, push=Git(comp.root)
+            )
+            assert text is not None
+            return text
+
+        chosen = say(3, "alice", "/final #1")  # on pull request 3: #1 came from pull request 1
+        golden("final-id", chosen)
+        assert git(remote, "log", "-1", "--format=%s", "main") == "admin: select #1 — by alice\n"
+        say(3, "alice", "/final #2")
+        refusals = {
+            "#4": "submission #4 is bob's",
+            "#7": "submission #7 cannot count (failed)",
+            "#99": "there is no submission #99; the grader's answer on each of your pull requests shows",
+            "#3": "alice has already chosen 2 submissions (#1, #2) and may choose 2",
+        }
+        for sid, why in refusals.items():
+            text = say(3, "alice", f"/final {sid}")
+            assert "not changed. " + why in text, text
+            assert "Your final choices (2 of 2):\n- #1: public score 0.90000, pull request #1\n- #2:" in text
+        golden("final-refused", text)
+        back = say(4, "alice", "/final off #1")
+        assert "Submission #1 is no longer one of alice's final choices" in back
+        assert "Your final choices (1 of 2):\n- #2: public score 0.80000, pull request #2" in back
+        refused = say(4, "bob", "/final #2")
+        assert "submission #2 is alice's" in refused and "Your final choices: none yet" in refused
+    with Store(db) as s:
+        assert s.selections() == {"alice": [2]}
+        assert [(a.action, a.target) for a in s.admin_log()] == [("select", "#1"), ("select", "#2"), ("unselect", "#1")]

@@ -9,7 +9,7 @@ import json
 import os
 import re
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import conftest
@@ -27,6 +27,7 @@ from grader.store import Recorded
 GOLDEN = Path(__file__).parent / "golden" / "answers"
 SHA = "c0ffee" + "0" * 34
 RUN_URL = "https://github.com/octo-org/grading/actions/runs/4242"
+SITE = "https://octo-org.github.io/grading/"
 HOSTILE = (
     "Traceback (most recent call last):\n"
     '  File "<cell>", line 3\n'
@@ -40,12 +41,12 @@ def ansi(text: str, code: str = "0;31") -> str:
     return f"\x1b[{code}m{text}\x1b[0m"
 
 
-SITE = "/usr/lib/python3/site-packages/pandas/core"
+LIB = "/usr/lib/python3/site-packages/pandas/core"
 EQ, ID, TARGET = ansi("=", "38;5;241"), '"id"', '"target"'
 KEY_ERROR = [
     ansi("-" * 75),
     f"{ansi('KeyError')}                                  Traceback (most recent call last)",
-    f"File {ansi(SITE + '/indexes/base.py:3805', '0;32')}, in {ansi('Index.get_loc', '0;36')}(self, key)\n"
+    f"File {ansi(LIB + '/indexes/base.py:3805', '0;32')}, in {ansi('Index.get_loc', '0;36')}(self, key)\n"
     f"{ansi('   3804', '1;32')} {ansi('try', '38;5;28;01')}:\n"
     f"{ansi('-> 3805', '0;32')}     {ansi('return', '38;5;28;01')} self._engine.get_loc(casted_key)",
     f"{ansi('KeyError')}: 'target'",
@@ -54,9 +55,9 @@ KEY_ERROR = [
     f"Cell {ansi('In[3], line 2', '0;32')}\n"
     f"{ansi('      1', '1;32')} X {EQ} train.drop(columns{EQ}[{ansi(ID, '38;5;124')}])\n"
     f"{ansi('----> 2', '0;32')} y {EQ} {ansi('train[', '43')}{ansi(TARGET, '38;5;124;43')}{ansi(']', '43')}",
-    f"File {ansi(SITE + '/frame.py:4102', '0;32')}, in {ansi('DataFrame.__getitem__', '0;36')}(self, key)\n"
+    f"File {ansi(LIB + '/frame.py:4102', '0;32')}, in {ansi('DataFrame.__getitem__', '0;36')}(self, key)\n"
     f"{ansi('-> 4102', '0;32')} indexer {ansi('=', '38;5;241')} self.columns.get_loc(key)",
-    f"File {ansi(SITE + '/indexes/base.py:3812', '0;32')}, in {ansi('Index.get_loc', '0;36')}(self, key)\n"
+    f"File {ansi(LIB + '/indexes/base.py:3812', '0;32')}, in {ansi('Index.get_loc', '0;36')}(self, key)\n"
     f"{ansi('-> 3812', '0;32')}     {ansi('raise', '38;5;28;01')} {ansi('KeyError', '38;5;167;01')}(key) from err",
     f"{ansi('KeyError')}: 'target'",
 ]
@@ -108,15 +109,17 @@ def outcome(**kw: object) -> Recorded:
         best_score=0.953333333,
         remaining_today=3,
         quota_resets_at=datetime(2026, 11, 2, 23, 0, tzinfo=UTC),
+        previous_best=0.942631579,
     )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
 def cases(competition: config.Competition) -> dict[str, Answer]:
-    def made(res: Result, rec: Recorded) -> Answer:
+    def made(res: Result, rec: Recorded, comp: config.Competition = competition) -> Answer:
         return answers.recorded(
-            res, rec, competition, pr=7, head_sha=SHA, notebook="submissions/alice/forest.ipynb", run_url=RUN_URL
-        )
+            res, rec, comp, pr=7, head_sha=SHA, notebook="submissions/alice/forest.ipynb", run_url=RUN_URL,
+            user="alice",
+        )  # fmt: skip
 
     failed = result(status="failed", public_score=None, private_score=None, error=RunError("ValueError", HOSTILE, 3))
     raised = result(
@@ -126,10 +129,21 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
         error=RunError("KeyError", "cell 4 raised KeyError: 'target'", 3),
     )
     unranked = outcome(status="failed", rank=None, previous_rank=None, best_score=None, remaining_today=4)
-    return {
+    found = {
         "scored-up": made(result(), outcome()),
-        "scored-first": made(result(), outcome(previous_rank=None, rank=5)),
-        "scored-not-best": made(result(public_score=0.5), outcome(previous_rank=2)),
+        "scored-first": made(result(), outcome(previous_rank=None, rank=5, previous_best=None)),
+        "scored-not-best": made(result(public_score=0.5), outcome(previous_rank=2, previous_best=0.953333333)),
+        "scored-same": made(result(), outcome(previous_rank=2, previous_best=0.953333333)),
+        "scored-lower-better": made(
+            result(public_score=0.25),
+            outcome(rank=1, previous_rank=1, best_score=0.25),
+            replace(
+                competition, metric=replace(competition.metric, name="mean_squared_error", greater_is_better=False)
+            ),
+        ),
+        "pending": answers.pending(
+            pr=7, head_sha=SHA, notebook="submissions/alice/forest.ipynb", run_url=RUN_URL, user="alice"
+        ),
         "scored-team": answers.recorded(
             result(),
             outcome(),
@@ -148,6 +162,7 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
             head_sha=SHA,
             notebook="submissions/alice/forest.ipynb",
             run_url=RUN_URL,
+            user="alice",
             traceback=answers.traceback_in(notebook(HOSTILE_TRACEBACK), 3),
         ),
         "failed-traceback": answers.recorded(
@@ -158,6 +173,7 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
             head_sha=SHA,
             notebook="submissions/alice/forest.ipynb",
             run_url=RUN_URL,
+            user="alice",
             traceback=answers.traceback_in(notebook(KEY_ERROR), 3),
         ),
         "timeout": answers.recorded(
@@ -168,6 +184,7 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
             head_sha=SHA,
             notebook="submissions/alice/forest.ipynb",
             run_url=RUN_URL,
+            user="alice",
             traceback=answers.traceback_in(notebook(KEY_ERROR, 1), 1),  # an interrupted cell's: not the cause
         ),
         "invalid": made(
@@ -186,6 +203,7 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
             head_sha=SHA,
             notebook="submissions/alice/forest.ipynb",
             run_url=RUN_URL,
+            user="alice",
             at=competition.end,
         ),
         "rejected-quota": made(
@@ -198,6 +216,7 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
             ("the scoring job gave no answer.",), pr=7, head_sha=SHA, run_url=RUN_URL, kind="error"
         ),
     }
+    return {name: replace(answer, site_url=SITE) for name, answer in found.items()}  # as `grader pr answer` does
 
 
 @pytest.mark.parametrize(
@@ -206,6 +225,8 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
         "scored-up",
         "scored-first",
         "scored-not-best",
+        "scored-same",
+        "scored-lower-better",
         "scored-team",
         "failed-hostile",
         "failed-traceback",
@@ -215,6 +236,7 @@ def cases(competition: config.Competition) -> dict[str, Answer]:
         "rejected-quota",
         "refused",
         "error",
+        "pending",
     ],
 )
 def test_comment_matches_golden(competition: config.Competition, name: str) -> None:
@@ -364,3 +386,86 @@ def test_a_real_failing_cell_shows_its_line(tmp_path: Path, competition: config.
     assert workflow.failing_traceback(run_dir, competition, 1) is None  # a cell that ran fine has none
     (run_dir / "executed.ipynb").write_text("{not json")
     assert workflow.failing_traceback(run_dir, competition, 2) is None  # a damaged notebook: no excerpt, no crash
+
+
+def test_the_answer_compares_with_the_best_before_this_submission(tmp_path: Path) -> None:
+    """Real SQLite: the store tells the entrant's best before each submission, and the comment its change."""
+    from test_store import NOW, yaml_text
+    from test_store import result as stored_result
+
+    from grader.store import Store
+
+    (tmp_path / "competition.yaml").write_text(yaml_text())
+    comp = config.load(tmp_path / "competition.yaml")
+    progress = []
+    with Store(tmp_path / "leaderboard.db") as s:
+        for minutes, (run, score) in enumerate((("a", 0.9), ("b", 0.95), ("c", 0.5), ("f", None))):
+            res = stored_result(run, score=score) if score is not None else stored_result(run, status="failed")
+            rec = s.record(res, user="alice", competition=comp, now=NOW + timedelta(minutes=minutes),
+                           notebook_path="submissions/alice/a.ipynb")  # fmt: skip
+            found = answers.recorded(res, rec, comp, pr=7, head_sha=SHA, notebook="n.ipynb", run_url=None)
+            row = dict(_table(answers.comment(found)))
+            progress.append((rec.previous_best, rec.best_score, row.get("Progress")))
+    assert progress == [
+        (None, 0.9, "Your first public score"),
+        (0.9, 0.95, "**+0.05000** on your previous best (0.90000): a new best"),
+        (0.95, 0.95, "-0.45000 against your best (0.95000), which still counts"),
+        (0.95, 0.95, None),  # a failed run has no score to compare
+    ]
+
+
+def _table(comment: str) -> list[tuple[str, str]]:
+    return [
+        (cells[1].strip(), cells[2].strip())
+        for line in comment.splitlines()
+        if line.startswith("| ") and len(cells := line.split("|")) == 4
+    ]
+
+
+def test_the_pull_request_says_scoring_then_the_verdict(competition: config.Competition) -> None:
+    """Between the end of the evaluation and the verdict: a pending status and a "scoring" comment, both replaced."""
+    from fake_github import FakeGitHub
+
+    from grader.github import GitHub
+
+    facts = workflow.Verified(pr=7, user="alice", notebook="submissions/alice/forest.ipynb", head_sha=SHA,
+                              run_id="github-1-1", submitted_at="2026-11-02T10:00:00Z", run_url=RUN_URL)  # fmt: skip
+    with FakeGitHub("octo-org/grading") as fake:
+        fake.add_pull(7, author="alice", head_sha=SHA, files=[])
+        api = GitHub("octo-org/grading", "t", base_url=fake.url, backoff=0.01, sleep=lambda s: None, pace=False)
+        workflow.answer(workflow.pending_answer(facts), api=api, summary=None, site_url=SITE)
+        pending = fake.comments[7][0]["body"]
+        workflow.answer(cases(competition)["scored-up"], api=api, summary=None)
+        assert [(s["sha"], s["state"], s["context"]) for s in fake.statuses] == [
+            (SHA, "pending", "grader"), (SHA, "success", "grader"),
+        ]  # fmt: skip
+        assert [c["body"].splitlines()[1] for c in fake.comments[7]] == ["### ✅ Scored: 0.95333"]  # edited in place
+    assert "### ⏳ Scoring your notebook" in pending and "participants.html#alice" in pending
+    assert fake.statuses[0]["description"] == "Scoring: the verdict follows in a few minutes"
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"GITHUB_REPOSITORY": "Octo-Org/grading"}, "https://octo-org.github.io/grading/"),
+        ({"GITHUB_REPOSITORY": "octo-org/Octo-Org.github.io"}, "https://octo-org.github.io/"),
+        (
+            {"GITHUB_REPOSITORY": "octo-org/grading", "GRADER_SITE_URL": "https://ml.example.edu"},
+            "https://ml.example.edu/",
+        ),
+        ({"GITHUB_REPOSITORY": "octo-org/grading", "GITHUB_SERVER_URL": "https://git.example.edu"}, None),
+        ({"GITHUB_REPOSITORY": "not a repository"}, None),
+        ({}, None),
+    ],
+)
+def test_the_site_address_for_the_links(environ: dict[str, str], expected: str | None) -> None:
+    assert workflow.site_address(environ) == expected
+
+
+def test_links_are_only_web_links_to_the_submitter_s_own_history(competition: config.Competition) -> None:
+    scored = cases(competition)["scored-up"]
+    hostile = answers.comment(replace(scored, site_url="javascript:alert(1)//"))
+    assert "javascript" not in hostile and "[Leaderboard]" not in hostile  # no site link rather than a bad one
+    odd = answers.comment(replace(scored, user="a/../b"))
+    assert "participants.html" not in odd and "leaderboard.html" in odd
+    assert "leaderboard.html" not in answers.comment(cases(competition)["refused"])
