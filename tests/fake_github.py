@@ -42,6 +42,9 @@ class FakeGitHub:
         self.pulls: dict[int, dict[str, Any]] = {}
         self.files: dict[int, list[dict[str, Any]]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
+        self.written: list[
+            tuple[int, str]
+        ] = []  # every comment body posted or edited in, in order: (pull request, body)
         self.statuses: list[dict[str, Any]] = []
         self.failures: list[Failure] = []
         self.requests: list[tuple[str, str]] = []
@@ -124,6 +127,7 @@ class FakeGitHub:
             "author_association": "NONE",
         }
         self.comments.setdefault(number, []).append(comment)
+        self.written.append((number, body))
         return comment
 
     def _route(self, method: str, path: str, body: Any) -> tuple[int, Any]:
@@ -153,6 +157,7 @@ class FakeGitHub:
                     if comment["user"]["login"] != BOT["login"]:
                         return 403, {"message": "Resource not accessible by integration"}
                     comment["body"] = body["body"]
+                    self.written.append((int(comment["issue_url"].rsplit("/", 1)[1]), body["body"]))
                     return 200, comment
             return 404, {"message": "Not Found"}
         if method == "POST" and (m := re.fullmatch(r"/statuses/([0-9a-f]{40})", rest)):

@@ -134,6 +134,10 @@ def test_secrets_only_where_needed() -> None:
         ("publish", "Mirror to the Hugging Face Space"): {"HF_TOKEN", "HF_SPACE"},
     }
     assert score["answer"]["permissions"] == {"pull-requests": "write", "statuses": "write"}
+    assert score["pending"]["permissions"] == {"pull-requests": "write", "statuses": "write"}
+    assert "environment" not in score["pending"]
+    # The verdict must come after "scoring", never before it.
+    assert score["pending"]["needs"] == "verify" and "pending" in score["answer"]["needs"]
     assert "contents" not in score["answer"]["permissions"]
     assert "environment" not in score["verify"] and "environment" not in score["answer"]
     assert load("evaluate.yml")["jobs"]["evaluate"]["permissions"] == {"contents": "read"}
@@ -326,10 +330,27 @@ def issue_comment_event(fake: FakeGitHub, number: int, login: str, body: str) ->
     }  # fmt: skip
 
 
+GOLDEN = Path(__file__).parent / "golden" / "answers"
+
+
+def act_golden(name: str, body: str, head_sha: str) -> None:
+    """A comment posted through the real workflows, compared with tests/golden/answers/act-NAME.md.
+
+    Only what differs between runs is normalised: the scratch commit's SHA and the notebook's
+    runtime. GRADER_UPDATE_GOLDEN=1 rewrites the file: review its diff before committing it.
+    """
+    text = body.replace(head_sha[:12], "<head-sha>")
+    text = re.sub(r"\| Runtime \| \d+\.\d s \|", "| Runtime | <runtime> |", text)
+    path = GOLDEN / f"act-{name}.md"
+    if os.environ.get("GRADER_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
 def test_act_a_pull_request_is_graded_then_recorded_answered_and_pushed(scratch: dict[str, Path]) -> None:
     """evaluate.yml on a pull_request event runs alice's notebook; score.yml on the workflow_run event
-    verifies, scores, records, pushes and answers, twice (the second time changes nothing); final.yml on an
-    issue_comment event records alice's /final and refuses someone else's."""
+    verifies, says it is scoring, scores, records, pushes and answers, twice (the second time changes nothing);
+    final.yml on an issue_comment event records alice's /final #1 and refuses someone else's /final."""
     repo, tmp, remote = scratch["repo"], scratch["tmp"], scratch["remote"]
     event = pull_request_event(repo)
     head_sha = event["pull_request"]["head"]["sha"]
@@ -363,21 +384,33 @@ def test_act_a_pull_request_is_graded_then_recorded_answered_and_pushed(scratch:
             bodies.append(fake.comments[2][0]["body"])
         statuses = fake.statuses
 
-        # final.yml: alice comments /final on her pull request; someone else's /final is refused.
-        for login, expected in (("mallory", "submission #1 is alice's"), ("alice", "Submission #1 is now one of")):
-            comment = issue_comment_event(fake, 2, login, "/final")
+        written = [body for number, body in fake.written if number == 2]
+
+        # final.yml: alice comments /final #1 (the id her answer shows); someone else's /final is refused.
+        finals = {}
+        for login, said in (("mallory", "/final"), ("alice", "/final #1")):
+            comment = issue_comment_event(fake, 2, login, said)
             chosen = act(repo, tmp, "issue_comment", "final.yml", comment, "-s", "GITHUB_TOKEN=test-token", env=env)
             assert chosen.returncode == 0, chosen.stdout[-8000:] + chosen.stderr[-2000:]
             answers = [c["body"] for c in fake.comments[2] if "<!-- grader:final -->" in c["body"]]
-            assert len(answers) == 1 and expected in answers[0], answers
+            assert len(answers) == 1, answers
+            finals[login] = answers[0]
 
     body = bodies[0]
+    act_golden("scored", body, head_sha)
     assert "Scored" in body and "| Rank | **1** (new on the leaderboard) |" in body
-    assert bodies[1] == body.replace("**1** (new on the leaderboard)", "**1**")
-    assert [(s["sha"], s["state"]) for s in statuses] == [(head_sha, "success"), (head_sha, "success")]
+    assert bodies[1] == body.replace("**1** (new on the leaderboard)", "**1**").replace(
+        "| Progress | Your first public score |\n", ""
+    )
+    # Each run of score.yml first says it is scoring (status and comment), then gives the verdict.
+    assert [(s["sha"], s["state"]) for s in statuses] == [(head_sha, "pending"), (head_sha, "success")] * 2
+    assert [b.splitlines()[1][:13] for b in written] == ["### ⏳ Scoring", "### ✅ Scored:"] * 2
+    act_golden("pending", written[0], head_sha)
+    assert "submission #1 is alice's" in finals["mallory"] and "Your final choices: none yet" in finals["mallory"]
+    act_golden("final-id", finals["alice"], head_sha)
     log = git(remote, "log", "--format=%s", "main").splitlines()
     assert log == [
-        "admin: select the submission of pull request #2 — by alice",
+        "admin: select #1 — by alice",
         "Record alice's submission from #2 (github-777-1)",
         "competition",
     ]
@@ -437,3 +470,35 @@ def test_act_a_failing_notebook_cannot_probe_the_truth_through_the_scoring_log(s
     assert "my guesses" not in holding_the_key and scratch["notebook"].name not in holding_the_key
     # The student still reads their own error, both guesses alike: nothing tells the right one apart.
     assert right in body and wrong in body and "***" not in body
+    act_golden("failed", body, head_sha)
+
+
+def test_act_a_pull_request_that_changes_the_grader_is_refused_with_its_reasons(scratch: dict[str, Path]) -> None:
+    """evaluate.yml refuses to run a pull request that also changes score.yml (no notebook runs); score.yml
+    verifies the pull request through the API, refuses it, and the answer job says why: no pending step."""
+    repo, tmp, remote = scratch["repo"], scratch["tmp"], scratch["remote"]
+    workflow = repo / ".github" / "workflows" / "score.yml"
+    workflow.write_text(workflow.read_text() + "# and a little change\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=alice", "-c", "user.email=a@a", "commit", "-qm", "tweak the grader")
+    event = pull_request_event(repo)
+    head_sha = event["pull_request"]["head"]["sha"]
+    evaluated = act(repo, tmp, "pull_request", "evaluate.yml", event)
+    assert evaluated.returncode != 0 and "will not be graded" in evaluated.stdout, evaluated.stdout[-6000:]
+    assert not (tmp / "artifacts" / "run" / "result.json").exists()  # the notebook never ran
+
+    git(repo, "checkout", "-q", "main")
+    files = [(scratch["notebook"].relative_to(repo).as_posix(), "added"), (".github/workflows/score.yml", "modified")]
+    with FakeGitHub("octo-org/grading") as fake:
+        fake.add_pull(2, author="alice", head_sha=head_sha, files=files)
+        wr = workflow_run_event(repo, fake, head_sha)
+        wr["workflow_run"]["conclusion"] = "failure"
+        secrets = ["-s", f"GRADER_TRUTH_KEY={scratch['key'].read_text()}", "-s", "GITHUB_TOKEN=test-token"]
+        env = {"GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": fake.repo, "GRADER_NOW": "2026-12-01T12:00:00Z"}
+        scored = act(repo, tmp, "workflow_run", "score.yml", wr, *secrets, "-j", "answer", env=env)
+        assert scored.returncode == 0, scored.stdout[-8000:] + scored.stderr[-2000:]
+        written, statuses = list(fake.written), list(fake.statuses)
+
+    assert len(written) == 1 and [(s["sha"], s["state"]) for s in statuses] == [(head_sha, "failure")]
+    act_golden("refused", written[0][1], head_sha)
+    assert git(remote, "log", "--format=%s", "main").splitlines() == ["competition"]  # nothing recorded
