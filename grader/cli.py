@@ -945,6 +945,33 @@ def admin_seal(ctx: click.Context, by: str, db: Path | None, push: bool, branch:
     click.echo(f"Sealed {count} private score(s)." if count else "Every private score is already sealed.")
 
 
+@cli.group("data")
+def data_group() -> None:
+    """The competition's public data: the files competition.yaml's `data.hub` keeps in a dataset."""
+
+
+@data_group.command("fetch")
+@progress_opt
+@click.pass_context
+def data_fetch(ctx: click.Context, progress: bool | None) -> None:
+    """Fetch the files of `data.hub` into the data folder, checked by sha256 (from the cache when it has them).
+
+    run, grade, check and demo do this themselves before a notebook runs; the workflows run it
+    as a step of its own, and students run it to open the data in their own Jupyter.
+    """
+    from grader import datasets
+
+    data = _competition(ctx).data
+    fetched = datasets.ensure(data, progress=_progress(progress), echo=lambda line: click.echo(line, err=True))
+    if data.hub is None:
+        click.echo("Nothing to fetch: competition.yaml has no data.hub.")
+        return
+    click.echo(
+        f"{fetched.files} files of the dataset {data.hub.repo} are in {data.directory}: {fetched.ready} already there, "
+        f"{fetched.cached} from the cache, {fetched.downloaded} downloaded ({fetched.downloaded_bytes} bytes)."
+    )
+
+
 @cli.group("env")
 def env_group() -> None:
     """The notebooks' environment: the packages competition.yaml's `environment` declares.

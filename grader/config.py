@@ -44,9 +44,19 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class Hub:
+    """Data files kept in a Hugging Face dataset, pinned to a commit (see :mod:`grader.datasets`)."""
+
+    repo: str  # OWNER/NAME of the dataset
+    revision: str  # a commit: 40 hexadecimal characters
+    files: dict[str, str]  # path in the dataset (and under data.directory) → sha256
+
+
+@dataclass(frozen=True)
 class Data:
     directory: Path
     test: Path
+    hub: Hub | None = None  # files fetched before any run, beside the committed ones
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,7 @@ def _shown(path: Path) -> str:
 def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
     """Validate the YAML ``text`` of a competition.yaml whose folder is ``root``."""
     raw = _load_yaml(text, path)
+    _unquoted_digests(raw, path)
     _check_schema(raw, path)
     try:
         tz = ZoneInfo(raw["timezone"])
@@ -238,7 +249,7 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
         end=end,
         timezone=tz,
         submission=submission,
-        data=Data(directory=root / raw["data"]["directory"], test=root / raw["data"]["test"]),
+        data=_data(raw["data"], root, path),
         truth=truth,
         metric=Metric(
             name=raw["metric"]["name"],
@@ -252,6 +263,31 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
         sandbox=raw.get("sandbox", "auto"),
         teams=_teams(raw.get("teams", {}), path),
     )
+
+
+def _unquoted_digests(raw: dict[str, Any], path: str) -> None:
+    """A sha256 made of digits (and one `e`) reads as a number in YAML: say so before the schema says `type`."""
+    hub = raw.get("data", {}).get("hub") if isinstance(raw.get("data"), dict) else None
+    files = hub.get("files") if isinstance(hub, dict) else None
+    for name, value in (files or {}).items() if isinstance(files, dict) else ():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ConfigError(
+                'this sha256 reads as a number; put it in quotes, as in train.csv: "0123…".',
+                path=path,
+                key=f"data.hub.files.{name}",
+            )
+
+
+def _data(raw: dict[str, Any], root: Path, path: str) -> Data:
+    """The ``data`` mapping; a fetched file must not also be the place of a folder of another one."""
+    hub = None
+    if "hub" in raw:
+        files = dict(raw["hub"]["files"])
+        folders = {"/".join(name.split("/")[:i]) for name in files for i in range(1, name.count("/") + 1)}
+        for name in sorted(folders & set(files)):
+            raise ConfigError(f"{name} is both a file and a folder of another file.", path=path, key="data.hub.files")
+        hub = Hub(repo=raw["hub"]["repo"], revision=raw["hub"]["revision"], files=files)
+    return Data(directory=root / raw["directory"], test=root / raw["test"], hub=hub)
 
 
 def _teams(raw: dict[str, list[str]], path: str) -> dict[str, tuple[str, ...]]:

@@ -61,7 +61,8 @@ def run(
     sandbox mode (for local runs; in CI the sandbox is always required). Raises
     :class:`~grader.sandbox.SandboxUnavailable` before running anything when the sandbox is
     required and cannot work, and :class:`~grader.environment.EnvironmentProblem` when the
-    competition's notebook environment cannot be built (it is built first when its lock changed);
+    competition's notebook environment cannot be built (it is built first when its lock changed),
+    and :class:`~grader.datasets.DataUnavailable` when a file of ``data.hub`` cannot be fetched;
     ``result.extra["sandbox"]`` says how the notebook ran.
     """
     from grader.environment import ensure
@@ -70,6 +71,10 @@ def run(
 
     bwrap = choose(resolve_mode(competition.sandbox, sandbox))
     environment = ensure(competition.environment, progress=progress)
+    if competition.data.hub is not None:
+        from grader import datasets
+
+        datasets.ensure(competition.data, progress=progress)  # the files kept in a dataset, or no run at all
     run_id = run_id or uuid.uuid4().hex
     try:
         valid = validate(notebook, max_size=competition.submission.max_notebook_size)

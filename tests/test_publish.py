@@ -1,178 +1,27 @@
-"""`grader publish space` against a local fake of the Hugging Face Hub's HTTP API.
-
-The fake (stdlib http.server in a thread, 127.0.0.1 only) speaks the endpoints that
-huggingface_hub's create_repo / list_repo_files / create_commit use: POST /api/repos/create,
-GET /api/spaces/{id}/tree/{rev}, POST /api/validate-yaml, POST .../preupload/{rev} and the
-NDJSON POST .../commit/{rev}, plus GET /api/spaces/{id}/revision/{rev} for a no-op commit.
-It applies a commit atomically, as the Hub does, and can be told to fail commits.
-"""
+"""`grader publish space` against a local fake of the Hugging Face Hub's HTTP API (tests/fake_hub.py)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import pytest
+from fake_hub import TOKEN, FakeHub, serve
 
 from grader.errors import UsageError
 from grader.publish import PublishError, publish_space, space_readme
 
-TOKEN = "hf_test_token"
 REPO = "course/leaderboard"
-
-
-def git_blob_sha(content: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
-
-
-class FakeHub:
-    """The state of the fake Hub: repositories of files, and failures to inject."""
-
-    def __init__(self) -> None:
-        self.repos: dict[str, dict[str, bytes]] = {}
-        self.commits: dict[str, list[str]] = {}
-        self.fail_commits = 0  # the next N commits answer 500 without changing anything
-        self.requests: list[str] = []
-        self.lock = threading.Lock()
-        self.url = ""
-
-
-def make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - a fake server: one branch per route
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def reply(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def body(self) -> bytes:
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-        def authorized(self) -> bool:
-            if self.headers.get("authorization") != f"Bearer {TOKEN}":
-                self.reply(401, {"error": "Invalid credentials in Authorization header"})
-                return False
-            return True
-
-        def do_GET(self) -> None:
-            path = unquote(urlparse(self.path).path)
-            hub.requests.append(f"GET {path}")
-            if not self.authorized():
-                return
-            parts = path.split("/")  # /api/spaces/{owner}/{name}/tree/{rev}
-            repo = f"{parts[3]}/{parts[4]}" if len(parts) > 4 else ""
-            if repo not in hub.repos:
-                self.reply(404, {"error": "Repository not found"})
-            elif parts[5] == "tree":
-                files = hub.repos[repo]
-                self.reply(200, [{"type": "file", "path": p, "size": len(c), "oid": git_blob_sha(c)}
-                                 for p, c in sorted(files.items())])  # fmt: skip
-            elif parts[5] == "revision":
-                self.reply(200, {"id": repo, "sha": hub.commits[repo][-1], "siblings": []})
-            else:
-                self.reply(404, {"error": "not found"})
-
-        def do_POST(self) -> None:
-            path = unquote(urlparse(self.path).path)
-            hub.requests.append(f"POST {path}")
-            data = self.body()
-            if not self.authorized():
-                return
-            if path == "/api/repos/create":
-                payload = json.loads(data)
-                repo = f"{payload['organization']}/{payload['name']}"
-                assert payload["type"] == "space" and payload["sdk"] == "static", payload
-                with hub.lock:
-                    if repo in hub.repos:
-                        self.reply(
-                            409, {"error": "You already created this space repo", "url": f"{hub.url}/spaces/{repo}"}
-                        )
-                        return
-                    hub.repos[repo] = {".gitattributes": b"*.bin filter=lfs diff=lfs merge=lfs -text\n"}
-                    hub.commits[repo] = ["0" * 40]
-                self.reply(200, {"url": f"{hub.url}/spaces/{repo}"})
-                return
-            if path == "/api/validate-yaml":
-                content = json.loads(data)["content"]
-                if "sdk: static" not in content.split("---")[1]:
-                    self.reply(400, {"errors": [{"message": "sdk is required"}]})
-                else:
-                    self.reply(200, {"errors": [], "warnings": []})
-                return
-            parts = path.split("/")  # /api/spaces/{owner}/{name}/(preupload|commit)/{rev}
-            repo = f"{parts[3]}/{parts[4]}"
-            if repo not in hub.repos:
-                self.reply(404, {"error": "Repository not found"})
-            elif parts[5] == "preupload":
-                files = hub.repos[repo]
-                self.reply(200, {"files": [
-                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-                     "oid": git_blob_sha(files[f["path"]]) if f["path"] in files else None}
-                    for f in json.loads(data)["files"]
-                ]})  # fmt: skip
-            elif parts[5] == "commit":
-                self.commit(repo, data)
-            else:
-                self.reply(404, {"error": "not found"})
-
-        def commit(self, repo: str, data: bytes) -> None:
-            with hub.lock:
-                if hub.fail_commits > 0:
-                    hub.fail_commits -= 1
-                    self.reply(500, {"error": "Internal Error - We're working hard to fix this as soon as possible!"})
-                    return
-                files = dict(hub.repos[repo])
-                lines = [json.loads(line) for line in data.decode().splitlines() if line.strip()]
-                assert lines[0]["key"] == "header" and lines[0]["value"]["summary"]
-                for line in lines[1:]:
-                    value = line["value"]
-                    if line["key"] == "file":
-                        assert value["encoding"] == "base64"
-                        files[value["path"]] = base64.b64decode(value["content"])
-                    elif line["key"] == "deletedFile":
-                        if value["path"] not in files:
-                            self.reply(404, {"error": "A file with this name doesn't exist"})
-                            return
-                        del files[value["path"]]
-                    else:
-                        self.reply(400, {"error": f"unsupported operation {line['key']}"})
-                        return
-                oid = hashlib.sha1(data).hexdigest()
-                hub.repos[repo] = files
-                hub.commits[repo].append(oid)
-            self.reply(200, {"commitUrl": f"{hub.url}/spaces/{repo}/commit/{oid}", "commitOid": oid,
-                             "pullRequestUrl": None})  # fmt: skip
-
-    return Handler
 
 
 @pytest.fixture
 def hub() -> Iterator[FakeHub]:
-    state = FakeHub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve() as state:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

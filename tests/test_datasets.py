@@ -1,0 +1,260 @@
+"""`data.hub`: files fetched from a Hugging Face dataset (the fake Hub, tests/fake_hub.py), checked, cached.
+
+The end-to-end test grades the demo's notebook in a competition whose train and test files are
+only in a dataset: the notebook can read them only if they were fetched into ./data, and the
+second competition (a fresh checkout sharing the cache) makes no request to the Hub at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import ROOT, run_grader
+from fake_hub import FakeHub, serve
+
+from grader import config, datasets, demo, pipeline
+from grader.config import Data, Hub
+from grader.datasets import DataUnavailable
+from grader.errors import ConfigError
+
+DATASET = "course/digits-data"
+TRAIN = b"id,px0,label\n1,0,3\n2,16,7\n"
+IMAGES = bytes(range(256)) * 40
+
+
+def digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeHub]:
+    with serve() as state:
+        yield state
+
+
+@pytest.fixture
+def environ(hub: FakeHub, tmp_path: Path) -> dict[str, str]:
+    return {"HF_ENDPOINT": hub.url, "GRADER_DATA_CACHE": str(tmp_path / "cache")}
+
+
+def two_files(hub: FakeHub, tmp_path: Path, folder: str = "data") -> Data:
+    commit = hub.add_dataset(DATASET, {"train.csv": TRAIN, "images/part-0.bin": IMAGES, "README.md": b"# digits"})
+    files = {"train.csv": digest(TRAIN), "images/part-0.bin": digest(IMAGES)}
+    return Data(directory=tmp_path / folder, test=tmp_path / folder / "test.csv", hub=Hub(DATASET, commit, files))
+
+
+def cache_contents(tmp_path: Path) -> list[str]:
+    """Every file in the cache folder, relative to it."""
+    root = tmp_path / "cache"
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir())
+
+
+def test_files_are_fetched_read_only_into_the_data_folder_and_then_come_from_disk(
+    hub: FakeHub, environ: dict[str, str], tmp_path: Path
+) -> None:
+    data = two_files(hub, tmp_path)
+    heard: list[str] = []
+    first = datasets.ensure(data, environ=environ, echo=heard.append)
+    assert (first.downloaded, first.cached, first.ready) == (2, 0, 0)
+    assert first.downloaded_bytes == len(TRAIN) + len(IMAGES)
+    assert (data.directory / "train.csv").read_bytes() == TRAIN
+    assert (data.directory / "images" / "part-0.bin").read_bytes() == IMAGES
+    assert not (data.directory / "README.md").exists()  # only the files competition.yaml names
+    assert (data.directory / "train.csv").stat().st_mode & 0o222 == 0  # nobody edits it by accident
+    assert heard == ["images/part-0.bin: downloaded from the dataset course/digits-data (10240 bytes)",
+                     "train.csv: downloaded from the dataset course/digits-data (26 bytes)"]  # fmt: skip
+    assert cache_contents(tmp_path) == sorted(f"sha256/{digest(c)}" for c in (TRAIN, IMAGES))
+    asked = len(hub.requests)
+    assert asked == 4  # a HEAD and a GET for each file
+
+    again = datasets.ensure(data, environ=environ)
+    assert (again.ready, again.cached, again.downloaded) == (2, 0, 0)
+    checkout = two_files(hub, tmp_path, folder="fresh-checkout")  # another clone of the repository, same machine
+    fresh = datasets.ensure(checkout, environ=environ)
+    assert (fresh.ready, fresh.cached, fresh.downloaded) == (0, 2, 0)
+    assert (checkout.directory / "train.csv").read_bytes() == TRAIN
+    assert len(hub.requests) == asked  # neither asked the Hub anything
+
+
+def test_a_corrupted_cache_is_fetched_again_and_an_edited_data_file_is_restored(
+    hub: FakeHub, environ: dict[str, str], tmp_path: Path
+) -> None:
+    data = two_files(hub, tmp_path)
+    datasets.ensure(data, environ=environ)
+    train = data.directory / "train.csv"
+    train.unlink()
+    blob = tmp_path / "cache" / "sha256" / digest(TRAIN)
+    blob.chmod(0o644)
+    blob.write_bytes(b"id,px0,label\n1,0,9\n")  # a flipped bit on the runner's disk
+    asked = len(hub.requests)
+    healed = datasets.ensure(data, environ=environ)
+    assert (healed.downloaded, healed.ready) == (1, 1)
+    assert len(hub.requests) == asked + 2
+    assert train.read_bytes() == TRAIN and blob.read_bytes() == TRAIN
+
+    train.unlink()  # someone replaced the fetched file with their own version
+    train.write_bytes(b"id,px0,label\n")
+    restored = datasets.ensure(data, environ=environ)
+    assert (restored.cached, restored.ready, restored.downloaded) == (1, 1, 0)
+    assert train.read_bytes() == TRAIN
+    assert len(hub.requests) == asked + 2
+
+
+def test_without_data_hub_nothing_is_fetched(hub: FakeHub, environ: dict[str, str], tmp_path: Path) -> None:
+    assert datasets.ensure(Data(tmp_path / "data", tmp_path / "data" / "test.csv"), environ=environ).files == 0
+    assert hub.requests == [] and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("wrong sha256", r"^train\.csv of the dataset course/digits-data at revision \w{12} has sha256 "
+                         r"[0-9a-f]{64}, but competition\.yaml \(data\.hub\.files\) says 0{64}\. .*Nothing was run\.$"),
+        ("missing file", r"^test\.csv is not in the dataset course/digits-data at revision \w{12} \(data\.hub\.files\)"
+                         r".*listed at http://127\.0\.0\.1:\d+/datasets/course/digits-data/tree/\w{40}\. Nothing"),
+        ("unknown revision", r"^the dataset course/digits-data has no revision f{40} \(data\.hub\.revision\): copy the "
+                             r"full commit id"),
+        ("unknown dataset", r"^the dataset course/elsewhere does not exist or is not public \(data\.hub\.repo\)"),
+        ("server down", r"^could not fetch train\.csv from the dataset course/digits-data on http://127\.0\.0\.1:\d+ "
+                        r"\(HTTP 503\): the Hub or the network is down\. Run the command again later"),
+    ],
+)  # fmt: skip
+def test_an_unusable_file_is_one_clear_message_and_leaves_nothing_behind(
+    case: str, message: str, hub: FakeHub, environ: dict[str, str], tmp_path: Path
+) -> None:
+    commit = hub.add_dataset(DATASET, {"train.csv": TRAIN})
+    repo, revision, files = DATASET, commit, {"train.csv": digest(TRAIN)}
+    if case == "wrong sha256":
+        files = {"train.csv": "0" * 64}
+    elif case == "missing file":
+        files = {"test.csv": digest(TRAIN)}
+    elif case == "unknown revision":
+        revision = "f" * 40
+    elif case == "unknown dataset":
+        repo = "course/elsewhere"
+    elif case == "server down":
+        hub.down = True
+    data = Data(tmp_path / "data", tmp_path / "data" / "test.csv", Hub(repo, revision, files))
+    with pytest.raises(DataUnavailable, match=message):
+        datasets.ensure(data, environ=environ)
+    assert cache_contents(tmp_path) == []  # no blob, no partial download
+    assert not (tmp_path / "data").exists() or list((tmp_path / "data").iterdir()) == []
+
+
+HUB_KEY = """  test: data/test.csv           # every id here needs exactly one prediction
+  hub:
+    repo: {repo}
+    revision: {revision}
+    files:
+{files}"""
+
+
+def with_hub(text: str, repo: str, revision: str, files: dict[str, str]) -> str:
+    old = HUB_KEY.split("\n")[0]
+    assert old in text
+    listed = "\n".join(f"      {name}: {sha}" for name, sha in files.items())
+    return text.replace(old, HUB_KEY.format(repo=repo, revision=revision, files=listed), 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "says"),
+    [
+        ({"revision": "main"}, "data.hub.revision", "all 40 hexadecimal characters"),
+        ({"files": {"train.csv": "abc"}}, "data.hub.files.train.csv", "64 lowercase hexadecimal"),
+        ({"files": {"../secrets.csv": "ab" * 32}}, "data.hub.files", "no part starting with a dot"),
+        ({"files": {"a": "ab" * 32, "a/b.csv": "ab" * 32}}, "data.hub.files", "a is both a file and a folder"),
+        ({"files": {"train.csv": "1" * 63 + "0"}}, "data.hub.files.train.csv", "reads as a number; put it in quotes"),
+        ({"repo": "no-owner"}, "data.hub.repo", "OWNER/NAME"),
+    ],
+)
+def test_competition_yaml_refuses_a_hub_it_could_not_pin(change: dict[str, object], key: str, says: str) -> None:
+    text = (ROOT / "competition.yaml").read_text(encoding="utf-8")
+    hub = {"repo": DATASET, "revision": "a" * 40, "files": {"train.csv": "ab" * 32}, **change}
+    with pytest.raises(ConfigError) as caught:
+        config.parse(with_hub(text, **hub), root=ROOT)  # type: ignore[arg-type]
+    assert f"competition.yaml: {key}: " in str(caught.value) and says in str(caught.value)
+
+
+def test_competition_yaml_reads_the_hub_key() -> None:
+    text = (ROOT / "competition.yaml").read_text(encoding="utf-8")
+    quoted = '"0123456789012345678901234567890123456789012345678901234567890123"'  # all digits: quoted
+    files = {"images/train.parquet": "ab" * 32, "train.csv": quoted}
+    parsed = config.parse(with_hub(text, DATASET, "a" * 40, files), root=ROOT)
+    assert parsed.data.hub == Hub(DATASET, "a" * 40, {**files, "train.csv": quoted.strip('"')})
+    assert config.parse(text, root=ROOT).data.hub is None
+
+
+@pytest.fixture
+def hosted(hub: FakeHub, tmp_path: Path) -> Iterator[tuple[config.Competition, dict[str, str]]]:
+    """The demo competition, its train and test files moved from data/ into a dataset on the fake Hub."""
+    comp = demo.scratch_copy(config.load(ROOT / "competition.yaml"), tmp_path / "first")
+    files = {name: (comp.data.directory / name).read_bytes() for name in ("train.csv", "test.csv")}
+    commit = hub.add_dataset(DATASET, files)
+    yaml_file = comp.root / config.CONFIG_NAME
+    pinned = {name: digest(content) for name, content in files.items()}
+    yaml_file.write_text(with_hub(yaml_file.read_text(encoding="utf-8"), DATASET, commit, pinned), encoding="utf-8")
+    shutil.rmtree(comp.data.directory)
+    environ = {"HF_ENDPOINT": hub.url, "GRADER_DATA_CACHE": str(tmp_path / "cache")}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environ.items():
+            patch.setenv(name, value)
+        yield config.load(yaml_file), environ
+
+
+@pytest.mark.slow
+def test_a_competition_whose_data_is_on_the_hub_grades_twice_the_second_time_from_the_cache(
+    hosted: tuple[config.Competition, dict[str, str]], hub: FakeHub, tmp_path: Path
+) -> None:
+    comp, _ = hosted
+    notebook = ROOT / "examples" / "submissions" / "alice" / "knn.ipynb"
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    first = pipeline.grade(notebook, comp, user="alice", out_dir=tmp_path / "run1", db=tmp_path / "one.db", now=now)
+    assert first.result.status == "completed", first.result.error
+    assert first.recorded.status == "completed" and first.result.public_score is not None
+    assert 0.9 < first.result.public_score < 1.0
+    assert sum(r.startswith("GET /datasets/") for r in hub.requests) == 2
+    asked = list(hub.requests)
+
+    # A fresh checkout of the same competition on the same runner: its data folder is empty.
+    second_root = tmp_path / "second"
+    shutil.copytree(comp.root, second_root, ignore=shutil.ignore_patterns("data", "leaderboard"))
+    second = config.load(second_root / config.CONFIG_NAME)
+    assert not second.data.directory.exists()
+    again = pipeline.grade(notebook, second, user="alice", out_dir=tmp_path / "run2", db=tmp_path / "two.db", now=now)
+    assert again.result.status == "completed", again.result.error
+    assert again.result.public_score == first.result.public_score
+    assert again.result.private_score == first.result.private_score
+    assert hub.requests == asked  # no request at all: everything came from the cache
+    assert (second.data.directory / "train.csv").read_bytes() == (comp.data.directory / "train.csv").read_bytes()
+
+
+def test_the_commands_fetch_or_refuse_with_one_line_and_run_nothing(
+    hosted: tuple[config.Competition, dict[str, str]], hub: FakeHub, tmp_path: Path
+) -> None:
+    comp, environ = hosted
+    yaml_file = comp.root / config.CONFIG_NAME
+    good = yaml_file.read_text(encoding="utf-8")
+    train = comp.data.hub.files["train.csv"] if comp.data.hub else ""
+    yaml_file.write_text(good.replace(train, "ab" * 32), encoding="utf-8")
+    notebook = ROOT / "examples" / "submissions" / "alice" / "knn.ipynb"
+    refused = run_grader("run", str(notebook), "--out", str(tmp_path / "out"), cwd=comp.root, env=environ)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("error: train.csv of the dataset course/digits-data at revision ")
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "executed.ipynb").exists()  # no run started
+    assert not (comp.data.directory / "train.csv").exists()
+
+    yaml_file.write_text(good, encoding="utf-8")
+    fetched = run_grader("data", "fetch", "--no-progress", cwd=comp.root, env=environ)
+    assert fetched.returncode == 0, fetched.stderr
+    assert fetched.stdout == (
+        f"2 files of the dataset course/digits-data are in {comp.data.directory}: 1 already there, "
+        f"0 from the cache, 1 downloaded ({(comp.data.directory / 'train.csv').stat().st_size} bytes).\n"
+    )  # test.csv was fetched before the run was refused for train.csv
+    assert (comp.data.directory / "train.csv").is_file()
