@@ -279,7 +279,7 @@ def _unquoted_digests(raw: dict[str, Any], path: str) -> None:
 
 
 def _data(raw: dict[str, Any], root: Path, path: str) -> Data:
-    """The ``data`` mapping; a fetched file must not also be the place of a folder of another one."""
+    """The ``data`` mapping. A fetched file is not also another one's folder, and the test ids stay in git."""
     hub = None
     if "hub" in raw:
         files = dict(raw["hub"]["files"])
@@ -287,6 +287,16 @@ def _data(raw: dict[str, Any], root: Path, path: str) -> Data:
         for name in sorted(folders & set(files)):
             raise ConfigError(f"{name} is both a file and a folder of another file.", path=path, key="data.hub.files")
         hub = Hub(repo=raw["hub"]["repo"], revision=raw["hub"]["revision"], files=files)
+        test = (root / raw["test"]).resolve()
+        if test.is_relative_to((root / raw["directory"]).resolve()):
+            inside = test.relative_to((root / raw["directory"]).resolve()).as_posix()
+            if inside in files:
+                raise ConfigError(
+                    f"{raw['test']} is also in data.hub.files; keep it in git: the scoring jobs read its ids "
+                    "without fetching anything. Put large test features in a file of their own on the Hub.",
+                    path=path,
+                    key="data.test",
+                )
     return Data(directory=root / raw["directory"], test=root / raw["test"], hub=hub)
 
 

@@ -8,6 +8,7 @@ second competition (a fresh checkout sharing the cache) makes no request to the 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from conftest import ROOT, run_grader
 from fake_hub import FakeHub, serve
 
@@ -171,6 +173,7 @@ def with_hub(text: str, repo: str, revision: str, files: dict[str, str]) -> str:
         ({"files": {"a": "ab" * 32, "a/b.csv": "ab" * 32}}, "data.hub.files", "a is both a file and a folder"),
         ({"files": {"train.csv": "1" * 63 + "0"}}, "data.hub.files.train.csv", "reads as a number; put it in quotes"),
         ({"repo": "no-owner"}, "data.hub.repo", "OWNER/NAME"),
+        ({"files": {"test.csv": "ab" * 32}}, "data.test", "data/test.csv is also in data.hub.files; keep it in git"),
     ],
 )
 def test_competition_yaml_refuses_a_hub_it_could_not_pin(change: dict[str, object], key: str, says: str) -> None:
@@ -192,14 +195,14 @@ def test_competition_yaml_reads_the_hub_key() -> None:
 
 @pytest.fixture
 def hosted(hub: FakeHub, tmp_path: Path) -> Iterator[tuple[config.Competition, dict[str, str]]]:
-    """The demo competition, its train and test files moved from data/ into a dataset on the fake Hub."""
+    """The demo competition, its training set moved from data/ into a dataset on the fake Hub (with a 2nd file)."""
     comp = demo.scratch_copy(config.load(ROOT / "competition.yaml"), tmp_path / "first")
-    files = {name: (comp.data.directory / name).read_bytes() for name in ("train.csv", "test.csv")}
+    files = {"train.csv": (comp.data.directory / "train.csv").read_bytes(), "extra/notes.txt": b"pixels are 0-16\n"}
     commit = hub.add_dataset(DATASET, files)
     yaml_file = comp.root / config.CONFIG_NAME
     pinned = {name: digest(content) for name, content in files.items()}
     yaml_file.write_text(with_hub(yaml_file.read_text(encoding="utf-8"), DATASET, commit, pinned), encoding="utf-8")
-    shutil.rmtree(comp.data.directory)
+    (comp.data.directory / "train.csv").unlink()  # the test ids stay in git (data/test.csv)
     environ = {"HF_ENDPOINT": hub.url, "GRADER_DATA_CACHE": str(tmp_path / "cache")}
     with pytest.MonkeyPatch.context() as patch:
         for name, value in environ.items():
@@ -214,19 +217,24 @@ def test_a_competition_whose_data_is_on_the_hub_grades_twice_the_second_time_fro
     comp, _ = hosted
     notebook = ROOT / "examples" / "submissions" / "alice" / "knn.ipynb"
     now = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("Europe/Paris"))
-    first = pipeline.grade(notebook, comp, user="alice", out_dir=tmp_path / "run1", db=tmp_path / "one.db", now=now)
+    first = pipeline.grade(
+        notebook, comp, user="alice", out_dir=tmp_path / "run1", db=tmp_path / "one.db", now=now, sandbox="required"
+    )
     assert first.result.status == "completed", first.result.error
+    assert first.result.extra["sandbox"] == "bubblewrap"  # ./data/train.csv was read inside the sandbox
     assert first.recorded.status == "completed" and first.result.public_score is not None
     assert 0.9 < first.result.public_score < 1.0
-    assert sum(r.startswith("GET /datasets/") for r in hub.requests) == 2
+    assert sum(r.startswith("GET /datasets/") for r in hub.requests) == 2  # train.csv and extra/notes.txt
     asked = list(hub.requests)
 
     # A fresh checkout of the same competition on the same runner: its data folder is empty.
     second_root = tmp_path / "second"
-    shutil.copytree(comp.root, second_root, ignore=shutil.ignore_patterns("data", "leaderboard"))
+    shutil.copytree(comp.root, second_root, ignore=shutil.ignore_patterns("train.csv", "extra", "leaderboard"))
     second = config.load(second_root / config.CONFIG_NAME)
-    assert not second.data.directory.exists()
-    again = pipeline.grade(notebook, second, user="alice", out_dir=tmp_path / "run2", db=tmp_path / "two.db", now=now)
+    assert sorted(p.name for p in second.data.directory.iterdir()) == ["test.csv"]
+    again = pipeline.grade(
+        notebook, second, user="alice", out_dir=tmp_path / "run2", db=tmp_path / "two.db", now=now, sandbox="required"
+    )
     assert again.result.status == "completed", again.result.error
     assert again.result.public_score == first.result.public_score
     assert again.result.private_score == first.result.private_score
@@ -256,5 +264,29 @@ def test_the_commands_fetch_or_refuse_with_one_line_and_run_nothing(
     assert fetched.stdout == (
         f"2 files of the dataset course/digits-data are in {comp.data.directory}: 1 already there, "
         f"0 from the cache, 1 downloaded ({(comp.data.directory / 'train.csv').stat().st_size} bytes).\n"
-    )  # test.csv was fetched before the run was refused for train.csv
+    )  # extra/notes.txt was fetched before the run was refused for train.csv
     assert (comp.data.directory / "train.csv").is_file()
+
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+RUNS_NOTEBOOKS = re.compile(r"\bgrader (run|check|regrade(?! merge))\b")  # regrade merge only scores
+
+
+def test_every_job_that_runs_notebooks_fetches_the_data_first() -> None:
+    """The notebook's ./data must hold the fetched files: a job that runs one fetches them in a step before."""
+    jobs = 0
+    for workflow in sorted(WORKFLOWS.glob("*.yml")):
+        for name, job in yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"].items():
+            steps = job.get("steps", [])
+            runs = [i for i, step in enumerate(steps) if RUNS_NOTEBOOKS.search(step.get("run", ""))]
+            if not runs:
+                continue
+            jobs += 1
+            fetch = [i for i, step in enumerate(steps) if step.get("uses") == "./.github/actions/competition-data"]
+            assert fetch and fetch[0] < runs[0], f"{workflow.name}: {name} runs notebooks before fetching the data"
+    assert jobs == 4  # evaluate, regrade's shards, admin's run, ci's check of a teacher's competition
+    action = yaml.safe_load((ROOT / ".github" / "actions" / "competition-data" / "action.yml").read_text())
+    cache, fetch_step = action["runs"]["steps"]
+    assert cache["uses"].startswith("actions/cache@") and cache["with"]["path"] == "~/.cache/grader/data"
+    assert "hashFiles('competition.yaml')" in cache["with"]["key"]
+    assert fetch_step["run"] == "grader data fetch --no-progress"
