@@ -48,10 +48,14 @@ def scratch_copy(competition: Competition, target: Path) -> Competition:
         destination = target / source.relative_to(competition.root)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, destination)
+    hub = competition.data.hub
+    fetched = {competition.data.directory / name for name in (hub.files if hub else ())}
     shutil.copytree(
         competition.data.directory,
         target / competition.data.directory.relative_to(competition.root),
         dirs_exist_ok=True,
+        # data.hub's files are read-only (a second copy over them would fail): the run fetches them from the cache
+        ignore=lambda folder, names: [name for name in names if Path(folder) / name in fetched],
     )
     return config.load(target / config.CONFIG_NAME)
 

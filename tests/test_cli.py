@@ -230,8 +230,9 @@ def test_invalid_notebook_still_gets_an_executed_notebook_saying_why(comp: Path)
 
 def test_the_cli_starts_without_heavy_imports() -> None:
     probe = (
-        "import sys, grader.cli, grader.pipeline, grader.config, grader.store;"
-        "heavy = {'pandas', 'sklearn', 'papermill', 'nbclient', 'nbformat', 'numpy', 'jsonschema', 'yaml'};"
+        "import sys, grader.cli, grader.pipeline, grader.config, grader.store, grader.datasets;"
+        "heavy = {'pandas', 'sklearn', 'papermill', 'nbclient', 'nbformat', 'numpy', 'jsonschema', 'yaml',"
+        "'huggingface_hub'};"
         "print(sorted(heavy & set(sys.modules)))"
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

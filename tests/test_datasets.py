@@ -210,6 +210,22 @@ def hosted(hub: FakeHub, tmp_path: Path) -> Iterator[tuple[config.Competition, d
         yield config.load(yaml_file), environ
 
 
+def test_the_demo_copies_the_committed_data_and_leaves_the_fetched_files_to_the_fetch(
+    hosted: tuple[config.Competition, dict[str, str]], tmp_path: Path
+) -> None:
+    comp, environ = hosted
+    datasets.ensure(comp.data, environ=environ)
+    scratch = demo.scratch_copy(comp, tmp_path / "kept")
+    assert [p.name for p in scratch.data.directory.rglob("*") if p.is_file()] == ["test.csv"]
+    assert datasets.ensure(scratch.data, environ=environ).cached == 2
+    # `grader demo --keep DIR` again: the copy leaves the read-only fetched files alone (it cannot write them)
+    (comp.data.directory / "train.csv").unlink()  # (a new file: the fetched one shares the cache's inode)
+    (comp.data.directory / "train.csv").write_bytes(b"changed")  # so that a copy of it would show
+    again = demo.scratch_copy(comp, tmp_path / "kept")
+    assert (again.data.directory / "train.csv").read_bytes() != b"changed"
+    assert datasets.ensure(again.data, environ=environ).ready == 2
+
+
 @pytest.mark.slow
 def test_a_competition_whose_data_is_on_the_hub_grades_twice_the_second_time_from_the_cache(
     hosted: tuple[config.Competition, dict[str, str]], hub: FakeHub, tmp_path: Path
