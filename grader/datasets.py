@@ -147,7 +147,7 @@ def _download(hub: Hub, name: str, expected: str, blob: Path, *, endpoint: str, 
                     local_dir=folder,
                     endpoint=endpoint,
                     token=False,  # the workflow that runs notebooks has no secret: the dataset must be public
-                    tqdm_class=None if progress else _silent_bar(),
+                    tqdm_class=_bar(name, shown=progress),
                 )
             )
         except Exception as ex:  # huggingface_hub and its HTTP library share no base class but Exception
@@ -189,14 +189,15 @@ def _hub_quiet() -> Iterator[None]:
         hub_logging.set_verbosity(before)
 
 
-def _silent_bar() -> Any:
+def _bar(name: str, *, shown: bool) -> Any:
+    """A progress bar class that obeys ``--progress/--no-progress`` (huggingface_hub's own asks the terminal)."""
     from tqdm.auto import tqdm
 
-    class Silent(tqdm):  # type: ignore[misc]
+    class Bar(tqdm):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **{**kwargs, "disable": True})
+            super().__init__(*args, **{**kwargs, "desc": name, "disable": not shown})
 
-    return Silent
+    return Bar
 
 
 def _explain(ex: BaseException, hub: Hub, name: str, endpoint: str) -> str:

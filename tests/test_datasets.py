@@ -108,6 +108,17 @@ def test_a_corrupted_cache_is_fetched_again_and_an_edited_data_file_is_restored(
     assert len(hub.requests) == asked + 2
 
 
+@pytest.mark.parametrize("progress", [True, False])
+def test_a_download_shows_a_progress_bar_only_when_asked(
+    progress: bool, hub: FakeHub, environ: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    datasets.ensure(two_files(hub, tmp_path), environ=environ, progress=progress)
+    bars = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if "100%" in line]
+    assert bool(bars) is progress
+    if progress:
+        assert bars[-1].startswith("train.csv: 100%") and "26.0/26.0" in bars[-1]
+
+
 def test_without_data_hub_nothing_is_fetched(hub: FakeHub, environ: dict[str, str], tmp_path: Path) -> None:
     assert datasets.ensure(Data(tmp_path / "data", tmp_path / "data" / "test.csv"), environ=environ).files == 0
     assert hub.requests == [] and not (tmp_path / "cache").exists()
