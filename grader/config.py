@@ -272,7 +272,7 @@ def _unquoted_digests(raw: dict[str, Any], path: str) -> None:
     for name, value in (files or {}).items() if isinstance(files, dict) else ():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             raise ConfigError(
-                'this sha256 reads as a number; put it in quotes, as in train.csv: "0123…".',
+                f'this sha256 reads as a number; put it in quotes, e.g. {name}: "0123…".',
                 path=path,
                 key=f"data.hub.files.{name}",
             )
@@ -284,8 +284,11 @@ def _data(raw: dict[str, Any], root: Path, path: str) -> Data:
     if "hub" in raw:
         files = dict(raw["hub"]["files"])
         folders = {"/".join(name.split("/")[:i]) for name in files for i in range(1, name.count("/") + 1)}
-        for name in sorted(folders & set(files)):
-            raise ConfigError(f"{name} is both a file and a folder of another file.", path=path, key="data.hub.files")
+        clash = sorted(folders & set(files))
+        if clash:
+            raise ConfigError(
+                f"{clash[0]} is both a file and a folder of another file.", path=path, key="data.hub.files"
+            )
         hub = Hub(repo=raw["hub"]["repo"], revision=raw["hub"]["revision"], files=files)
         test = (root / raw["test"]).resolve()
         if test.is_relative_to((root / raw["directory"]).resolve()):
