@@ -705,7 +705,11 @@ def pr_score(ctx: click.Context, run_dir: Path) -> None:
 @db_opt
 @click.option("--push/--no-push", default=True, show_default=True, help="Commit and push the leaderboard.")
 @click.option("--branch", help="Branch to push to [default: the repository's default branch, from the event].")
-@click.option("--attempts", type=click.IntRange(min=1, max=20), default=5, show_default=True, help="Push attempts.")
+@click.option(
+    "--attempts",
+    type=click.IntRange(min=1, max=1000),
+    help="Push tries at most; the push also stops trying after 10 minutes [default: 100].",
+)
 @click.option(
     "--answer-file",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -714,7 +718,7 @@ def pr_score(ctx: click.Context, run_dir: Path) -> None:
 @event_opt
 @click.pass_context
 def pr_record(
-    ctx: click.Context, run_dir: Path, db: Path | None, push: bool, branch: str | None, attempts: int,
+    ctx: click.Context, run_dir: Path, db: Path | None, push: bool, branch: str | None, attempts: int | None,
     answer_file: Path | None, event_path: Path | None,
 ) -> None:  # fmt: skip
     """Record a verified, scored RUN and push the leaderboard, surviving push races; output `answer`.

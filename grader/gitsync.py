@@ -8,7 +8,16 @@ request changes, a file as committed, whether a path is tracked or ignored.
 cannot be merged. So a rejected push is never merged or rebased: :func:`push_with_retry`
 fetches, resets the work tree to the remote branch, applies the change again (recording is
 idempotent by run id, so a run the other recorder already pushed is not recorded twice),
-commits and pushes, a bounded number of times with a growing, jittered pause.
+commits and pushes, with a growing, jittered pause between tries, for at most
+:data:`DEFAULT_BUDGET` seconds (and :data:`DEFAULT_ATTEMPTS` tries).
+
+The bound is sized for a deadline rush (docs/reliability.md): two hundred score jobs that
+finish within a minute of each other all push to the one branch. The remote takes one push
+per fetch-record-push cycle, so the last of them waits about as long as all the others' cycles
+together; the pauses are capped so that a recorder keeps trying while the queue drains, and
+fully jittered so that the losers of one round do not all come back together. When the bound
+is reached the push fails loudly (:class:`SyncError`, exit code 3) and nothing is half-written:
+the run is simply not recorded yet, and re-running the job records it once.
 
 Credentials: with ``actions/checkout``'s ``persist-credentials: false`` the clone holds no
 token. When ``token`` is given it is handed to git for each fetch and push only, as an HTTP
@@ -34,7 +43,10 @@ from grader.verify import ChangedFile
 
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
-DEFAULT_ATTEMPTS = 5
+DEFAULT_ATTEMPTS = 100  # tries; with the default pauses the time budget ends first
+DEFAULT_BUDGET = 600.0  # seconds of trying in all: the score job's 15 minutes hold it with room to spare
+FIRST_PAUSE = 0.5  # seconds before the second try, doubling each time ...
+MAX_PAUSE = 15.0  # ... up to this; each pause is drawn uniformly below its ceiling (full jitter)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,13 +68,18 @@ class Pushed:
 
 @dataclass(frozen=True)
 class Git:
-    """A clone to commit in, the remote and branch to push to, how to authenticate, and how many tries a push gets."""
+    """A clone to commit in, the remote and branch to push to, how to authenticate, and how long a push keeps trying.
+
+    ``attempts``: at most this many tries; ``budget``: seconds after the first try past which
+    no new try starts.
+    """
 
     root: Path
     remote: str = "origin"
     branch: str = "main"
     token: str | None = None
     attempts: int = DEFAULT_ATTEMPTS
+    budget: float = DEFAULT_BUDGET
 
     def read(self, *args: str) -> bytes | None:
         """The raw output of a git command that reads (``show``, ``cat-file``), or None when git fails."""
@@ -107,16 +124,24 @@ def push_with_retry(
     paths: Sequence[str],
     message: str,
     attempts: int | None = None,
-    pause: float = 1.0,
+    budget: float | None = None,
+    pause: float = FIRST_PAUSE,
+    max_pause: float = MAX_PAUSE,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    jitter: Callable[[], float] = random.random,
 ) -> tuple[T, Pushed]:
     """Apply ``change`` on top of the remote branch, commit ``paths`` and push; on a race, start over.
 
     ``change`` must be idempotent (it runs once per attempt, each time on a fresh copy of
-    the remote branch). ``attempts``: how many tries (``git.attempts`` when not given). Returns
-    what the last ``change`` returned and what was pushed.
+    the remote branch). Bounded by ``attempts`` tries and ``budget`` seconds (``git``'s when not
+    given): after a lost race the pause is drawn from ``[0, min(max_pause, pause * 2**k))``
+    and no try starts once the budget would be spent. Returns what the last ``change``
+    returned and what was pushed; :class:`SyncError` when the bound is reached.
     """
-    attempts = git.attempts if attempts is None else attempts
+    attempts = max(1, git.attempts if attempts is None else attempts)
+    budget = git.budget if budget is None else budget
+    started = clock()
     for attempt in range(1, attempts + 1):
         git.run("fetch", "--quiet", git.remote, f"+refs/heads/{git.branch}:refs/remotes/{git.remote}/{git.branch}",
                 auth=True)  # fmt: skip
@@ -129,16 +154,20 @@ def push_with_retry(
         git.run("-c", f"user.name={BOT_NAME}", "-c", f"user.email={BOT_EMAIL}", "commit", "--quiet", "-m", message)
         pushed = git.run("push", "--porcelain", git.remote, f"HEAD:refs/heads/{git.branch}", check=False, auth=True)
         if pushed.returncode == 0:
+            log.info("pushed on attempt %d after %.1f s", attempt, clock() - started)
             return outcome, Pushed(git.run("rev-parse", "HEAD").stdout.strip(), attempt)
         if not _is_race(pushed.stdout + pushed.stderr):
             raise SyncError(f"git push to {git.remote} {git.branch} failed: {_last(pushed.stderr or pushed.stdout)}")
-        if attempt < attempts:
-            wait = pause * 2 ** (attempt - 1) * (1 + random.random())  # noqa: S311 - jitter, not crypto
-            log.info("push lost a race (attempt %d of %d); retrying in %.1f s", attempt, attempts, wait)
-            sleep(wait)
+        wait = min(max_pause, pause * 2 ** (attempt - 1)) * jitter()
+        if attempt == attempts or clock() - started + wait > budget:
+            break
+        log.info("push lost a race (attempt %d of %d); retrying in %.1f s", attempt, attempts, wait)
+        sleep(wait)
     raise SyncError(
-        f"the push to {git.remote} {git.branch} lost the race {attempts} times; nothing is lost (recording is "
-        "idempotent): re-run the job."
+        f"the leaderboard could not be pushed to {git.remote} {git.branch}: other recorders won the race "
+        f"{attempt} times in {clock() - started:.0f} s (the bound is {attempts} tries or {budget:.0f} s). "
+        "This run is not recorded yet and nothing was half-written: re-run this job (on GitHub: Re-run failed "
+        "jobs) and it is recorded once."
     )
 
 

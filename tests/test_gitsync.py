@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+import sys
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from grader.gitsync import Git, SyncError, changed_files, push_with_retry
 from grader.result import Result
 
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+sys.path.insert(0, str(ROOT / "benchmarks"))  # rush.py: the deadline rush's harness, run small here
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -152,10 +154,80 @@ def test_the_retry_is_bounded(remote: Path, tmp_path: Path) -> None:
         push_with_retry(Git(a.root), recorder(a, run, "alice"), paths=["leaderboard"], message="a")
         (b.root / "leaderboard" / "note.txt").write_text(str(next(counter)))
 
-    with pytest.raises(SyncError, match="lost the race 3 times"):
+    with pytest.raises(SyncError, match="won the race 3 times"):
         push_with_retry(
             Git(b.root), always_beaten, paths=["leaderboard"], message="b", attempts=3, sleep=lambda s: None
         )
+
+
+def test_the_retry_pauses_double_up_to_a_cap_and_stop_when_the_time_is_spent(remote: Path, tmp_path: Path) -> None:
+    """Sized for a deadline rush: pauses 0.5, 1, 2, ... s capped at 15 s (before jitter), and no try past the budget."""
+    a, b = clone(remote, tmp_path / "a"), clone(remote, tmp_path / "b")
+    counter = iter(range(1000))
+    now = [0.0]
+    slept: list[float] = []
+
+    def always_beaten() -> None:
+        def a_change() -> None:
+            (a.root / "leaderboard" / "other.txt").write_text(str(next(counter)))
+
+        push_with_retry(Git(a.root), a_change, paths=["leaderboard"], message="a")
+        (b.root / "leaderboard" / "note.txt").write_text(str(next(counter)))
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    with pytest.raises(SyncError, match=r"won the race 9 times in 60 s .*re-run this job"):
+        push_with_retry(Git(b.root, budget=70), always_beaten, paths=["leaderboard"], message="b",
+                        sleep=sleep, clock=lambda: now[0], jitter=lambda: 1.0)  # fmt: skip
+    assert slept == [0.5, 1, 2, 4, 8, 15, 15, 15]  # a ninth pause would end past 70 s
+    assert len(git(remote, "log", "--format=%s", "main").splitlines()) == 1 + 9  # a's nine; none of b's
+
+
+def test_a_rush_of_record_steps_records_each_run_once_and_keeps_the_quota(tmp_path: Path) -> None:
+    """benchmarks/rush.py, small: eight `grader pr record` processes, one bare remote. One participant submits
+    seven runs against a quota of five: the race must not let a sixth through nor lose one."""
+    import rush
+
+    prepared = rush.prepare(tmp_path, 8)
+    outcomes = rush.launch(prepared, spread=1.0)
+    assert [o.returncode for o in outcomes] == [0] * 8, [o.output for o in outcomes if o.returncode]
+    assert rush.check(prepared, tmp_path) == []
+    assert {o.submission.user for o in outcomes} == {"heavy0", "student0"}
+
+
+def test_a_push_that_keeps_losing_fails_loudly_and_the_next_run_records_it(tmp_path: Path) -> None:
+    """Past the retry's bound the record step exits 3 with one line saying what to do; nothing is half-pushed,
+    and running it again records the run once."""
+    import rush
+
+    prepared = rush.prepare(tmp_path, 8)
+    recorder, run = prepared.clones[0], prepared.runs[0]
+    rival = tmp_path / "rival"
+    git(tmp_path, "clone", "-q", str(prepared.remote), str(rival))
+    beat = tmp_path / "beat.sh"  # before each push of the recorder is received, a rival pushes first
+    beat.write_text(
+        "#!/bin/sh\n"
+        f"git -C {rival} pull -q --rebase && git -C {rival} -c user.name=r -c user.email=r@r commit -q "
+        f"--allow-empty -m rival && git -C {rival} push -q\n"
+        'exec git-receive-pack "$@"\n'
+    )
+    beat.chmod(0o755)
+    git(recorder, "config", "remote.origin.receivepack", str(beat))
+    grader = [str(rush.GRADER), "pr", "record", str(run), "--answer-file", str(tmp_path / "answer.json")]
+    env = {"PATH": f"{rush.GRADER.parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    lost = subprocess.run([*grader, "--attempts", "2"], cwd=recorder, env=env, capture_output=True, text=True)
+    assert lost.returncode == 3, lost.stdout + lost.stderr
+    assert "won the race 2 times" in lost.stderr and "not recorded yet" in lost.stderr
+    assert "Traceback" not in lost.stderr and len(lost.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "answer.json").exists()
+    assert git(prepared.remote, "log", "--format=%s", "main").splitlines() == ["rival", "rival", "competition"]
+
+    git(recorder, "config", "--unset", "remote.origin.receivepack")
+    again = subprocess.run(grader, cwd=recorder, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert remote_rows(prepared.remote, tmp_path) == [(prepared.submissions[0].run_id, "heavy0")]
 
 
 def test_a_push_refused_for_another_reason_is_not_retried(remote: Path, tmp_path: Path) -> None:
