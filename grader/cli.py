@@ -708,7 +708,7 @@ def pr_score(ctx: click.Context, run_dir: Path) -> None:
 @click.option(
     "--attempts",
     type=click.IntRange(min=1, max=1000),
-    help="Push tries at most; the push also stops trying after 10 minutes [default: 100].",
+    help="Push tries at most; the push also stops trying after 15 minutes [default: 100].",
 )
 @click.option(
     "--answer-file",

@@ -44,7 +44,7 @@ from grader.verify import ChangedFile
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 DEFAULT_ATTEMPTS = 100  # tries; with the default pauses the time budget ends first
-DEFAULT_BUDGET = 600.0  # seconds of trying in all: the score job's 15 minutes hold it with room to spare
+DEFAULT_BUDGET = 900.0  # seconds of trying in all: the score job's 25 minutes hold it with room to spare
 FIRST_PAUSE = 0.5  # seconds before the second try, doubling each time ...
 MAX_PAUSE = 15.0  # ... up to this; each pause is drawn uniformly below its ceiling (full jitter)
 

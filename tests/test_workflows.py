@@ -115,9 +115,12 @@ def test_notebooks_run_only_after_the_environment_is_built_from_the_lock(workflo
     if workflow == "evaluate.yml":  # only once the pull request is known to change nothing but its notebook
         assert steps.index("Find the submitted notebook") < built
     action = yaml.safe_load((ROOT / ".github" / "actions" / "notebook-env" / "action.yml").read_text())
-    cache, build = action["runs"]["steps"]
-    assert cache["uses"].startswith("actions/cache@") and "hashFiles('environment/**')" in cache["with"]["key"]
+    restore, build, save = action["runs"]["steps"]
+    assert restore["uses"].startswith("actions/cache/restore@")
+    assert "hashFiles('environment/**')" in restore["with"]["key"]
     assert build["run"] == "grader env build --no-progress"
+    assert save["uses"].startswith("actions/cache/save@") and save["if"] == "steps.restore.outputs.cache-hit != 'true'"
+    assert save["with"] == {"path": restore["with"]["path"], "key": "${{ steps.restore.outputs.cache-primary-key }}"}
 
 
 def test_secrets_only_where_needed() -> None:
