@@ -123,6 +123,20 @@ def test_notebooks_run_only_after_the_environment_is_built_from_the_lock(workflo
     assert save["with"] == {"path": restore["with"]["path"], "key": "${{ steps.restore.outputs.cache-primary-key }}"}
 
 
+def test_the_install_every_job_runs_ships_every_package_of_the_grader() -> None:
+    """setup-grader installs the grader from pyproject.toml (not editable): a subpackage left out of it
+    (grader.store once was) makes every job's grader fail on import, which the act tests, running this
+    virtualenv's editable grader, cannot see."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    shipped = set(find_packages(str(ROOT), include=find["include"]))
+    on_disk = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "grader").rglob("__init__.py")}
+    assert on_disk <= shipped and "grader.store" in on_disk
+
+
 def test_secrets_only_where_needed() -> None:
     score = load("score.yml")["jobs"]
     holders = {
