@@ -313,7 +313,9 @@ def test_every_job_that_runs_notebooks_fetches_the_data_first() -> None:
             assert fetch and fetch[0] < runs[0], f"{workflow.name}: {name} runs notebooks before fetching the data"
     assert jobs == 4  # evaluate, regrade's shards, admin's run, ci's check of a teacher's competition
     action = yaml.safe_load((ROOT / ".github" / "actions" / "competition-data" / "action.yml").read_text())
-    cache, fetch_step = action["runs"]["steps"]
-    assert cache["uses"].startswith("actions/cache@") and cache["with"]["path"] == "~/.cache/grader/data"
-    assert "hashFiles('competition.yaml')" in cache["with"]["key"]
+    restore, fetch_step, save = action["runs"]["steps"]
+    assert restore["uses"].startswith("actions/cache/restore@") and restore["with"]["path"] == "~/.cache/grader/data"
+    assert "hashFiles('competition.yaml')" in restore["with"]["key"]
     assert fetch_step["run"] == "grader data fetch --no-progress"
+    # Saved right after the fetch, within the action: nothing a notebook does later reaches the cache.
+    assert save["uses"].startswith("actions/cache/save@") and save["with"]["path"] == "~/.cache/grader/data"
