@@ -29,6 +29,10 @@ from grader.store import Recorded
 from grader.untrusted import printable
 
 MARKER = "<!-- grader:result -->"
+LATE_NOTE = (
+    "Scored late, not ranked: the competition had closed when you submitted. Late submissions are scored so "
+    "that you can keep practising; they are shown apart on the site, never ranked and never on the final leaderboard."
+)
 EXCERPT_LINES = 15
 EXCERPT_CHARS = 1500
 FRAME_LINES = 9  # of the student's own frame: where, and the lines around the one that failed
@@ -71,6 +75,7 @@ class Answer:
     previous_best: float | None = None  # the entrant's best public score before this submission
     user: str | None = None  # who opened the pull request (their history is on the site under this login)
     site_url: str | None = None  # the competition's public site, ending in "/" (set by the job that answers)
+    late: bool = False  # made after the end of a competition that keeps scoring (`late: scored`): never ranked
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -103,10 +108,11 @@ def recorded(
 
     ``traceback``: the failing cell's, from :func:`traceback_in` (shown for a ``failed`` run only:
     a timeout or a killed kernel has none of its own). ``at``: when it was submitted; once the
-    competition has ended, no quota is left to tell.
+    competition has ended, no quota is left to tell (unless it keeps scoring late submissions, which the
+    daily quota still limits).
     """
     error = result.error if outcome.status not in ("completed", "rejected") else None
-    ended = at is not None and at >= competition.end
+    ended = at is not None and at >= competition.end and competition.late != "scored"
     shown = _tail(traceback) if traceback and outcome.status == "failed" else None
     resets = outcome.quota_resets_at.astimezone(competition.timezone)
     return Answer(
@@ -136,6 +142,7 @@ def recorded(
         traceback=shown or None,
         previous_best=outcome.previous_best,
         user=user,
+        late=outcome.late,
     )
 
 
@@ -227,7 +234,9 @@ def comment(answer: Answer) -> str:
                 ]
         if answer.kind == "rejected":
             lines += ["", f"**Not scored:** {inline(answer.reasons[0] if answer.reasons else 'rejected')}"]
-        if answer.kind == "scored" and answer.final_choices:
+        if answer.late:
+            lines += ["", f"**{LATE_NOTE}**"]
+        if answer.kind == "scored" and answer.final_choices and not answer.late:
             which = f" #{answer.submission_id}" if answer.submission_id is not None else ""
             anywhere = f", or `/final{which}` on any of your pull requests" if answer.submission_id is not None else ""
             lines += [
@@ -255,6 +264,8 @@ def status(answer: Answer) -> tuple[str, str]:
     """(state, description) of the commit status that carries the verdict on the head commit."""
     if answer.kind == "pending":
         return "pending", "Scoring: the verdict follows in a few minutes"
+    if answer.kind == "scored" and answer.late:
+        return "success", f"Scored late {render.score(answer.public_score)}, not ranked"
     if answer.kind == "scored":
         rank = f", rank {answer.rank}" if answer.rank is not None else ""
         return "success", f"Scored {render.score(answer.public_score)}{rank}"
@@ -285,7 +296,7 @@ def _headline(answer: Answer) -> str:
     if answer.kind == "pending":
         return "⏳ Scoring your notebook"
     if answer.kind == "scored":
-        return f"✅ Scored: {render.score(answer.public_score)}"
+        return f"✅ Scored{' late' if answer.late else ''}: {render.score(answer.public_score)}"
     if answer.kind == "failed" and answer.status == "invalid":
         return "❌ Your notebook ran, but its predictions were refused"
     if answer.kind == "failed":
@@ -329,6 +340,10 @@ def _facts(answer: Answer) -> list[tuple[str, str]]:
 
 
 def _rank(answer: Answer) -> str:
+    if answer.late:
+        return "not ranked: a late submission" + (
+            f" (the leaderboard keeps you at {answer.rank})" if answer.rank else ""
+        )
     if answer.rank is None:
         return "not ranked yet (no completed submission)"
     before = answer.previous_rank

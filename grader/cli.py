@@ -631,7 +631,7 @@ def truth_check(ctx: click.Context) -> None:
 def pr() -> None:
     """The GitHub workflows' steps: from a pull request's notebook to the answer on it.
 
-    evaluate.yml runs `pr prepare` then `run`; score.yml runs `pr verify`, then `pr score`
+    evaluate.yml runs `pr prepare`, `pr precheck` then `run`; score.yml runs `pr verify`, then `pr score`
     and `pr record` (the job holding the truth's key, which prints only grader-made text),
     then `pr answer`. Each reads the event from $GITHUB_EVENT_PATH and writes its step
     outputs to $GITHUB_OUTPUT; the API token comes from GITHUB_TOKEN.
@@ -657,6 +657,33 @@ def pr_prepare(ctx: click.Context, out_dir: Path, event_path: Path | None) -> No
         return
     workflow.set_output("notebook", verdict.notebook)
     click.echo(verdict.notebook)
+
+
+@pr.command("precheck")
+@click.argument("notebook", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="Run folder.")
+@db_opt
+@event_opt
+@click.pass_context
+def pr_precheck(ctx: click.Context, notebook: Path, out_dir: Path, db: Path | None, event_path: Path | None) -> None:
+    """Skip a NOTEBOOK sure to be refused (competition closed, daily limit, same notebook again): output `skip`.
+
+    Reads the public leaderboard of the pull request's base, needs no secret, and exits 0
+    either way. When it skips, OUT/result.json says so and the scoring side judges again: its
+    verdict is the one recorded. It only saves work; when it cannot check, the notebook runs.
+    """
+    from grader import workflow
+
+    early = workflow.precheck(
+        notebook, out_dir, _competition(ctx), event=_event(event_path), db=_db(ctx, db), now=_now(ctx)
+    )  # fmt: skip
+    workflow.set_output("skip", "true" if early.reason else "false")
+    if early.reason:
+        click.echo(f"Not run: {early.reason}")
+    elif early.problem:
+        click.echo(f"Run it: {early.problem}")
+    else:
+        click.echo("Run it: no rule refuses it for sure.")
 
 
 @pr.command("verify")

@@ -119,6 +119,7 @@ class Competition:
     ranking: Ranking
     environment: Spec  # the notebooks' packages: requirements file and lock (grader.environment)
     sandbox: Literal["required", "auto", "off"] = "auto"
+    late: Literal["refused", "scored"] = "refused"  # submissions after `end`: rejected, or scored apart and unranked
     teams: dict[str, tuple[str, ...]] = field(default_factory=dict)  # team name → member logins
 
     def entrant(self, login: str) -> str:
@@ -261,6 +262,7 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
         ranking=Ranking(**raw["ranking"]),
         environment=environment_spec(root, raw.get("environment")),
         sandbox=raw.get("sandbox", "auto"),
+        late=raw.get("late", "refused"),
         teams=_teams(raw.get("teams", {}), path),
     )
 

@@ -2,8 +2,10 @@
 
 Whether a submission is accepted (the competition is open, the notebook is not a duplicate of
 a completed one, the daily quota in the competition's time zone is not used up, the login is
-not a team's name), what a participant is told about it (:class:`Recorded`), whether a final
-choice may be made, and the checks of logins, reasons and timestamps. Nothing here reads a
+not a team's name), whether it is late (made after the end of a competition that keeps
+scoring, ``late: scored``: scored, never ranked), which refusals are sure enough to skip a run
+for (:func:`sure_refusal`), what a participant is told about it (:class:`Recorded`), whether a
+final choice may be made, and the checks of logins, reasons and timestamps. Nothing here reads a
 clock, a file or a database: the store hands in the entrant's submissions (:class:`Own`) and
 the moment of recording, and applies the decision inside its transaction.
 """
@@ -29,6 +31,8 @@ TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _LOGIN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 # An organiser's kind of removal → the verb of its audit row.
 REMOVAL_VERBS = {"removed": "remove", "disqualified": "disqualify"}
+# The error type of a run the evaluate workflow skipped because it was sure to be refused (see sure_refusal).
+NOT_RUN = "NotRun"
 
 
 class Own(NamedTuple):
@@ -72,6 +76,7 @@ class Recorded:
     remaining_today: int
     quota_resets_at: datetime  # next midnight in the competition's time zone
     previous_best: float | None = None  # the entrant's best public score before this submission
+    late: bool = False  # made after the end of a competition that keeps scoring: scored, never ranked
 
 
 # -- logins, reasons, timestamps ------------------------------------------------------
@@ -173,7 +178,7 @@ def judge(
             f"the competition opens on {local(competition.start, tz)}; "
             "submissions made before then are not accepted. Submit again once it is open."
         ))  # fmt: skip
-    if now >= competition.end:
+    if now >= competition.end and competition.late != "scored":
         closed = local(competition.end, tz)
         return Verdict("deadline", f"the competition closed on {closed}; no more submissions are accepted.")
     duplicate = min(
@@ -188,6 +193,46 @@ def judge(
     if uses_quota:
         return _quota(mine, competition, now)
     return None
+
+
+def is_late(moment: datetime | str, competition: Competition) -> bool:
+    """Whether a submission made at ``moment`` (aware, or the store's timestamp) is late: at or after the end
+    of a competition with ``late: scored``. A late submission is scored and shown apart, never ranked.
+
+    Under ``late: refused`` (the default) nothing is late: a submission after the end is rejected.
+    """
+    if competition.late != "scored":
+        return False
+    return (moment if isinstance(moment, str) else timestamp(moment)) >= timestamp(competition.end)
+
+
+def sure_refusal(
+    mine: Sequence[Own], sha: str, competition: Competition, *, earliest: datetime, latest: datetime
+) -> Verdict | None:
+    """The verdict of :func:`judge` when it is sure for every moment from ``earliest`` to ``latest``, else None.
+
+    The evaluate workflow asks before building anything, to skip a run that the scoring side
+    would refuse anyway (it judges at the moment GitHub created the run, which the evaluate job
+    only knows lies between the pull request's last update and its own clock). A refusal is sure
+    when the span holds neither the start nor the end and both ends give the same kind: a closed
+    or not yet open competition stays so in between, a duplicate stays one, and a day's quota
+    only fills (both ends must then be the same day or two days in a row).
+    """
+    check_aware(earliest)
+    check_aware(latest)
+    if latest < earliest:
+        return None
+    start, end = competition.start, competition.end
+    if (earliest < start) != (latest < start) or (earliest >= end) != (latest >= end):
+        return None  # the span holds the start or the end: the rules change within it
+    first = judge(mine, sha, competition, earliest, uses_quota=True)
+    last = judge(mine, sha, competition, latest, uses_quota=True)
+    if first is None or last is None or first.kind != last.kind:
+        return None
+    tz = competition.timezone
+    if last.kind == "quota" and (latest.astimezone(tz).date() - earliest.astimezone(tz).date()).days > 1:
+        return None  # a day between the two full ones may have had room
+    return last
 
 
 def _quota(mine: Sequence[Own], competition: Competition, now: datetime) -> Verdict | None:
@@ -210,6 +255,9 @@ def admit(result: Result, *, user: str, mine: Sequence[Own], competition: Compet
 
     A run the pipeline already rejected stays rejected; a login that is also a team's name
     cannot take part on its own; otherwise :func:`judge` (quota only for runs that use it).
+    A run the evaluate workflow skipped (:data:`NOT_RUN`) is judged as if it had completed: its
+    refusal is this one, never the skip's; when these rules accept it after all, it is rejected
+    as not run, so that it counts for nothing and its author pushes again.
     """
     if result.status == "rejected":
         return Verdict(result.error.type, result.error.message) if result.error else Verdict("rejected", "rejected")
@@ -218,8 +266,17 @@ def admit(result: Result, *, user: str, mine: Sequence[Own], competition: Compet
             f"{user} is also the name of a team in competition.yaml, so this login cannot take part "
             "on its own; ask the organisers to rename the team or to add you to it."
         ))  # fmt: skip
-    uses_quota = result.status in quota_statuses(competition)
-    return judge(mine, result.notebook_sha256, competition, now, uses_quota=uses_quota)
+    error = result.error
+    not_run = result.status == "failed" and error is not None and error.type == NOT_RUN and error.cell_index is None
+    uses_quota = not_run or result.status in quota_statuses(competition)
+    verdict = judge(mine, result.notebook_sha256, competition, now, uses_quota=uses_quota)
+    if not_run and verdict is None:
+        return Verdict("not-run", (
+            "this notebook was not run: the check before running expected it to be refused, but the leaderboard "
+            "accepts it now. Push a new commit to the pull request (an empty one will do: "
+            "`git commit --allow-empty`) to have it run and graded; this attempt counts for nothing."
+        ))  # fmt: skip
+    return verdict
 
 
 @dataclass(frozen=True)
@@ -267,8 +324,12 @@ def outcome(
     mine: Sequence[Own],
     competition: Competition,
     now: datetime,
+    late: bool = False,
 ) -> Recorded:
-    """What a participant is told about a recorded submission: its fate, their rank, the quota left today."""
+    """What a participant is told about a recorded submission: its fate, their rank, the quota left today.
+
+    ``late``: the submission was scored after the end (``late: scored``) and does not rank.
+    """
     return Recorded(
         submission_id=submission_id,
         status=status,
@@ -280,6 +341,7 @@ def outcome(
         previous_best=before.best_score,
         remaining_today=max(0, competition.quota.per_day - used_today(mine, competition, now)),
         quota_resets_at=next_midnight(now, competition.timezone),
+        late=late,
     )
 
 

@@ -55,7 +55,7 @@ from grader.config import CONFIG_NAME, SCHEMA_PATH, Competition, format_duration
 from grader.environment import Lock
 from grader.errors import GraderError, UsageError
 from grader.ranking import Standing
-from grader.rules import MAX_REASON_CHARS  # an organiser's reason (the store allows no more)
+from grader.rules import MAX_REASON_CHARS, is_late  # an organiser's reason (the store allows no more)
 from grader.store.exports import defuse
 from grader.text import clip, duration
 
@@ -300,7 +300,11 @@ def snapshot(
         standing = by_name.get(name)
         kind, reason = off.get(name, (None, None))
         best = reference[name].best if name in reference else None
-        counted = [r for r in rows if r.counts] if kind is None and standing is None else []
+        counted = (
+            [r for r in rows if r.counts and not is_late(r.timestamp, competition)]
+            if kind is None and standing is None
+            else []
+        )
         participants.append(
             Participant(
                 username=name,
@@ -406,7 +410,11 @@ def render(data: SiteData) -> Rendered:
         for p in data.participants
         if p.removed is None
         for r in p.submissions
-        if r.status == "completed" and r.score is not None and r.removed is None and r.reset_id is None
+        if r.status == "completed"
+        and r.score is not None
+        and r.removed is None
+        and r.reset_id is None
+        and not is_late(r.timestamp, data.competition)
     ]
     for suffix, layout in (("", charts.WIDE), ("-narrow", charts.NARROW)):
         files[f"charts/best-over-time{suffix}.svg"] = _best_chart(data, layout)
@@ -652,7 +660,13 @@ def _rules(c: Competition) -> str:
             "## Dates",
             "",
             f"The competition opens on {esc(_local(c.start, c))} and closes on {esc(_local(c.end, c))}. "
-            "Submissions outside these dates are recorded as rejected.",
+            + (
+                "Submissions before the start are recorded as rejected. Submissions after the end are still "
+                "scored, for practice, as late submissions: shown apart, never ranked and never on the final "
+                "leaderboard (the daily limit still applies)."
+                if c.late == "scored"
+                else "Submissions outside these dates are recorded as rejected."
+            ),
             "",
             "## Scoring",
             "",
@@ -720,6 +734,9 @@ def _leaderboard(data: SiteData) -> str:
     lines += [f'<p class="grader-names" hidden>{" ".join(_h(n) for n in names)}</p>', ""]
     if data.baselines:
         lines += ["## Baselines", "", _baseline_list(data), ""]
+    late = _late_list(data)
+    if late:
+        lines += ["## Late submissions", "", late, ""]
     if data.off:
         lines += ["## Not ranked", "", _off_list(data), ""]
     lines += [_updated(data), ""]
@@ -743,6 +760,38 @@ def _baseline_list(data: SiteData) -> str:
             "<p>Reference submissions by the organisers, for comparison: they take no rank and push nobody down.</p>",
             '<ul class="grader-baselines">',
             *items,
+            "</ul>",
+        ]
+    )
+
+
+def _late_list(data: SiteData) -> str:
+    """The submissions scored after the end (``late: scored``), apart from every board: each participant's best
+    late public score, best first, with no rank. Empty when there are none."""
+    c = data.competition
+    sign = -1.0 if c.metric.greater_is_better else 1.0
+    shards = shard_count(len(data.participants))
+    found = []
+    for p in data.participants:
+        late = [r for r in p.submissions if r.counts and is_late(r.timestamp, c)]
+        if not late or p.removed is not None or p.baseline:
+            continue
+        scores = [
+            sign * r.score for r in late if r.status == "completed" and r.score is not None and r.score == r.score
+        ]
+        best = sign * min(scores) if scores else None
+        shown = f"best late public score {text.score(best)}" if best is not None else "no score"
+        count = f"{len(late)} late submission{'s' if len(late) != 1 else ''}"
+        item = f"<li>{_name(p.username, p.key, p.members, shards)} — {_h(shown)} ({_h(count)})</li>"
+        found.append((not scores, min(scores, default=0.0), p.username, item))
+    if not found:
+        return ""
+    return "\n".join(
+        [
+            f"<p>Submitted after the end ({_h(_local(c.end, c))}), for practice: scored, but never ranked and never "
+            "on the final leaderboard. Each participant's history shows them, marked <em>late</em>.</p>",
+            '<ul class="grader-late">',
+            *[item for *_, item in sorted(found)],
             "</ul>",
         ]
     )
@@ -983,7 +1032,8 @@ def _history(p: Participant, c: Competition) -> dict[str, Any]:
     """One participant's history: a row per submission, ``[id, time, notebook, status, public score, note]``.
 
     A row that does not count gets a seventh item saying why: ``removed`` or ``disqualified``
-    (by an organiser; the note starts with the reason), or ``reset``; rows of a participant
+    (by an organiser; the note starts with the reason), ``reset``, or ``late`` (made after the
+    end of a competition that keeps scoring); rows of a participant
     who was taken off say so too. Rows that count have six items, to keep big sites small.
 
     A team's history adds ``team`` (its members) and an eighth item to every row: the member
@@ -1010,6 +1060,8 @@ def _history(p: Participant, c: Competition) -> dict[str, Any]:
             off = p.removed
         elif r.reset_id is not None:
             off = "reset"
+        elif is_late(r.timestamp, c):
+            off = "late"
         if p.team:
             row += [off, r.author or p.username]
         elif off is not None:
@@ -1199,6 +1251,8 @@ def _best_chart(data: SiteData, layout: charts.Layout) -> str:
         points: list[tuple[datetime, float]] = []
         for r in by_name[standing.username].submissions if standing.username in by_name else ():
             if r.status != "completed" or r.score is None or r.score != r.score or not r.counts:
+                continue
+            if is_late(r.timestamp, c):
                 continue
             if not points or (r.score > points[-1][1] if greater else r.score < points[-1][1]):
                 points.append((datetime.fromisoformat(r.timestamp), r.score))

@@ -2,7 +2,9 @@
 
 evaluate.yml (pull_request, no secrets, read-only token):
     :func:`prepare` — which notebook does the pull request submit? Early refusal if the files
-    break the rules; notes the pull request and commit for the scoring side. Then `grader run`.
+    break the rules; notes the pull request and commit for the scoring side.
+    :func:`precheck` — is the submission sure to be refused (deadline, daily quota, duplicate)?
+    Then the run is skipped, before the notebook environment is built. Otherwise `grader run`.
 
 score.yml (workflow_run of evaluate, default-branch code):
     :func:`verify` — unpack the artifact as hostile data, ask the API about the pull request
@@ -33,6 +35,7 @@ from grader.answer import Answer
 from grader.config import Competition
 from grader.errors import GraderError, UsageError
 from grader.result import Result
+from grader.rules import NOT_RUN, timestamp
 
 if TYPE_CHECKING:
     from grader.gitsync import Git
@@ -63,6 +66,88 @@ def prepare(out_dir: Path, competition: Competition, *, event: Mapping[str, Any]
     if default is not None and base != default:  # the scoring side refuses it too: say so before running
         return verify.Verdict(False, (verify.into_default_branch(base, default),))
     return verify.check_files(changed_files(root), author, submissions_dir=competition.submission.directory)
+
+
+@dataclass(frozen=True)
+class Early:
+    """What evaluate's check before running found: ``reason`` when the run is skipped, ``problem`` when it
+    could not check (the notebook then runs: this check only ever saves work)."""
+
+    reason: str | None = None
+    problem: str | None = None
+
+
+def precheck(
+    notebook: Path, out_dir: Path, competition: Competition, *, event: Mapping[str, Any], db: Path, now: datetime
+) -> Early:
+    """Evaluate's check before building anything: skip a submission the scoring side is sure to refuse.
+
+    Runs without any secret, on the public leaderboard as the pull request's base holds it (``db``,
+    read from a copy in memory, never written). The scoring side judges at the moment GitHub created
+    the evaluate run, which lies between the pull request's last update and ``now``; only a refusal
+    sure over that whole span skips the run (:func:`grader.rules.sure_refusal`). A skipped run leaves a
+    result that says so (:data:`grader.rules.NOT_RUN`); the scoring side judges it again, and its
+    verdict is the one recorded and answered.
+    """
+    import hashlib
+    import sqlite3
+    import uuid
+
+    from grader import clock
+    from grader import result as results
+    from grader.store import Store
+
+    _, _, author = gh.pull_request_event(event)
+    updated = (event.get("pull_request") or {}).get("updated_at")
+    try:
+        earliest = clock.parse(updated) if isinstance(updated, str) else None
+    except ValueError:
+        earliest = None
+    if earliest is None:
+        return Early(problem="the event does not say when the pull request was last updated; not checked.")
+    try:
+        data = notebook.read_bytes() if notebook.is_file() and not notebook.is_symlink() else None
+    except OSError:
+        data = None
+    if data is None or len(data) > competition.submission.max_notebook_size:
+        return Early(problem="the notebook is not a regular file within the size limit; validating it will say why.")
+    sha = hashlib.sha256(data).hexdigest()
+    conn = sqlite3.connect(":memory:")
+    try:
+        if db.is_file():
+            source = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            try:
+                source.backup(conn)
+            finally:
+                source.close()
+        with Store(conn) as store:
+            reason = store.sure_refusal(
+                user=author, notebook_sha256=sha, competition=competition, earliest=earliest, latest=now
+            )
+    except (sqlite3.Error, GraderError) as ex:
+        return Early(problem=f"cannot read the leaderboard ({' '.join(str(ex).split())[:300]}); not checked.")
+    finally:
+        conn.close()
+    if reason is None:
+        return Early()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    note = {
+        "cells": [{"cell_type": "markdown", "id": "not-run", "metadata": {}, "source": f"**Not run:** {reason}"}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (out_dir / results.EXECUTED_NAME).write_text(json.dumps(note, indent=1) + "\n", encoding="utf-8")
+    skipped = Result(
+        status="failed",
+        run_id=uuid.uuid4().hex,
+        notebook=notebook.name,
+        notebook_sha256=sha,
+        started_at=timestamp(now),
+        runtime_seconds=0.0,
+    ).failed("failed", NOT_RUN, reason)
+    results.write(skipped, out_dir)
+    return Early(reason=reason)
 
 
 def verify_run(
@@ -133,6 +218,8 @@ def scored_line(scored: Result) -> str:
     """
     if scored.status == "completed" and scored.public_score is not None:
         return f"Scored: public score {scored.public_score:.5f}."
+    if scored.error is not None and scored.error.type == NOT_RUN:
+        return "Not scored: the evaluate run skipped the notebook; the answer on the pull request says why."
     status = scored.status if scored.status in _STATUSES else "not completed"
     return f"Not scored: the run ended {status}; the answer on the pull request says why."
 

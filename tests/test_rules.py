@@ -182,3 +182,69 @@ def test_logins_reasons_and_timestamps() -> None:
     assert rules.parse_timestamp("2026-11-05T11:00:00.000000Z") == datetime(2026, 11, 5, 11, tzinfo=UTC)
     with pytest.raises(ValueError, match="has no time zone"):
         rules.timestamp(datetime(2026, 11, 5))
+
+
+# -- late submissions and sure refusals ----------------------------------------------------------
+
+LATE_COMP = replace(COMP, late="scored")
+
+
+def test_after_the_end_a_competition_that_keeps_scoring_judges_like_before_it() -> None:
+    after = COMP.end + timedelta(days=1)
+    assert rules.judge([], "nb", LATE_COMP, after, uses_quota=True) is None
+    assert rules.judge([], "nb", LATE_COMP, COMP.start - timedelta(seconds=1), uses_quota=True) is not None
+    mine = [own(1, after, sha="nb")]
+    duplicate = rules.judge(mine, "nb", LATE_COMP, after + timedelta(hours=1), uses_quota=True)
+    assert duplicate is not None and duplicate.kind == "duplicate"
+    full = [own(1, after), own(2, after + timedelta(minutes=1))]
+    quota = rules.judge(full, "nb", LATE_COMP, after + timedelta(hours=1), uses_quota=True)
+    assert quota is not None and quota.kind == "quota"
+
+
+def test_a_submission_is_late_from_the_end_on_and_only_when_the_competition_keeps_scoring() -> None:
+    assert not rules.is_late(COMP.end - timedelta(microseconds=1), LATE_COMP)
+    assert rules.is_late(COMP.end, LATE_COMP)
+    assert rules.is_late(rules.timestamp(COMP.end), LATE_COMP)  # the store's form too
+    assert not rules.is_late(COMP.end + timedelta(days=1), COMP)  # refused instead
+
+
+def test_a_refusal_is_sure_only_when_it_holds_over_the_whole_span() -> None:
+    end = COMP.end
+    sure = rules.sure_refusal([], "nb", COMP, earliest=end, latest=end + timedelta(hours=1))
+    assert sure is not None and sure.kind == "deadline"
+    before = rules.sure_refusal(
+        [], "nb", COMP, earliest=COMP.start - timedelta(days=2), latest=COMP.start - timedelta(days=1)
+    )
+    assert before is not None and before.kind == "deadline"
+    # A span holding the end or the start: the run may have been created while it was open.
+    assert rules.sure_refusal([], "nb", COMP, earliest=end - timedelta(seconds=1), latest=end) is None
+    assert rules.sure_refusal([], "nb", COMP, earliest=COMP.start - timedelta(seconds=1), latest=COMP.start) is None
+    # Before the start and after the end are both "deadline", and the competition was open between them.
+    assert rules.sure_refusal([], "nb", COMP, earliest=COMP.start - timedelta(days=1), latest=end) is None
+    assert rules.sure_refusal([], "nb", LATE_COMP, earliest=end, latest=end + timedelta(hours=1)) is None
+    assert rules.sure_refusal([], "nb", COMP, earliest=NOON, latest=NOON - timedelta(seconds=1)) is None
+
+
+def test_a_full_day_is_sure_only_within_that_day_and_a_duplicate_always() -> None:
+    full = [own(1, at(5, 9)), own(2, at(5, 10))]
+    sure = rules.sure_refusal(full, "nb", COMP, earliest=at(5, 11), latest=NOON)
+    assert sure is not None and sure.kind == "quota"
+    assert rules.sure_refusal(full, "nb", COMP, earliest=at(4, 23, 59), latest=NOON) is None  # yesterday had room
+    both_full = [*full, own(3, at(4, 9)), own(4, at(4, 10))]
+    across = rules.sure_refusal(both_full, "nb", COMP, earliest=at(4, 23, 59), latest=NOON)  # either day is full
+    assert across is not None and across.kind == "quota"
+    gap = [own(5, at(3, 9)), own(6, at(3, 10)), *full]  # the 3rd and the 5th are full, the 4th had room
+    assert rules.sure_refusal(gap, "nb", COMP, earliest=at(3, 12), latest=NOON) is None
+    assert rules.sure_refusal([own(1, at(5, 9))], "nb", COMP, earliest=at(5, 11), latest=NOON) is None
+    twice = rules.sure_refusal([own(1, at(2, 9), sha="nb")], "nb", COMP, earliest=at(4, 23), latest=NOON)
+    assert twice is not None and twice.kind == "duplicate"
+
+
+def test_a_skipped_run_is_judged_as_if_it_had_completed() -> None:
+    skipped = run("failed", error=RunError(rules.NOT_RUN, "daily limit reached"))
+    full = [own(1, at(5, 9)), own(2, at(5, 10))]
+    verdict = rules.admit(skipped, user="alice", mine=full, competition=COMP, now=NOON)
+    assert verdict is not None and verdict.kind == "quota"  # the quota counts although the run "failed"
+    accepted = rules.admit(skipped, user="alice", mine=[], competition=COMP, now=NOON)
+    assert accepted is not None and accepted.kind == "not-run" and "Push a new commit" in accepted.message
+    assert rules.stored(skipped, accepted).status == "rejected"

@@ -371,8 +371,10 @@ def test_act_a_pull_request_is_graded_then_recorded_answered_and_pushed(scratch:
     repo, tmp, remote = scratch["repo"], scratch["tmp"], scratch["remote"]
     event = pull_request_event(repo)
     head_sha = event["pull_request"]["head"]["sha"]
-    evaluated = act(repo, tmp, "pull_request", "evaluate.yml", event)
+    # GRADER_NOW: the check before running judges while the competition is open, whatever day the suite runs on.
+    evaluated = act(repo, tmp, "pull_request", "evaluate.yml", event, env={"GRADER_NOW": "2026-11-02T10:05:00Z"})
     assert evaluated.returncode == 0, evaluated.stdout[-6000:]
+    assert "Run it: no rule refuses it for sure." in evaluated.stdout
     assert re.search(r"Found the notebook environment \(\d+ packages, Python 3\.11", evaluated.stdout)
     run = tmp / "artifacts" / "run"
     result = json.loads((run / "result.json").read_text())
@@ -462,7 +464,7 @@ def test_act_a_failing_notebook_cannot_probe_the_truth_through_the_scoring_log(s
     git(repo, "-c", "user.name=alice", "-c", "user.email=a@a", "commit", "-qm", "probe the truth")
     event = pull_request_event(repo)
     head_sha = event["pull_request"]["head"]["sha"]
-    act(repo, tmp, "pull_request", "evaluate.yml", event)
+    act(repo, tmp, "pull_request", "evaluate.yml", event, env={"GRADER_NOW": "2026-11-02T10:05:00Z"})
     result = json.loads((tmp / "artifacts" / "run" / "result.json").read_text())
     assert result["status"] == "failed" and right in result["error"]["message"], result
 
@@ -519,3 +521,41 @@ def test_act_a_pull_request_that_changes_the_grader_is_refused_with_its_reasons(
     assert len(written) == 1 and [(s["sha"], s["state"]) for s in statuses] == [(head_sha, "failure")]
     act_golden("refused", written[0][1], head_sha)
     assert git(remote, "log", "--format=%s", "main").splitlines() == ["competition"]  # nothing recorded
+
+
+def test_act_a_notebook_sure_to_be_refused_is_not_run_and_the_scoring_side_refuses_it(
+    scratch: dict[str, Path],
+) -> None:
+    """A pull request made after the end (the default, `late: refused`): evaluate.yml's check before running
+    skips the sandbox, the environment and the run, and uploads a result saying so; score.yml judges it again
+    and records and answers the refusal."""
+    repo, tmp = scratch["repo"], scratch["tmp"]
+    event = pull_request_event(repo)
+    event["pull_request"]["updated_at"] = "2027-03-02T10:00:00Z"
+    head_sha = event["pull_request"]["head"]["sha"]
+    evaluated = act(repo, tmp, "pull_request", "evaluate.yml", event, env={"GRADER_NOW": "2027-03-02T10:05:00Z"})
+    assert evaluated.returncode == 0, evaluated.stdout[-6000:]
+    assert "Not run: the competition closed on 2027-03-01 00:00 Europe/Paris" in evaluated.stdout
+    assert "Found the notebook environment" not in evaluated.stdout  # nothing was built
+    assert not (tmp / "sudo.log").exists()  # no bubblewrap installed, no sysctl
+    run = tmp / "artifacts" / "run"
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "failed" and result["error"]["type"] == "NotRun", result
+    assert not (run / "predictions.csv").exists()
+
+    git(repo, "checkout", "-q", "main")
+    with FakeGitHub("octo-org/grading") as fake:
+        fake.add_pull(
+            2, author="alice", head_sha=head_sha, files=[(scratch["notebook"].relative_to(repo).as_posix(), "added")]
+        )
+        wr = workflow_run_event(repo, fake, head_sha)
+        wr["workflow_run"]["created_at"] = "2027-03-02T10:01:00Z"
+        secrets = ["-s", f"GRADER_TRUTH_KEY={scratch['key'].read_text()}", "-s", "GITHUB_TOKEN=test-token"]
+        env = {"GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": fake.repo}
+        scored = act(repo, tmp, "workflow_run", "score.yml", wr, *secrets, "-j", "answer", env=env)
+        assert scored.returncode == 0, scored.stdout[-8000:] + scored.stderr[-2000:]
+        body = fake.comments[2][0]["body"]
+        statuses = fake.statuses
+    assert "Not scored: the evaluate run skipped the notebook" in scored.stdout
+    assert "**Not scored:** the competition closed on 2027-03-01 00:00 Europe/Paris" in body
+    assert [(s["sha"], s["state"]) for s in statuses] == [(head_sha, "failure")]

@@ -12,7 +12,10 @@ never reads the system clock). ``now`` is also the submission's timestamp: the t
 recording, not ``result.started_at``, which comes from the untrusted run. A rejected submission
 is still stored, with status ``rejected`` and the reason (``error_type`` is ``deadline``,
 ``quota`` or ``duplicate``), but without scores (so the CSV cannot leak the score of a run over
-quota), and it never ranks and never uses quota.
+quota), and it never ranks and never uses quota. Under ``late: scored`` a submission recorded
+after the end is kept and scored like any other but is late (:func:`grader.rules.is_late`):
+it leaves the leaderboard table alone, never ranks, cannot be chosen for the private board,
+and is not on the board of any moment.
 
 A :class:`Store` holds one connection: use one per thread or process.
 
@@ -88,6 +91,17 @@ _BASELINE_COUNTS = (
     f"status != 'rejected' AND removed IS NULL AND reset_id IS NULL AND {_BASELINES} AND "
     + _CHAIN.format(seed=_BASELINES)
 )
+
+
+def _on_time(competition: Competition) -> str:
+    """A WHERE term that leaves out late submissions (``late: scored``, after the end): they never rank.
+
+    Empty under ``late: refused``, where a submission after the end is rejected (and moving the end
+    later changes nothing recorded). The timestamp is the store's fixed-width form: digits only.
+    """
+    if competition.late != "scored":
+        return ""
+    return f" AND timestamp < '{timestamp(competition.end)}'"
 
 
 @dataclass(frozen=True)
@@ -243,6 +257,17 @@ class Store:
         verdict = rules.judge(mine, notebook_sha256, competition, now, uses_quota=True)
         return verdict.message if verdict else None
 
+    def sure_refusal(
+        self, *, user: str, notebook_sha256: str, competition: Competition, earliest: datetime, latest: datetime
+    ) -> str | None:
+        """Why a submission by ``user`` of this notebook made between ``earliest`` and ``latest`` is sure to be
+        rejected (:func:`grader.rules.sure_refusal`), or None. Only reads; :meth:`record` decides."""
+        check_login(user)
+        with self._transaction(write=False):
+            mine = self._mine(competition.entrant(user))
+        verdict = rules.sure_refusal(mine, notebook_sha256, competition, earliest=earliest, latest=latest)
+        return verdict.message if verdict else None
+
     # -- writing -----------------------------------------------------------------------
 
     def record(
@@ -284,9 +309,10 @@ class Store:
                         f"by {existing.login}, not {user}; refusing to record it twice."
                     )
                 standing = self._standing(existing.username, competition)
+                late = existing.status != "rejected" and rules.is_late(existing.timestamp, competition)
                 return rules.outcome(existing.id, existing.status, existing.error_message, already=True,
                                      before=standing, after=standing, mine=self._mine(existing.username),
-                                     competition=competition, now=now)  # fmt: skip
+                                     competition=competition, now=now, late=late)  # fmt: skip
 
             previous = self._standing(entrant, competition)
             mine = self._mine(entrant)
@@ -317,16 +343,22 @@ class Store:
                 self._store_predictions(submission_id, predictions)
             if row.scorer_version is not None and completed and self._current_version() is None:
                 self._adopt_version(row.scorer_version, competition)
+            # A late submission (``late: scored``) is kept and scored, and leaves the leaderboard table as it was.
+            late = row.status != "rejected" and rules.is_late(now, competition)
             ranks = completed and self._ranks(row.scorer_version)
-            moved = row.status != "rejected" and self._update_leaderboard(
-                entrant, submission_id, ts, "completed" if ranks else "unranked", row.score, competition
+            moved = (
+                row.status != "rejected"
+                and not late
+                and self._update_leaderboard(
+                    entrant, submission_id, ts, "completed" if ranks else "unranked", row.score, competition
+                )
             )
             # Only this participant's best can change in this transaction, so their rank is
             # recounted only when it did (counting scans the leaderboard table, a row per participant).
             after = self._standing(entrant, competition) if moved else previous
             mine.append(Own(submission_id, ts, result.notebook_sha256, row.status, None))
             return rules.outcome(submission_id, row.status, row.message, already=False, before=previous, after=after,
-                                 mine=mine, competition=competition, now=now)  # fmt: skip
+                                 mine=mine, competition=competition, now=now, late=late)  # fmt: skip
 
     def record_and_export(
         self,
@@ -507,7 +539,7 @@ class Store:
         commit that changed competition.yaml.
         """
         with self._transaction(write=False):
-            if self._teams_digest() == _teams_key(competition):
+            if self._teams_digest() == _teams_key(competition) and self._late_digest() == _on_time(competition):
                 return False
         with self._transaction(write=True):
             return self._sync_teams(competition)
@@ -539,14 +571,17 @@ class Store:
             entrant = row.username
             chosen = self._chosen(entrant)
             counts = self._conn.execute(
-                f"SELECT 1 FROM submissions WHERE id = ? AND {_COUNTS}",  # noqa: S608 - constants
+                f"SELECT 1 FROM submissions WHERE id = ? AND {_COUNTS}{_on_time(competition)}",  # noqa: S608
                 (submission_id,),
             ).fetchone()
             candidate = rules.Candidate(
                 submission_id,
                 entrant,
                 counts=row.status == "completed" and rankable(row.score) and counts is not None,
-                why_not=row.removed or ("archived by a reset" if row.reset_id else row.status),
+                why_not=row.removed
+                or ("archived by a reset" if row.reset_id else None)
+                or ("a late submission, made after the end" if rules.is_late(row.timestamp, competition) else None)
+                or row.status,
             )
             changes = rules.check_choice(candidate, by=by, final=final, organiser=organiser, chosen=chosen,
                                          revealed_at=self._revealed_at(), competition=competition, now=now)  # fmt: skip
@@ -824,7 +859,7 @@ class Store:
         count: dict[str, int] = {}
         last: dict[str, str] = {}
         for sid, user, ts, status, score, reset_id, version in rows:
-            if sid in off_submissions or user in off_users or reset_id in resets:
+            if sid in off_submissions or user in off_users or reset_id in resets or rules.is_late(ts, competition):
                 continue
             count[user] = count.get(user, 0) + 1
             last[user] = max(last.get(user, ts), ts)
@@ -889,14 +924,21 @@ class Store:
         self._conn.executemany(
             "INSERT INTO leaderboard VALUES (?, ?, ?, ?, ?, ?)",
             [(e.username, e.best_score, e.best_submission_id, e.achieved_at, e.last_submission_at, e.submission_count)
-             for e in self._best_entries(_COUNTS, competition)],
+             for e in self._best_entries(_COUNTS + _on_time(competition), competition)],
         )  # fmt: skip
 
     def _sync_teams(self, competition: Competition) -> bool:
-        """Inside a write transaction: regroup submissions when competition.yaml's teams changed."""
+        """Inside a write transaction: regroup submissions when competition.yaml's teams changed (and rebuild the
+        board when which submissions are late did: ``late`` or ``end`` changed)."""
+        late = _on_time(competition)
+        moved = self._late_digest() != late
+        if moved:
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('late', ?)", (late,))
         key = _teams_key(competition)
         if self._teams_digest() == key:
-            return False
+            if moved:
+                self._rebuild(competition)
+            return moved
         authors = [a for (a,) in self._conn.execute("SELECT DISTINCT author FROM submissions WHERE author IS NOT NULL")]
         self._conn.executemany(
             "UPDATE submissions SET username = ? WHERE author = ? AND username != ?",
@@ -907,6 +949,10 @@ class Store:
         self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('export_full', '1')")  # see export_csv
         self._rebuild(competition)
         return True
+
+    def _late_digest(self) -> str:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'late'").fetchone()
+        return str(row[0]) if row else ""
 
     def _teams_digest(self) -> str:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'teams'").fetchone()
@@ -922,7 +968,7 @@ class Store:
 
     def _baselines(self, competition: Competition) -> list[Baseline]:
         reasons = dict(self._conn.execute("SELECT username, reason FROM baselines").fetchall())
-        scored = rank(self._best_entries(_BASELINE_COUNTS, competition),
+        scored = rank(self._best_entries(_BASELINE_COUNTS + _on_time(competition), competition),
                       greater_is_better=competition.metric.greater_is_better, ties="earliest")  # fmt: skip
         shown = [Baseline(s.username, reasons[s.username], s.entry) for s in scored]
         done = {b.username for b in shown}
@@ -1002,6 +1048,7 @@ class Store:
         for user, sid, private, ts in self._conn.execute(
             f"""SELECT username, id, private_score, timestamp FROM submissions
                 WHERE id IN (SELECT submission_id FROM selections) AND status = 'completed' AND {_COUNTS}
+                {_on_time(competition)}
                 ORDER BY id"""  # noqa: S608 - constants
         ):
             candidate = Scored(int(sid), private, str(ts))
@@ -1086,7 +1133,7 @@ class Store:
             if status != "completed" or not improves(candidate, None, greater_is_better=greater):
                 return False  # no score yet: a participant joins the leaderboard with their first scored run
             count, last = self._conn.execute(
-                f"SELECT COUNT(*), MAX(timestamp) FROM submissions WHERE {_MINE} AND {_COUNTS}",  # noqa: S608
+                f"SELECT COUNT(*), MAX(timestamp) FROM submissions WHERE {_MINE} AND {_COUNTS}{_on_time(competition)}",  # noqa: S608
                 (user, user),
             ).fetchone()
             self._conn.execute(
