@@ -33,6 +33,7 @@ _LOGIN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 REMOVAL_VERBS = {"removed": "remove", "disqualified": "disqualify"}
 # The error type of a run the evaluate workflow skipped because it was sure to be refused (see sure_refusal).
 NOT_RUN = "NotRun"
+SURE_SPAN = timedelta(days=7)  # longest span a refusal is worked out over (sure_refusal)
 
 
 class Own(NamedTuple):
@@ -209,30 +210,28 @@ def is_late(moment: datetime | str, competition: Competition) -> bool:
 def sure_refusal(
     mine: Sequence[Own], sha: str, competition: Competition, *, earliest: datetime, latest: datetime
 ) -> Verdict | None:
-    """The verdict of :func:`judge` when it is sure for every moment from ``earliest`` to ``latest``, else None.
+    """The verdict of :func:`judge` at ``latest`` when it refuses at every moment from ``earliest`` on, else None.
 
     The evaluate workflow asks before building anything, to skip a run that the scoring side
     would refuse anyway (it judges at the moment GitHub created the run, which the evaluate job
-    only knows lies between the pull request's last update and its own clock). A refusal is sure
-    when the span holds neither the start nor the end and both ends give the same kind: a closed
-    or not yet open competition stays so in between, a duplicate stays one, and a day's quota
-    only fills (both ends must then be the same day or two days in a row).
+    only knows lies between the pull request's last update and its own clock). A refusal can turn
+    into an acceptance only at the start and at each midnight of the competition's time zone (a
+    new quota day), so a refusal at ``earliest`` and at each of those moments within the span
+    holds all along. A span longer than :data:`SURE_SPAN` is never sure.
     """
     check_aware(earliest)
     check_aware(latest)
-    if latest < earliest:
+    if latest < earliest or latest - earliest > SURE_SPAN:
         return None
-    start, end = competition.start, competition.end
-    if (earliest < start) != (latest < start) or (earliest >= end) != (latest >= end):
-        return None  # the span holds the start or the end: the rules change within it
-    first = judge(mine, sha, competition, earliest, uses_quota=True)
-    last = judge(mine, sha, competition, latest, uses_quota=True)
-    if first is None or last is None or first.kind != last.kind:
-        return None
-    tz = competition.timezone
-    if last.kind == "quota" and (latest.astimezone(tz).date() - earliest.astimezone(tz).date()).days > 1:
-        return None  # a day between the two full ones may have had room
-    return last
+    moments = [earliest, competition.start]  # the end never turns a refusal into an acceptance
+    midnight = next_midnight(earliest, competition.timezone)
+    while midnight <= latest:
+        moments.append(midnight)
+        midnight = next_midnight(midnight, competition.timezone)
+    for moment in moments:
+        if earliest <= moment <= latest and judge(mine, sha, competition, moment, uses_quota=True) is None:
+            return None
+    return judge(mine, sha, competition, latest, uses_quota=True)
 
 
 def _quota(mine: Sequence[Own], competition: Competition, now: datetime) -> Verdict | None:

@@ -350,3 +350,23 @@ def test_moving_the_end_regroups_the_late_runs(graded: tuple[Store, Competition,
         ("bob", 0.8),
     ]
     assert [(s.username, s.best_score) for s in store.leaderboard(comp)] == [("bob", 0.8), ("alice", 0.7)]
+
+
+def test_a_late_run_recorded_before_an_on_time_one_is_not_counted(tmp_path: Path) -> None:
+    """Scoring takes its time: a run GitHub created before the end may be recorded after a late one."""
+    comp = competition(tmp_path)
+    with Store(tmp_path / "lb.db") as store:
+        record(store, comp, "carol", "c-late", LATE, 0.9, 0.9)
+        on_time = record(store, comp, "carol", "c-on-time", ON_TIME, 0.6, 0.6)
+        assert on_time.rank == 1 and not on_time.late
+        (entry,) = store.leaderboard(comp)
+    assert (entry.username, entry.best_score, entry.submission_count) == ("carol", 0.6, 1)
+    assert entry.last_submission_at == rules.timestamp(ON_TIME)
+
+
+def test_a_choice_made_before_the_end_moved_earlier_does_not_count(graded: tuple[Store, Competition, int]) -> None:
+    store, comp, late_id = graded
+    later = replace(comp, end=LATE + timedelta(days=10))  # the end was later when alice chose
+    store.select(late_id, by="alice", competition=later, now=LATE + timedelta(hours=1))
+    store.reveal(by="prof", now=LATE + timedelta(days=11), competition=comp)
+    assert [(s.username, s.best_score) for s in store.private_leaderboard(comp)] == [("alice", 0.6), ("bob", 0.5)]

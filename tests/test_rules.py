@@ -220,9 +220,11 @@ def test_a_refusal_is_sure_only_when_it_holds_over_the_whole_span() -> None:
     assert rules.sure_refusal([], "nb", COMP, earliest=end - timedelta(seconds=1), latest=end) is None
     assert rules.sure_refusal([], "nb", COMP, earliest=COMP.start - timedelta(seconds=1), latest=COMP.start) is None
     # Before the start and after the end are both "deadline", and the competition was open between them.
-    assert rules.sure_refusal([], "nb", COMP, earliest=COMP.start - timedelta(days=1), latest=end) is None
+    hour = replace(COMP, start=at(5, 10), end=at(5, 11))
+    assert rules.sure_refusal([], "nb", hour, earliest=at(5, 9), latest=at(5, 12)) is None
+    assert rules.sure_refusal([], "nb", hour, earliest=at(5, 11), latest=at(5, 12)) is not None
     assert rules.sure_refusal([], "nb", LATE_COMP, earliest=end, latest=end + timedelta(hours=1)) is None
-    assert rules.sure_refusal([], "nb", COMP, earliest=NOON, latest=NOON - timedelta(seconds=1)) is None
+    assert rules.sure_refusal([], "nb", COMP, earliest=end + timedelta(hours=1), latest=end) is None  # not a span
 
 
 def test_a_full_day_is_sure_only_within_that_day_and_a_duplicate_always() -> None:
@@ -235,6 +237,10 @@ def test_a_full_day_is_sure_only_within_that_day_and_a_duplicate_always() -> Non
     assert across is not None and across.kind == "quota"
     gap = [own(5, at(3, 9)), own(6, at(3, 10)), *full]  # the 3rd and the 5th are full, the 4th had room
     assert rules.sure_refusal(gap, "nb", COMP, earliest=at(3, 12), latest=NOON) is None
+    three = [*gap, own(7, at(4, 9)), own(8, at(4, 10))]  # every day of the span full
+    assert rules.sure_refusal(three, "nb", COMP, earliest=at(3, 12), latest=NOON) is not None
+    week = [own(n, at(d, 9)) for d in range(2, 12) for n in (d * 10, d * 10 + 1)]  # full every day, but too long a span
+    assert rules.sure_refusal(week, "nb", COMP, earliest=at(2, 12), latest=at(11, 12)) is None
     assert rules.sure_refusal([own(1, at(5, 9))], "nb", COMP, earliest=at(5, 11), latest=NOON) is None
     twice = rules.sure_refusal([own(1, at(2, 9), sha="nb")], "nb", COMP, earliest=at(4, 23), latest=NOON)
     assert twice is not None and twice.kind == "duplicate"

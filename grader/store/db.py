@@ -654,6 +654,7 @@ class Store:
         The selected submission is the participant's best public one (the row the public
         board shows). Raises :class:`UsageError` before the reveal.
         """
+        self.sync_teams(competition)  # and which submissions are late, as for the public board
         with self._transaction(write=False):
             if self._revealed_at() is None:
                 raise UsageError("the private leaderboard is hidden until the reveal (grader reveal).")
