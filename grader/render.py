@@ -128,7 +128,9 @@ def recorded_line(recorded: Recorded) -> str:
     if recorded.status == "rejected":
         return f"{prefix} — rejected: {recorded.reason}"
     parts = [prefix if recorded.already_recorded else prefix + f" ({recorded.status})."]
-    if recorded.rank is not None:
+    if recorded.late:
+        parts.append("Scored late (after the end): not ranked.")
+    elif recorded.rank is not None:
         moved = ""
         if recorded.previous_rank is not None and recorded.previous_rank != recorded.rank:
             moved = f", was {recorded.previous_rank}"

@@ -370,3 +370,24 @@ def test_a_choice_made_before_the_end_moved_earlier_does_not_count(graded: tuple
     store.select(late_id, by="alice", competition=later, now=LATE + timedelta(hours=1))
     store.reveal(by="prof", now=LATE + timedelta(days=11), competition=comp)
     assert [(s.username, s.best_score) for s in store.private_leaderboard(comp)] == [("alice", 0.6), ("bob", 0.5)]
+
+
+def test_grade_runs_and_scores_a_late_notebook_with_a_real_kernel(tmp_path: Path) -> None:
+    """The whole path on the command line: `grader grade` after the end of the demo competition, made to keep
+    scoring, runs the notebook, scores it and records it late; the board does not show it, the history does."""
+    from conftest import ROOT
+
+    from grader import demo
+
+    root = tmp_path / "comp"
+    demo.scratch_copy(config.load(ROOT / "competition.yaml"), root)
+    (root / "competition.yaml").write_text((root / "competition.yaml").read_text() + "\nlate: scored\n")
+    notebook = ROOT / "examples" / "submissions" / "bob" / "1-logistic.ipynb"
+    env = {"GRADER_NOW": "2027-03-05T12:00:00Z"}
+    graded = run_grader("grade", str(notebook), "--user", "bob", "--no-progress", cwd=root, env=env)
+    assert graded.returncode == 0, graded.stderr
+    assert "Recorded as submission #1 (completed). Scored late (after the end): not ranked." in graded.stdout
+    board = run_grader("leaderboard", cwd=root, env=env)
+    assert board.returncode == 0 and "bob" not in board.stdout, board.stdout
+    history = run_grader("history", "bob", cwd=root, env=env)
+    assert "2027-03-05" in history.stdout and "completed" in history.stdout, history.stdout
