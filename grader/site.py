@@ -513,7 +513,8 @@ def _home(data: SiteData) -> str:
         _paragraphs(c.description),
         "",
         f"- **Opens:** {esc(_local(c.start, c))}",
-        f"- **Closes:** {esc(_local(c.end, c))}",
+        f"- **Closes:** {esc(_local(c.end, c))}"
+        + (" — later submissions are still scored, for practice, and never ranked" if c.late == "scored" else ""),
         f"- **Metric:** {code(c.metric.name)}, {direction}",
         f"- **Participants:** {sum(not p.baseline for p in data.participants)} ({ranked} with a score)"
         + (f", including {teams} team{'s' if teams != 1 else ''}" if teams else ""),

@@ -115,7 +115,7 @@ def precheck(
     conn = sqlite3.connect(":memory:")
     try:
         if db.is_file():
-            source = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            source = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)
             try:
                 source.backup(conn)
             finally:

@@ -199,6 +199,7 @@ def test_the_site_shows_late_runs_apart_and_in_the_history(graded: tuple[Store, 
     assert len(rows[1]) == 6 and rows[late_id][6] == "late"  # on time: counts; late: marked
     assert histories["alice"]["entries"] == 1 and histories["carol"]["entries"] == 0
     assert "scored, for practice, as late submissions" in files["rules.md"]
+    assert "later submissions are still scored, for practice, and never ranked" in files["index.md"]
 
 
 def test_without_late_runs_the_site_has_no_late_part(tmp_path: Path) -> None:
@@ -208,6 +209,7 @@ def test_without_late_runs_the_site_has_no_late_part(tmp_path: Path) -> None:
     files = site.render(site.load(comp, tmp_path / "leaderboard" / "leaderboard.db", now=LATE)).files
     assert "Late submissions" not in files["leaderboard.md"]
     assert "Submissions outside these dates are recorded as rejected." in files["rules.md"]
+    assert "still scored" not in files["index.md"]
 
 
 # -- the check before running ------------------------------------------------------------------
