@@ -558,4 +558,4 @@ def test_act_a_notebook_sure_to_be_refused_is_not_run_and_the_scoring_side_refus
         statuses = fake.statuses
     assert "Not scored: the evaluate run skipped the notebook" in scored.stdout
     assert "**Not scored:** the competition closed on 2027-03-01 00:00 Europe/Paris" in body
-    assert [(s["sha"], s["state"]) for s in statuses] == [(head_sha, "failure")]
+    assert [(s["sha"], s["state"]) for s in statuses] == [(head_sha, "pending"), (head_sha, "failure")]
