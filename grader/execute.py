@@ -15,13 +15,16 @@ How a run goes:
    :func:`confine` turns that command into the confined one (``_launch.py`` sets rlimits
    and execs it); a sandbox can wrap that same command later.
 3. papermill's engine API runs the cells through a ``PapermillNotebookClient`` subclass
-   that ignores cell tags (``skip-execution``, ``raises-exception``), caps outputs while
-   they arrive, and records each cell's execute reply.
-4. A watchdog thread SIGKILLs the kernel's process tree at the whole-run deadline; the
-   per-cell timeout is nbclient's. A monitor thread (:func:`_monitor`) watches the memory
-   (shared memory too), tasks and disk the run holds, from the run's cgroup
-   (:mod:`grader.cgroup`) when it has one; when it cannot look, it stops the run.
-5. The verdict comes from the replies (:func:`judge`, pure), never from the outputs.
+   (:mod:`grader.engine`, imported on first use) that ignores cell tags
+   (``skip-execution``, ``raises-exception``), caps outputs while they arrive, and records
+   each cell's execute reply in the run's shared state (:class:`Run`).
+4. Around it (:func:`_supervised`), a watchdog thread SIGKILLs the kernel's process tree at
+   the whole-run deadline; the per-cell timeout is nbclient's. A monitor thread
+   (:func:`_monitor`) watches the memory (shared memory too), tasks and disk the run holds,
+   from the run's cgroup (:mod:`grader.cgroup`) when it has one; when it cannot look, it
+   stops the run.
+5. What happened becomes a :class:`Trace` (:func:`_trace`), and the verdict comes from its
+   replies (:func:`judge`, pure), never from the outputs.
 6. Everything the kernel started is killed before :func:`execute` returns.
 
 The kernel's environment is :func:`kernel_env`: PATH, HOME, TMPDIR, LANG, LC_ALL,
@@ -37,17 +40,13 @@ not isolated, ``./data`` is a writable symlink. docs/sandbox.md says what the sa
 from __future__ import annotations
 
 import copy
-import functools
 import logging
-import math
 import os
 import re
-import secrets
 import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -72,7 +71,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENGINE_NAME = "grader"
 NATIVE_KERNEL = "python3"
 LOG_NAME = "log.txt"
 
@@ -95,9 +93,7 @@ MISSING_FILE = "FileNotFoundError"
 
 KERNEL_OUTPUT_CAP = 64 * 1024  # what the kernel process prints outside cells (startup errors)
 MAX_MESSAGE_CHARS = 300  # an exception message quoted in result.json
-STARTUP_TIMEOUT = 60  # seconds for the kernel to answer its first kernel_info
-IOPUB_GRACE = 10  # seconds to wait for a cell's last outputs after its reply
-CONFIRM_TIMEOUT = 10  # seconds for the kernel to answer the grader's last request (see Run.confirm)
+CONFIRM_TIMEOUT = 10  # seconds for the kernel to answer the grader's last request (see Run.confirm_timeout)
 KILL_WAIT = 2.0  # seconds to wait for killed processes to be gone
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 MONITOR_EVERY = 0.2  # seconds between two looks at the kernel's memory, processes and disk
@@ -545,6 +541,35 @@ class Run:
             return wrapped
         return joined(wrapped, python=str(self.environment.python), procs=self.cgroup.procs)
 
+    # What grader.engine asks of the run when it starts and stops the kernel.
+    @property
+    def native(self) -> bool:
+        """The kernel is the notebook environment's own ipykernel (no kernelspec is looked up)."""
+        return self.kernel_name == NATIVE_KERNEL
+
+    def native_argv(self, connection_file: str) -> list[str]:
+        return native_kernel_argv(self.environment.python, connection_file)
+
+    def kernel_env(self) -> dict[str, str]:
+        scratch = self.scratch
+        return kernel_env(scratch.home, scratch.tmp, self.limits.threads, bin_dir=self.environment.bin)
+
+    def own_connection_file(self, path: str) -> None:
+        """Give the kernel's connection file to the sandbox's uid, which the kernel reads it as."""
+        if self.bwrap and self.uid is not None:
+            os.chown(path, self.uid, self.uid)
+
+    @property
+    def confirm_timeout(self) -> float:
+        """Seconds for the kernel to answer the request the grader sends after the last cell."""
+        return CONFIRM_TIMEOUT
+
+    def kill_while_alive(self) -> None:
+        """Kill the whole tree while the kernel is alive: once it is dead its children are orphans."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            kill_process_tree(process.pid, wait=KILL_WAIT)
+
     def expire(self) -> None:
         """Watchdog: the whole-run deadline passed. SIGKILL cannot be ignored by the notebook."""
         with self.lock:
@@ -833,250 +858,14 @@ def _quiet() -> AbstractContextManager[None]:
     return suppress(ProcessLookupError, PermissionError)
 
 
-# --- papermill / nbclient glue (built on first use: importing them is slow) ---------------------
+# --- the papermill engine (grader/engine.py: imported on first use, it is slow to import) --------
 
 
 def prepare_engine() -> None:
     """Import and register the execution engine now (it is slow to import) rather than at the first run."""
-    _engine()
+    from grader import engine
 
-
-@functools.cache
-def _engine() -> type[Any]:
-    """Register (once) and return the papermill engine that runs notebooks for the grader."""
-    from jupyter_client.kernelspec import KernelSpec
-    from jupyter_client.manager import AsyncKernelManager
-    from nbclient.util import run_sync
-    from nbformat.v4 import new_output
-
-    # papermill imports PyGithub for its github:// notebook paths, which the grader never
-    # uses: half a second on every run. Make that optional import fail, for papermill only.
-    hidden = "github" not in sys.modules
-    if hidden:
-        sys.modules["github"] = None  # type: ignore[assignment]
-    try:
-        from papermill.clientwrap import PapermillNotebookClient
-        from papermill.engines import NBClientEngine, papermill_engines
-    finally:
-        if hidden:
-            del sys.modules["github"]
-
-    class GraderKernelManager(AsyncKernelManager):
-        """Launches the forced kernel through :func:`confine`, in the scratch folder, scrubbed."""
-
-        grader_run: Run
-
-        @property
-        def kernel_spec(self) -> KernelSpec:
-            # The kernel is forced: no kernelspec is looked up on disk (which also costs an
-            # IPython import in the grader); format_kernel_cmd builds the command.
-            if self.kernel_name == NATIVE_KERNEL:
-                return KernelSpec(argv=[], display_name="Python 3", language="python", metadata={}, env={})
-            spec: KernelSpec = self.kernel_spec_manager.get_kernel_spec(self.kernel_name)
-            return spec
-
-        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-            if self.kernel_name == NATIVE_KERNEL:
-                python = self.grader_run.environment.python
-                argv = native_kernel_argv(python, os.path.realpath(self.connection_file)) + list(extra_arguments or [])
-            else:
-                argv = super().format_kernel_cmd(extra_arguments)
-            return self.grader_run.command(argv)
-
-        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-            run = self.grader_run
-            if run.bwrap and run.uid is not None:  # the kernel reads it as the sandbox's uid
-                os.chown(self.connection_file, run.uid, run.uid)
-            kw.update(
-                env=kernel_env(run.scratch.home, run.scratch.tmp, run.limits.threads, bin_dir=run.environment.bin),
-                cwd=str(run.scratch.work),
-                stdout=run.output.write_fd,
-                stderr=subprocess.STDOUT,
-            )
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-            run.output.close_writer()
-            run.launched(self.provisioner.process)  # type: ignore[union-attr]
-
-    class GraderClient(PapermillNotebookClient):  # type: ignore[misc]
-        """papermill's client, minus trust in tags and outputs; see the module docstring."""
-
-        grader_run: Run
-
-        def create_kernel_manager(self) -> Any:
-            km = super().create_kernel_manager()
-            km.grader_run = self.grader_run
-            root = self.grader_run.scratch.root
-            # IPC sockets in the scratch folder, not TCP: they keep working once the kernel is
-            # in its own network namespace, and nothing else on the machine can connect.
-            km.transport = "ipc"
-            km.ip = str(root / "kernel")
-            km.connection_file = str(root / "kernel.json")
-            return km
-
-        async def _async_cleanup_kernel(self) -> None:
-            # Kill the whole tree while the kernel is still alive: once it is dead its children
-            # are orphans, and one that called setsid() could no longer be found.
-            process = self.grader_run.process
-            if process is not None and process.poll() is None:
-                kill_process_tree(process.pid, wait=KILL_WAIT)
-            await super()._async_cleanup_kernel()
-
-        _cleanup_kernel = run_sync(_async_cleanup_kernel)
-
-        async def async_start_new_kernel_client(self) -> Any:
-            kc = await super().async_start_new_kernel_client()
-            _watch_shell(kc.shell_channel, self.grader_run)
-            return kc
-
-        start_new_kernel_client = run_sync(async_start_new_kernel_client)
-
-        async def _async_confirm(self) -> None:
-            # One request after the last cell: its reply comes after every real reply before
-            # it, so a forged reply to the last cell shows up on the way (Run.on_shell_message).
-            run = self.grader_run
-            try:
-                await self.kc.kernel_info(reply=True, timeout=CONFIRM_TIMEOUT)
-            except (TimeoutError, RuntimeError, OSError):
-                run.unconfirmed = run.kernel_alive()  # a dead kernel is judged as dead
-
-        _confirm = run_sync(_async_confirm)
-
-        def execute(self, **kwargs: Any) -> Any:
-            # papermill's execute, minus its final kernel_info round trip (a dead or hostile
-            # kernel would make it wait); the language is known: the kernel is forced.
-            self.reset_execution_trackers()
-            with self.setup_kernel(**kwargs):
-                self.papermill_execute_cells()
-                if not self.grader_run.stopped and not self.grader_run.limit_hit and not self.grader_run.expired:
-                    self._confirm()
-                self.grader_run.alive_at_end = self.grader_run.kernel_alive()
-            if self.kernel_name == NATIVE_KERNEL:
-                self.nb.metadata["language_info"] = _python_language_info(self.grader_run.environment.version)
-            return self.nb
-
-        def papermill_execute_cells(self) -> None:
-            from nbclient.exceptions import CellExecutionError
-
-            for index, cell in enumerate(self.nb.cells):
-                if self.grader_run.stopped:  # exit() leaves the kernel up: do not go on
-                    break
-                try:
-                    self.nb_man.cell_start(cell, index)
-                    self.execute_cell(cell, index)
-                except CellExecutionError as ex:
-                    self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=ex)
-                    break
-                finally:
-                    self.nb_man.cell_complete(self.nb.cells[index], cell_index=index)
-
-        def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
-            budget = self.grader_run.budget
-            size = _size(msg.get("content"))
-            if budget.fits(size):
-                budget.spend(size)
-                return super().output(outs, msg, display_id, cell_index)
-            if budget.cut:
-                return None
-            content = msg.get("content") or {}
-            if msg.get("msg_type") == "stream" and isinstance(content.get("text"), str) and budget.remaining:
-                text = content["text"]
-                head = _utf8_head(text, budget.remaining * len(text) // max(1, _size(text)))
-                budget.spend(_size(head))
-                super().output(outs, {**msg, "content": {**content, "text": head}}, display_id, cell_index)
-            budget.cut = True
-            outs.append(new_output("display_data", data={"text/plain": budget.note()}))  # type: ignore[no-untyped-call]
-            return None
-
-        def handle_comm_msg(self, outs: list[Any], msg: dict[str, Any], cell_index: int) -> None:
-            # Widget state is stored in the notebook too: same budget, silently dropped.
-            size = _size(msg.get("content"))
-            if self.grader_run.budget.fits(size):
-                self.grader_run.budget.spend(size)
-                super().handle_comm_msg(outs, msg, cell_index)
-
-        def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
-            size = _size(msg.get("content"))
-            if self.grader_run.budget.fits(size):
-                self.grader_run.budget.spend(size)
-                super()._update_display_id(display_id, msg)
-
-    class GraderEngine(NBClientEngine):  # type: ignore[misc]
-        @classmethod
-        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
-            run: Run = kwargs["grader_run"]
-            limits = run.limits
-            client = GraderClient(
-                nb_man,
-                kernel_name=kernel_name,
-                kernel_manager_class=GraderKernelManager,
-                timeout=max(1, math.ceil(limits.cell_timeout)),
-                startup_timeout=max(1, math.ceil(min(STARTUP_TIMEOUT, limits.run_timeout))),
-                interrupt_on_timeout=False,
-                # Never trust tags: no cell is skipped (an unguessable tag), every error counts.
-                skip_cells_with_tag=f"grader-never-{secrets.token_hex(16)}",
-                force_raise_errors=True,
-                allow_errors=False,
-                allow_error_names=[],
-                # A flood can delay a cell's last outputs: missing outputs are no failure.
-                iopub_timeout=IOPUB_GRACE,
-                raise_on_iopub_timeout=False,
-                shutdown_kernel="immediate",
-                coalesce_streams=True,
-                record_timing=True,
-                log=log.getChild("nbclient"),
-                on_notebook_start=run.on_notebook_start,
-                on_cell_execute=run.on_cell_execute,
-                on_cell_executed=run.on_cell_executed,
-            )
-            client.grader_run = run
-            return client.execute()
-
-    papermill_engines.register(ENGINE_NAME, GraderEngine)
-    return GraderEngine
-
-
-def _watch_shell(channel: Any, run: Run) -> None:
-    """Show ``run`` every message read from the kernel's shell channel, whoever reads it."""
-    from jupyter_core.utils import ensure_async
-
-    get_msg = channel.get_msg
-
-    async def watched_get_msg(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        msg: dict[str, Any] = await ensure_async(get_msg(*args, **kwargs))
-        run.on_shell_message(msg)
-        return msg
-
-    channel.get_msg = watched_get_msg
-
-
-def _python_language_info(version: str) -> dict[str, Any]:
-    return {
-        "name": "python",
-        "version": version,
-        "mimetype": "text/x-python",
-        "file_extension": ".py",
-        "pygments_lexer": "ipython3",
-        "codemirror_mode": {"name": "ipython", "version": 3},
-        "nbconvert_exporter": "python",
-    }
-
-
-def _size(value: Any) -> int:
-    """About the bytes ``value`` takes in the saved notebook (JSON escapes included),
-    without serialising a possibly huge message."""
-    if isinstance(value, str):
-        raw = len(value) if value.isascii() else len(value.encode("utf-8", "replace"))
-        escaped = value.count("\n") + value.count('"') + value.count("\\") + 5 * value.count("\x1b")
-        return raw + escaped
-    if isinstance(value, dict):
-        return sum(_size(k) + _size(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return sum(_size(v) for v in value)
-    return 8
-
-
-def _utf8_head(text: str, limit: int) -> str:
-    return text.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore")
+    engine.register()
 
 
 # --- the I/O around it -------------------------------------------------------------------------
@@ -1303,38 +1092,26 @@ def _quiet_os() -> AbstractContextManager[None]:
 
 def _run(executed: nbformat.NotebookNode, run: Run, output_path: Path, progress: bool) -> Trace:
     """Execute ``executed`` in place; return what happened. Kills everything before returning."""
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-    from papermill.engines import papermill_engines
+    from grader import engine  # before the watchdog starts: the import is the grader's time, not the notebook's
 
-    _engine()
+    engine.register()
+    with _supervised(run):
+        stop, detail = engine.run_cells(executed, run, output_path, progress)
+    return _trace(executed, run, stop, _clip(detail))
+
+
+@contextmanager
+def _supervised(run: Run) -> Iterator[None]:
+    """The watchdog (whole-run deadline) and the monitor (:func:`_monitor`) around the run;
+    on the way out, the kernel's whole process tree is killed and reaped."""
     watchdog = threading.Timer(run.limits.run_timeout, run.expire)
     watchdog.daemon = True
     watchdog.start()
     done = threading.Event()
     monitor = threading.Thread(target=_monitor, args=(run, done), name="grader-monitor", daemon=True)
     monitor.start()
-    stop: Stop = "end"
-    detail = ""
     try:
-        papermill_engines.execute_notebook_with_engine(
-            ENGINE_NAME,
-            executed,
-            run.kernel_name,
-            output_path=str(output_path),  # papermill saves as cells finish: evidence if we die
-            progress_bar=progress,
-            grader_run=run,
-        )
-    except CellExecutionError:
-        stop = "error"  # the reply was recorded by the hook
-    except CellTimeoutError:
-        stop = "cell_timeout"
-    except DeadKernelError:
-        stop = "dead"
-    except Exception as ex:
-        stop = "dead" if run.ready and not run.kernel_alive() else "crash" if run.ready else "start_failed"
-        detail = _clip(f"{type(ex).__name__}: {ex}" if str(ex) else type(ex).__name__)
-        if stop == "crash":
-            log.exception("grader: unexpected error while executing the notebook")
+        yield
     finally:
         watchdog.cancel()
         done.set()
@@ -1346,6 +1123,11 @@ def _run(executed: nbformat.NotebookNode, run: Run, output_path: Path, progress:
         run.output.close_writer()
         monitor.join()
         _note_oom(run)
+
+
+def _trace(executed: nbformat.NotebookNode, run: Run, stop: Stop, detail: str) -> Trace:
+    """What the run's shared state says happened, as plain data for :func:`judge`."""
+    process = run.process
     returncode = process.returncode if process is not None else None
     if run.bwrap and returncode is not None and returncode > 128:  # bwrap: 128 + the signal that killed the kernel
         returncode = 128 - returncode
