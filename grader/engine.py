@@ -8,10 +8,11 @@ Read it top-down:
 
 - :func:`run_cells` runs the notebook and says how it stopped;
 - :class:`GraderEngine` builds the client with the grader's settings (never trust tags);
-- :class:`GraderClient` runs the cells one by one (:meth:`GraderClient.papermill_execute_cells`), reads
-  every message of the shell channel (:func:`watch_shell`: a second reply to one request is
-  forged), asks one last ``kernel_info`` after the last cell (:meth:`GraderClient.confirm`)
-  and caps the outputs while they arrive;
+- :class:`GraderClient` runs the cells one by one
+  (:meth:`GraderClient.papermill_execute_cells`), reads every message of the shell channel
+  (:func:`watch_shell`: a second reply to one request is forged), asks one last
+  ``kernel_info`` after the last cell (:meth:`GraderClient.confirm`) and caps the outputs
+  while they arrive;
 - :class:`GraderKernelManager` starts the forced kernel: confined, in the scratch folder,
   with a scrubbed environment.
 """
@@ -104,6 +105,8 @@ def register() -> None:
 
 
 class GraderEngine(NBClientEngine):  # type: ignore[misc]
+    """What papermill calls with the notebook: one :class:`GraderClient` per run, set up by the grader."""
+
     @classmethod
     def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
         run: Run = kwargs["grader_run"]

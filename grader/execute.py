@@ -1094,7 +1094,6 @@ def _run(executed: nbformat.NotebookNode, run: Run, output_path: Path, progress:
     """Execute ``executed`` in place; return what happened. Kills everything before returning."""
     from grader import engine  # before the watchdog starts: the import is the grader's time, not the notebook's
 
-    engine.register()
     with _supervised(run):
         stop, detail = engine.run_cells(executed, run, output_path, progress)
     return _trace(executed, run, stop, _clip(detail))
