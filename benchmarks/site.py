@@ -1,12 +1,15 @@
 """Benchmark `grader site build`: build time, site size and peak memory, small vs. large competition.
 
-Run:  .venv/bin/python benchmarks/site.py            (10 and 5,000 participants)
-      .venv/bin/python benchmarks/site.py 500:10000  (any participants:submissions pairs)
+Run:  .venv/bin/python benchmarks/site.py                    (10 and 5,000 participants, and 5,000 revealed)
+      .venv/bin/python benchmarks/site.py 500:10000 500:10000:revealed  (participants:submissions[:revealed])
 
 Each size gets a scratch copy of the demo competition and a real leaderboard.db with the
 store's schema, filled in one transaction (realistic mix: 80 % completed, 12 % failed with an
-error message, 4 % timeout, 4 % rejected; scores improve over time), then the real command
-runs in a child process, so its peak memory (ru_maxrss) is its own. Prints a Markdown table.
+error message, 4 % timeout, 4 % rejected; scores improve over time; each submission has a pull
+request and a GitHub Actions run, as on GitHub), then the real command runs in a child process
+as the workflow runs it (GitHub's variables set, so every history links its pull requests and
+runs), so its peak memory (ru_maxrss) is its own. ``revealed``: after ``Store.reveal``, with the
+final board and its shake-up. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -29,15 +33,19 @@ from grader import config, demo  # noqa: E402
 from grader.rules import timestamp  # noqa: E402
 from grader.store import Store  # noqa: E402
 
-DEFAULT_SIZES = [(10, 200), (5000, 100_000)]
+DEFAULT_SIZES = [(10, 200, False), (5000, 100_000, False), (5000, 100_000, True)]
+GITHUB = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "example-course/digits"}
 MESSAGE = (
     "cell 7 raised ValueError: Input X contains NaN. LogisticRegression does not accept missing values "
     "encoded as NaN natively; impute them first."
 )
 
 
-def make_db(competition: config.Competition, participants: int, submissions: int, seed: int = 1) -> Path:
-    """A leaderboard with ``participants`` logins sharing ``submissions`` submissions."""
+def make_db(
+    competition: config.Competition, participants: int, submissions: int, seed: int = 1, *, revealed: bool = False
+) -> Path:
+    """A leaderboard with ``participants`` logins sharing ``submissions`` submissions (private scores
+    revealed with ``revealed``)."""
     rng = random.Random(seed)
     db = competition.root / "leaderboard" / "leaderboard.db"
     with Store(db):
@@ -58,10 +66,11 @@ def make_db(competition: config.Competition, participants: int, submissions: int
         if status == "rejected":
             message = "daily limit reached: 5 submissions per day."
         sha = hashlib.sha256(f"{i}".encode()).hexdigest()
+        private = None if score is None else score + rng.gauss(0, 0.01)
         rows.append(
-            (f"run-{i}", login, timestamp(when), f"submissions/{login}/model-{i}.ipynb", sha, status, score,
-             score, "RuntimeError" if message else None, message, 6 if status == "failed" else None, 42.0,
-             1000 + i, sha[:40], "0.1.0")
+            (f"github-{12_000_000_000 + i}-1", login, timestamp(when), f"submissions/{login}/model-{i}.ipynb", sha,
+             status, score, private, "RuntimeError" if message else None, message,
+             6 if status == "failed" else None, 42.0, 1000 + i, sha[:40], "0.1.0")
         )  # fmt: skip
     import sqlite3
 
@@ -76,28 +85,34 @@ def make_db(competition: config.Competition, participants: int, submissions: int
     conn.close()
     with Store(db) as store:
         store.rebuild(competition)
+        if revealed:
+            store.reveal(by="benchmark", now=competition.end + timedelta(days=1), competition=competition)
     return db
 
 
-def measure(participants: int, submissions: int, work: Path) -> dict[str, float]:
-    folder = work / f"comp-{participants}"
+def measure(participants: int, submissions: int, revealed: bool, work: Path) -> dict[str, Any]:
+    folder = work / f"comp-{participants}-{submissions}{'-revealed' if revealed else ''}"
     competition = demo.scratch_copy(config.load(ROOT / "competition.yaml"), folder)
-    make_db(competition, participants, submissions)
+    make_db(competition, participants, submissions, revealed=revealed)
     out = folder / "site"
-    now = (competition.end - timedelta(days=1)).isoformat()
+    now = (competition.end + timedelta(days=2) if revealed else competition.end - timedelta(days=1)).isoformat()
     command = [sys.executable, "-m", "grader", "site", "build", "--out", str(out), "--mkdocs",
                str(ROOT / "mkdocs.yml"), "--now", now]  # fmt: skip
     began = time.perf_counter()
-    child = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {**os.environ, **GITHUB}
+    child = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - began
     stderr = child.stderr.read().decode() if child.stderr else ""
     if status != 0:
         raise SystemExit(f"the build of {participants} participants failed: {stderr}")
     files = [p for p in out.rglob("*") if p.is_file()]
+    histories = [p for p in files if p.parent.name == "participants"]
     return {
         "participants": participants,
         "submissions": submissions,
+        "revealed": revealed,
+        "histories_mb": sum(p.stat().st_size for p in histories) / 1e6,
         "seconds": seconds,
         "mb": sum(p.stat().st_size for p in files) / 1e6,
         "files": len(files),
@@ -106,21 +121,30 @@ def measure(participants: int, submissions: int, work: Path) -> dict[str, float]
 
 
 def main(argv: list[str]) -> None:
-    sizes = [tuple(int(n) for n in arg.split(":")) for arg in argv] or DEFAULT_SIZES
+    sizes = [size(arg) for arg in argv] or DEFAULT_SIZES
     work = Path(tempfile.mkdtemp(prefix="grader-bench-"))
     try:
-        results = [measure(p, s, work) for p, s in sizes]
+        results = [measure(p, s, revealed, work) for p, s, revealed in sizes]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     base = results[0]["seconds"]
     print(f"grader site build, {datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}\n")
-    print("| participants | submissions | build time | vs. first | site size | files | peak memory |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| participants | submissions | build time | vs. first | site size | histories | files | peak memory |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
-            f"| {r['participants']:,} | {r['submissions']:,} | {r['seconds']:.1f} s | {r['seconds'] / base:.1f}× "
-            f"| {r['mb']:.1f} MB | {r['files']:,} | {r['peak_mb']:.0f} MB |"
+            f"| {r['participants']:,}{', revealed' if r['revealed'] else ''} | {r['submissions']:,} "
+            f"| {r['seconds']:.1f} s | {r['seconds'] / base:.1f}× | {r['mb']:.1f} MB | {r['histories_mb']:.1f} MB "
+            f"| {r['files']:,} | {r['peak_mb']:.0f} MB |"
         )
+
+
+def size(arg: str) -> tuple[int, int, bool]:
+    """'5000:100000' or '5000:100000:revealed'."""
+    parts = arg.split(":")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "revealed"):
+        raise SystemExit(f"{arg!r}: give PARTICIPANTS:SUBMISSIONS, or PARTICIPANTS:SUBMISSIONS:revealed")
+    return int(parts[0]), int(parts[1]), len(parts) == 3
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ of ten; whole days or hours on a time axis).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -177,6 +178,99 @@ def histogram(values: Sequence[float], *, score_label: str, layout: Layout = WID
         f"{escape(score_label)}</text>"
     )
     return _document("Distribution of public scores", parts, lay)
+
+
+@dataclass(frozen=True)
+class Move:
+    """One entrant of the final board: its final rank and its rank on the public board (None: it had none)."""
+
+    name: str
+    final_rank: int
+    public_rank: int | None
+
+    @property
+    def places(self) -> int | None:
+        """Places gained from the public board to the final one (negative: lost)."""
+        return None if self.public_rank is None else self.public_rank - self.final_rank
+
+
+# The shake-up chart: names on the left, the move in words on the right, a row per entrant.
+SHAKE_WIDE = Layout(width=760, height=0, left=210, right=120, top=16, bottom=48, font=13, ticks=6, legend_below=False)
+SHAKE_NARROW = Layout(width=360, height=0, left=118, right=78, top=16, bottom=48, font=13, ticks=4, legend_below=False)
+SHAKE_ROW = 26
+UP, DOWN, SAME = PALETTE[0], PALETTE[1], PALETTE[8]
+
+
+def shake_up(moves: Sequence[Move], *, layout: Layout = SHAKE_WIDE) -> str:
+    """A bar per entrant (best final rank first) of the places won or lost from the public board to the final one.
+
+    A gain is a bar to the right of zero, a loss one to the left; the colour only repeats what the
+    side and the words say ("2 → 1 ▲1"). The axis of places is ticked at round whole numbers.
+    """
+    if not moves:
+        empty = dataclasses.replace(layout, height=layout.top + 2 * SHAKE_ROW + layout.bottom)
+        return _empty("No final ranking yet.", empty)
+    labels = [_move_label(m) for m in moves]
+    # The right margin fits the longest "4321 → 10 ▲4311" (about 0.6 em a character).
+    right = max(layout.right, math.ceil(12 + 0.6 * layout.font * max(len(label) for label in labels)))
+    lay = dataclasses.replace(layout, height=layout.top + len(moves) * SHAKE_ROW + layout.bottom, right=right)
+    places = [m.places for m in moves if m.places is not None]
+    ticks = nice_ticks(min(0, *places), max(0, 1, *places), lay.ticks, integer=True)
+    low, high = ticks[0], ticks[-1]
+
+    def x(value: float) -> float:
+        return lay.left + (value - low) / (high - low) * lay.plot_w
+
+    zero = x(0)
+    frame = f'<rect x="{lay.left}" y="{lay.top}" width="{lay.plot_w}" height="{lay.plot_h}" fill="none" stroke="#999"/>'
+    parts = [frame]
+    for value in ticks:
+        at = x(value)
+        parts.append(
+            f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{lay.top}" y2="{lay.top + lay.plot_h}" stroke="#ccc" '
+            f'stroke-dasharray="3 3"/><text class="xtick" x="{at:.1f}" y="{lay.height - lay.bottom + 20}" '
+            f'text-anchor="middle">{_tick_label(value, ticks)}</text>'
+        )
+    parts.append(f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="{lay.top}" y2="{lay.top + lay.plot_h}" stroke="#666"/>')
+    chars = 26 if lay.width >= WIDE.width else 13
+    for i, (move, label) in enumerate(zip(moves, labels, strict=True)):
+        middle = lay.top + (i + 0.5) * SHAKE_ROW
+        name = escape(clip(f"{move.final_rank}. {move.name}", chars, squeeze=False))
+        parts.append(f'<text x="{lay.left - 8}" y="{middle + 4:.1f}" text-anchor="end">{name}</text>')
+        gained = move.places
+        before = "no public rank" if move.public_rank is None else f"public rank {move.public_rank}"
+        if gained is None or gained == 0:
+            said = "" if gained is None else ", same place"
+        else:
+            said = f", {'up' if gained > 0 else 'down'} {abs(gained)} place{'s' if abs(gained) != 1 else ''}"
+        title = f"<title>{escape(f'{move.name}: {before} → final rank {move.final_rank}{said}')}</title>"
+        if gained:
+            left, right_end = sorted((zero, x(gained)))
+            colour = UP if gained > 0 else DOWN
+            parts.append(
+                f'<rect x="{left:.1f}" y="{middle - 8:.1f}" width="{right_end - left:.1f}" height="16" '
+                f'fill="{colour}">{title}</rect>'
+            )
+        elif gained == 0:
+            parts.append(
+                f'<rect x="{zero - 3:.1f}" y="{middle - 8:.1f}" width="6" height="16" fill="{SAME}">{title}</rect>'
+            )
+        parts.append(
+            f'<text class="move" x="{lay.width - 6}" y="{middle + 4:.1f}" text-anchor="end">{escape(label)}</text>'
+        )
+    parts.append(
+        f'<text x="{lay.left + lay.plot_w / 2:.1f}" y="{lay.height - 8}" text-anchor="middle">places gained</text>'
+    )
+    return _document("Shake-up: from the public rank to the final rank", parts, lay)
+
+
+def _move_label(move: Move) -> str:
+    """'3 → 1 ▲2', '1 → 3 ▼2', '2 → 2 =' or '— → 4', as the final board's Move column says it."""
+    gained = move.places
+    if gained is None:
+        return f"— → {move.final_rank}"
+    mark = f"▲{gained}" if gained > 0 else f"▼{-gained}" if gained < 0 else "="
+    return f"{move.public_rank} → {move.final_rank} {mark}"
 
 
 def nice_ticks(low: float, high: float, count: int, *, integer: bool = False) -> list[float]:

@@ -98,7 +98,7 @@ class GraderSite(BasePlugin[GraderSiteConfig]):  # type: ignore[no-untyped-call]
                 moved.inclusion = file.inclusion
                 files.append(moved)
         self.rendered = site.render(self.data)
-        generated = dict(self.rendered.files)
+        generated = site.published(self.rendered.files)
         generated.update({path: site.asset(name) for path, name in OWN_FILES.items()})
         generated["grader/competition.schema.json"] = site.schema()
         for path, content in generated.items():
@@ -114,3 +114,9 @@ class GraderSite(BasePlugin[GraderSiteConfig]):  # type: ignore[no-untyped-call]
         The page carries the participants' names for the search instead (see grader.site).
         """
         return self.rendered.fill(output) if self.rendered is not None else output
+
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        """Leave out the theme's files that no visitor's browser loads (see :func:`grader.site.prune_theme`)."""
+        search = next((plugin for name, plugin in config.plugins.items() if name.endswith("search")), None)
+        languages = (search.config.get("lang") if search is not None else None) or [config.theme.get("language", "en")]
+        site.prune_theme(Path(config.site_dir), languages)

@@ -421,6 +421,10 @@ def render(data: SiteData) -> Rendered:
         files[f"charts/scores{suffix}.svg"] = charts.histogram(
             scores, score_label=f"public score ({data.competition.metric.name})", layout=layout
         )
+    if data.private is not None:
+        moves = _moves(data)
+        for suffix, layout in (("", charts.SHAKE_WIDE), ("-narrow", charts.SHAKE_NARROW)):
+            files[f"charts/shake-up{suffix}.svg"] = charts.shake_up(moves, layout=layout)
     for board in data.boards:
         files[_csv_name(board)] = _board_csv(board, data)
     shards = shard_count(len(data.participants))
@@ -440,6 +444,24 @@ def render(data: SiteData) -> Rendered:
         files[f"participants/{number}.json"] = _histories_json(group, data.competition, aliases.get(number), made)
         files[f"participants/{number}.html"] = _histories_page(group, data, aliases.get(number), shards, made)
     return Rendered(files=files, fragments=fragments)
+
+
+def published(files: Mapping[str, str]) -> dict[str, str | bytes]:
+    """The rendered files as the site serves them: the JSON histories gzipped (``participants/N.json.gz``).
+
+    Only the site's script reads them, and it unpacks them (DecompressionStream), so they can
+    be a fifth of their size: 15 MB less for 100,000 submissions. The compression is
+    deterministic (no time stamp in the header): an unchanged history makes an unchanged file.
+    """
+    import gzip
+
+    out: dict[str, str | bytes] = {}
+    for path, content in files.items():
+        if path.startswith("participants/") and path.endswith(".json"):
+            out[path + ".gz"] = gzip.compress(content.encode("utf-8"), compresslevel=9, mtime=0)
+        else:
+            out[path] = content
+    return out
 
 
 def esc(value: object) -> str:
@@ -726,6 +748,10 @@ def _leaderboard(data: SiteData) -> str:
             f"{'s' if len(board.standings) != 1 else ''} with a score. "
             f'<a href="{_csv_name(board)}" download>Download as CSV</a>.</p>',
             "",
+        ]
+        if board.name == "private" and board.standings:
+            lines += _shake_up_figure(data)
+        lines += [
             marker(f"board-{board.name}"),
             "",
         ]
@@ -908,6 +934,37 @@ def _board_table(board: Board, data: SiteData) -> str:
             "</div>",
         ]
     )
+
+
+def _moves(data: SiteData) -> list[charts.Move]:
+    """The shake-up of the top of the final board (:data:`TOP_IN_CHART`): each entrant's public and final rank."""
+    final = data.private
+    public_ranks = {s.username: s.rank for s in data.public.standings}
+    standings = final.standings[:TOP_IN_CHART] if final is not None else ()
+    return [charts.Move(s.username, s.rank, public_ranks.get(s.username)) for s in standings]
+
+
+def _shake_up_figure(data: SiteData) -> list[str]:
+    """The shake-up chart above the final board, with its text alternative: every move in words."""
+    moves = _moves(data)
+    said = []
+    for m in moves:
+        gained = m.places
+        if gained is None:
+            said.append(f"{m.name} had no public rank and finished {m.final_rank}")
+        elif gained == 0:
+            said.append(f"{m.name} stayed at {m.final_rank}")
+        else:
+            way = "up" if gained > 0 else "down"
+            said.append(f"{m.name} went {way} from {m.public_rank} to {m.final_rank}")
+    top = f"the top {len(moves)}" if len(moves) > 1 else "the winner"
+    alt = f"Shake-up of {top} of the final leaderboard, from the public rank to the final rank: {'; '.join(said)}."
+    return [
+        f'<figure class="grader-shake-up">{_picture("shake-up", alt)}'
+        f"<figcaption>The shake-up of {_h(top)}: places won (right) or lost (left) from the public "
+        "leaderboard to the final one. The Move column below has everyone's.</figcaption></figure>",
+        "",
+    ]
 
 
 def shake_up(public_rank: int | None, final_rank: int) -> int | None:
@@ -1108,20 +1165,14 @@ def repository_url(environ: Mapping[str, str]) -> str | None:
     return f"{server}/{name}"
 
 
-def _row_links(r: Submission, repo: str | None) -> str:
-    """The pull request and the Actions run of a submission (HTML), the run's page holding the
-    executed notebook as an artifact; plain text when the repository is not known."""
-    parts = []
-    run = _run_path(r.run_id)
-    if r.pr_number:
-        label = f"PR #{r.pr_number}"
-        parts.append(f'<a href="{_h(repo)}/pull/{r.pr_number}">{label}</a>' if repo else label)
-    if run:
-        number, attempt = run.split("/")
-        url = f"{repo}/actions/runs/{number}/attempts/{attempt}"
-        tip = "The evaluate run; its artifact holds the executed notebook"
-        parts.append(f'<a href="{_h(url)}" title="{tip}">Actions run</a>' if repo else f"run {number}")
-    return " · ".join(parts)
+def _pull_requests(p: Participant, repo: str | None) -> str:
+    """A line linking a participant's (or each team member's) pull requests on GitHub; empty when
+    the repository is not known or the name is not a GitHub login."""
+    logins = [login for login in (p.members or (p.username,)) if _KEY.fullmatch(login)]
+    if repo is None or not logins:
+        return ""
+    links = ", ".join(f'<a href="{_h(repo)}/pulls?q=is%3Apr+author%3A{login}">{_h(login)}</a>' for login in logins)
+    return f'<p class="prs">Pull requests on GitHub: {links}</p>'
 
 
 def _summary(p: Participant) -> str:
@@ -1148,32 +1199,38 @@ def _histories_page(
     """The histories of a group of participants as one plain HTML page: what a visitor without
     JavaScript sees when following a participant's link (``participants/N.html#KEY``).
 
-    ``made``: each one's history as the JSON file has it. Cells and rows leave out their end tags
-    (HTML allows it): 100,000 rows are 4 MB smaller for it."""
+    ``made``: each one's history as the JSON file has it. Every byte of a row counts 100,000
+    times, so the page says once what repeats: cells and rows leave out their end tags (HTML
+    allows it; 4 MB less), a notebook in its author's folder is shown without it (2.6 MB), and a
+    row shows its pull request's number as text, with one link to the participant's pull
+    requests on GitHub for the section, where a row's two links (its pull request and its Actions
+    run) cost 25 MB. The participants page, with JavaScript, links each row's."""
     c, repo = data.competition, data.repository
     title = _h(" ".join(c.title.split()))
     body = []
     for p in group:
         history = made[p.key]
         team = bool(p.members)
-        heads = ["#", "Submitted", *(["By"] if team else []), "Notebook", "Status", "Public score", "Note", "Links"]
+        heads = ["#", "Submitted", *(["By"] if team else []), "Notebook", "Status", "Public score", "Note",
+                 "Pull request"]  # fmt: skip
         rows = []
         for r, row in zip(p.submissions, history["submissions"], strict=True):
             off = row[6] if len(row) > 6 else None
+            notebook = row[2].removeprefix(f"{c.submission.directory}/{r.author or p.username}/")
             status = _h(off or row[3])
             if r.id in p.finals:
                 status += ' <span class="badge">final</span>'
             if p.final_submission == r.id:
                 status += ' <span class="badge counted">counted</span>'
             score = text.score(row[4]) + (" (not counted)" if off and row[4] is not None else "")
-            cells = [str(r.id), _h(row[1]), *([_h(row[7])] if team else []), _h(row[2]), status, score, _h(row[5]),
-                     _row_links(r, repo)]  # fmt: skip
+            cells = [str(r.id), _h(row[1]), *([_h(row[7])] if team else []), _h(notebook), status, score, _h(row[5]),
+                     f"#{r.pr_number}" if r.pr_number else ""]  # fmt: skip
             css = " ".join(([f"s-{_h(r.status)}"] if r.status != "completed" else []) + (["off"] if off else []))
             rows.append((f'<tr class="{css}">' if css else "<tr>") + "".join(f"<td>{cell}" for cell in cells))
         members = f"<p>Team: {_h(', '.join(p.members))}</p>" if team else ""
         body += [
             f'<section id="{_h(p.key)}">',
-            f"<h2>{_h(p.username)}</h2>{members}<p>{_h(_summary(p))}</p>",
+            f"<h2>{_h(p.username)}</h2>{members}<p>{_h(_summary(p))}</p>{_pull_requests(p, repo)}",
             '<div class="grader-scroll"><table>',
             "<thead><tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr></thead>",
             "<tbody>",
@@ -1197,6 +1254,15 @@ def _histories_page(
             f'<nav><a href="../index.html">{title}</a> · <a href="../leaderboard.html">Leaderboard</a> · '
             '<a href="../participants.html">Participants</a></nav>',
             "<main>",
+            f'<p class="where">Notebooks are shown without their folder, {_h(c.submission.directory)}/ followed by the '
+            "login of who submitted them. The last column is the pull request's number"
+            + (
+                "; each participant's pull requests on GitHub are linked, and each one's checks lead to the Actions "
+                "run that executed it (its artifact holds the executed notebook). With JavaScript, the "
+                '<a href="../participants.html">participants page</a> links every submission\'s.</p>'
+                if repo
+                else ".</p>"
+            ),
             *body,
             "</main>",
             _updated(data),
@@ -1308,6 +1374,29 @@ def schema() -> str:
 
 
 # -- building ----------------------------------------------------------------------------
+
+
+def prune_theme(site_dir: Path, search_languages: Sequence[str]) -> int:
+    """Remove the theme's files that no visitor's browser loads; returns the bytes saved.
+
+    Material for MkDocs ships source maps of its scripts and styles (1.3 MB; a browser fetches
+    them only for its developer tools) and the search's word stemmers for 30 languages (0.9 MB;
+    the search loads them only for a language other than English). A big site is measured
+    against 25 MB, of which these were 2.2 MB.
+    """
+    import shutil
+
+    assets = site_dir / "assets"
+    maps = [p for folder in ("javascripts", "stylesheets") for p in (assets / folder).rglob("*.map")]
+    saved = 0
+    for path in maps:
+        saved += path.stat().st_size
+        path.unlink()
+    lunr = assets / "javascripts" / "lunr"
+    if lunr.is_dir() and all(lang == "en" for lang in search_languages):
+        saved += sum(p.stat().st_size for p in lunr.rglob("*") if p.is_file())
+        shutil.rmtree(lunr)
+    return saved
 
 
 def build(

@@ -12,11 +12,13 @@ them with GRADER_UPDATE_GOLDEN=1 and review the diff.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -26,7 +28,7 @@ from pathlib import Path
 import conftest
 import pytest
 
-from grader import admin, config, demo, finals, sealing, site
+from grader import admin, charts, config, demo, finals, sealing, site
 from grader.config import Competition
 from grader.ranking import Entry, Standing
 from grader.result import Result, RunError
@@ -202,7 +204,9 @@ def leaks(folder: Path, values: list[float]) -> list[str]:
     needles = [repr(v) for v in values] + [f"{v:.5f}" for v in values] + ["gAAAAA"]
     found = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        content = path.read_bytes().decode("utf-8", errors="replace")
+        raw = path.read_bytes()
+        # The histories are gzipped: searched unpacked, or the search would be blind to them.
+        content = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8", errors="replace")
         found += [f"{path.relative_to(folder)}: {n}" for n in needles if n in content]
     return found
 
@@ -318,6 +322,47 @@ def test_generated_pages_rank_escape_and_hide_private_scores(comp: Competition) 
     assert '<a href="participants/0.html#dave" data-who="dave">dave</a>' in unranked
 
 
+def test_the_plain_history_page_says_once_what_every_row_would_repeat(comp: Competition) -> None:
+    """Every byte of a row counts 100,000 times in a big competition: the folder of a notebook and the
+    links to GitHub are said once per page or per participant, not on every row."""
+    data = site.load(comp, comp.root / "leaderboard" / "leaderboard.db", now=NOW)
+    page = site.render(replace(data, repository=REPOSITORY)).files["participants/0.html"]
+    bob = page[page.index('<section id="bob">') : page.index("</section>", page.index('<section id="bob">'))]
+    rows = [row.split("<td>")[1:] for row in re.findall(r"(?m)^<tr.*$", bob)]
+    assert [(r[0], r[2], r[-1]) for r in rows] == [
+        ("2", "b.ipynb", "#101"), ("5", "&lt;img src=x onerror=alert(1)&gt;.ipynb", "#104"),
+    ]  # fmt: skip
+    assert re.findall(r'<a href="([^"]*)"', bob) == [REPOSITORY + "/pulls?q=is%3Apr+author%3Abob"]
+    assert "Notebooks are shown without their folder, submissions/ followed by the login" in page
+    assert page.count("pulls?q=") == 5  # one per participant: bob, alice, carol, dave, erin
+    # A notebook elsewhere than its author's folder keeps its whole path.
+    moved = replace(data.participants[0], submissions=(data.participants[0].submissions[0]._replace(
+        notebook_path="elsewhere/b.ipynb"),))  # fmt: skip
+    page = site.render(replace(data, participants=(moved,), repository=REPOSITORY)).files["participants/0.html"]
+    assert "<td>elsewhere/b.ipynb<td>" in page
+    # Built elsewhere than on GitHub (the repository unknown): the numbers, and no link.
+    page = site.render(data).files["participants/0.html"]
+    assert "<td>#101" in page and "github.com" not in page and "pulls?q=" not in page
+
+
+def test_the_theme_files_no_browser_loads_are_left_out(tmp_path: Path) -> None:
+    """Material's source maps always; its search stemmers when the search is in English only."""
+    import material  # the installed theme's real assets, copied
+
+    theme = Path(material.__file__).parent / "templates" / "assets"
+    for languages, lunr_kept in ((["en"], False), (["en", "de"], True)):
+        out = tmp_path / "-".join(languages)
+        shutil.copytree(theme, out / "assets")
+        maps = sum(p.stat().st_size for p in (out / "assets").rglob("*.map"))
+        lunr = sum(p.stat().st_size for p in (out / "assets" / "javascripts" / "lunr").rglob("*") if p.is_file())
+        assert maps > 500_000 and lunr > 500_000
+        saved = site.prune_theme(out, languages)
+        assert saved == maps + (0 if lunr_kept else lunr)
+        assert not list(out.rglob("*.map"))
+        assert (out / "assets" / "javascripts" / "lunr").is_dir() == lunr_kept
+        assert list((out / "assets" / "javascripts").glob("bundle.*.min.js"))  # the theme's script stays
+
+
 def test_hostile_names_are_text_everywhere(comp: Competition) -> None:
 
     names = ["<script>alert(1)</script>", "=cmd|' /C calc'!A0", "a]b(c)*d_"]
@@ -423,6 +468,63 @@ def test_the_final_board_comes_after_the_reveal_only(sealed: Competition, reveal
     assert (frank["final_rank"], frank["private_score"], frank["rank"]) == (1, 0.9164517, 2)
 
 
+def test_the_shake_up_chart_comes_with_the_reveal(sealed: Competition, revealed: Competition) -> None:
+    before = site.render(site.load(sealed, sealed.root / "leaderboard" / "leaderboard.db", now=FINAL_NOW))
+    assert not [p for p in before.files if "shake-up" in p] and "shake-up" not in before.files["leaderboard.md"]
+    after = site.render(site.load(revealed, revealed.root / "leaderboard" / "leaderboard.db", now=FINAL_NOW))
+    page = after.files["leaderboard.md"]
+    # Above the final board (and its table), in both layouts, with every move in words for a screen reader.
+    assert page.index("charts/shake-up-narrow.svg") < page.index("<!-- grader:board-private -->")
+    assert '<source media="(min-width: 45em)" srcset="charts/shake-up.svg">' in page
+    alt = re.search(r'src="charts/shake-up-narrow.svg" alt="([^"]*)"', page)
+    assert alt is not None and alt[1].endswith(
+        "frank went up from 2 to 1; bob went up from 3 to 2; alice went down from 1 to 3; owls stayed at 4."
+    )
+    for name in ("charts/shake-up.svg", "charts/shake-up-narrow.svg"):
+        svg = after.files[name]
+        moves = re.findall(r'<text class="move"[^>]*>([^<]*)</text>', svg)
+        assert moves == ["2 → 1 ▲1", "3 → 2 ▲1", "1 → 3 ▼2", "4 → 4 ="], name  # as the Move column says
+
+
+def bars(svg: str) -> list[tuple[float, float, str]]:
+    """Each bar of a shake-up chart: (left edge, right edge, colour)."""
+    found = re.findall(r'<rect x="([0-9.]+)" y="[0-9.]+" width="([0-9.]+)" height="16" fill="(#[0-9A-Fa-f]+)">', svg)
+    return [(float(x), float(x) + float(w), colour) for x, w, colour in found]
+
+
+@pytest.mark.parametrize("layout", [charts.SHAKE_WIDE, charts.SHAKE_NARROW], ids=["wide", "narrow"])
+def test_the_shake_up_chart_draws_gains_right_and_losses_left(layout: charts.Layout) -> None:
+    moves = [charts.Move("up", 1, 6), charts.Move("down", 2, 1), charts.Move("same", 3, 3),
+             charts.Move("<b>new</b>", 4, None), charts.Move("far", 5, 2)]  # fmt: skip
+    svg = charts.shake_up(moves, layout=layout)
+    ticks = [int(t) for t in re.findall(r'<text class="xtick"[^>]*>(-?[0-9]+)</text>', svg)]
+    assert ticks == [-4, -2, 0, 2, 4, 6] if layout is charts.SHAKE_WIDE else ticks == [-5, 0, 5]
+    zero = float(re.findall(r'<text class="xtick" x="([0-9.]+)"[^>]*>0</text>', svg)[0])
+    (up, down, same, far) = bars(svg)
+    assert up[0] == zero and up[1] > zero and up[2] == charts.UP  # a gain: from zero to the right
+    assert down[1] == zero and down[0] < zero and down[2] == charts.DOWN  # a loss: to the left
+    assert far[1] - far[0] == pytest.approx(3 * (down[1] - down[0]), abs=0.2)  # lengths in proportion
+    assert same[0] < zero < same[1] and same[2] == charts.SAME  # no move: a mark at zero
+    assert "&lt;b&gt;new&lt;/b&gt;" in svg and "<b>" not in svg  # a name is text
+    assert re.findall(r'<text class="move"[^>]*>([^<]*)</text>', svg) == ["6 → 1 ▲5", "1 → 2 ▼1", "3 → 3 =", "— → 4",
+                                                                        "2 → 5 ▼3"]  # fmt: skip
+    assert "far: public rank 2 → final rank 5, down 3 places" in svg  # each bar's words, for a pointer
+    height = int(re.search(r'height="([0-9]+)"', svg)[1])  # type: ignore[index]
+    assert height == layout.top + 5 * charts.SHAKE_ROW + layout.bottom  # a row per entrant
+
+
+def test_the_shake_up_chart_makes_room_for_long_moves() -> None:
+    """The words of a move in a big competition ("4321 → 10 ▲4311") stay right of the plot."""
+    svg = charts.shake_up([charts.Move("a", 10, 4321), charts.Move("b", 11, 12)], layout=charts.SHAKE_NARROW)
+    frame = re.search(r'<rect x="([0-9]+)" y="[0-9]+" width="([0-9]+)"[^>]*fill="none"', svg)
+    assert frame is not None
+    plot_right = int(frame[1]) + int(frame[2])
+    room = charts.SHAKE_NARROW.width - 6 - plot_right
+    assert room >= 0.6 * charts.SHAKE_NARROW.font * len("4321 → 10 ▲4311")
+    empty = charts.shake_up([], layout=charts.SHAKE_WIDE)
+    assert '<text x="380" y="58" text-anchor="middle">No final ranking yet.</text>' in empty
+
+
 def test_a_team_and_the_final_choices_are_shown(sealed: Competition, revealed: Competition) -> None:
     """gina and hank submit as the team owls; gina chose hank's submission (#11), bob chose his best (#5)."""
     before = site.render(site.load(sealed, sealed.root / "leaderboard" / "leaderboard.db", now=FINAL_NOW))
@@ -481,7 +583,7 @@ def test_nothing_private_reaches_the_site_before_the_reveal(
     # full, and rounded, which is a prefix of it), on the final board, its CSV and the histories; the
     # others nowhere (not gina's, which the owls did not choose).
     selected = [0.7364519, 0.8264513, 0.9164517, 0.6234507]
-    files = ("leaderboard.html", "leaderboard-private.csv", "participants/0.json")
+    files = ("leaderboard.html", "leaderboard-private.csv", "participants/0.json.gz")
     expected = {f"{name}: {shown}" for name in files for v in selected for shown in (repr(v), f"{v:.5f}")}
     expected |= {f"participants/0.html: {v:.5f}" for v in selected}  # the plain history page: rounded only
     assert set(leaks(built_final, PRIVATE)) == expected
@@ -518,7 +620,7 @@ def test_an_empty_competition_builds_a_site_that_says_so(tmp_path: Path) -> None
     assert not [p for p in files if p.startswith("participants/")]
 
 
-def test_the_built_site_has_every_page_and_nothing_from_outside(built: Path) -> None:
+def test_the_built_site_has_every_page_and_nothing_from_outside(comp: Competition, built: Path) -> None:
     for page in ("index", "submit", "rules", "leaderboard", "participants", "charts"):
         assert (built / f"{page}.html").is_file(), page
     for guide in ("students", "teachers", "competition", "design", "site"):
@@ -532,7 +634,12 @@ def test_the_built_site_has_every_page_and_nothing_from_outside(built: Path) -> 
     for internal in ("performance", "reliability", "sandbox"):
         assert (built / "guides" / f"{internal}.html").is_file(), internal
         assert f"guides/{internal}.html" not in nav[0], internal
-    assert sorted(p.name for p in (built / "participants").iterdir()) == ["0.html", "0.json"]
+    assert sorted(p.name for p in (built / "participants").iterdir()) == ["0.html", "0.json.gz"]
+    assert not list(built.rglob("*.map")) and not (built / "assets" / "javascripts" / "lunr").exists()
+    # The histories the script reads are gzipped JSON; unpacked, they are the rendered file.
+    rendered = site.render(site.load(comp, comp.root / "leaderboard" / "leaderboard.db", now=NOW))
+    packed = (built / "participants" / "0.json.gz").read_bytes()
+    assert gzip.decompress(packed).decode("utf-8") == rendered.files["participants/0.json"]
     board = (built / "leaderboard.html").read_text(encoding="utf-8")
     assert '<a href="participants/0.html#bob" data-who="bob">bob</a>' in board
     for page in built.rglob("*.html"):

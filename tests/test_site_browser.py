@@ -4,7 +4,7 @@ Checks what a visitor sees: the leaderboard sorted right and re-sortable, the pa
 filter, a participant's history loaded on demand (hostile text shown as text), the charts
 drawn, no request leaving localhost, no console error; and after the reveal, the final
 board, what the organisers decided (a removed submission, a disqualified participant), a
-team with its members and authors, the final choices and the shake-up.
+team with its members and authors, the final choices and the shake-up (its column and its chart).
 
 On a phone (390×844, emulated by Chromium's device metrics) and a desktop (1280×1000), with and
 without JavaScript: nothing is wider than the screen (a wide table scrolls in its own box), the
@@ -81,7 +81,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in (out / "participants").iterdir())
-    assert names == ["0.html", "0.json", "1.html", "1.json", "2.html", "2.json"]
+    assert names == ["0.html", "0.json.gz", "1.html", "1.json.gz", "2.html", "2.json.gz"]
     with serve(out) as url:
         yield url
 
@@ -210,12 +210,12 @@ def contrast(a: str, b: str) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
-def chart_checks(driver: webdriver.Chrome) -> dict[str, Any]:
-    """Each chart image on the page: its file, its smallest text as drawn (px), its series colours'
-    contrast against its background, and its tick labels by axis."""
+def chart_checks(driver: webdriver.Chrome, count: int = 2) -> dict[str, Any]:
+    """Each chart image on the page (``count`` of them): its file, its smallest text as drawn (px), its
+    series colours' contrast against its background, and its tick labels by axis."""
     found: dict[str, Any] = {}
     images = driver.find_elements(By.CSS_SELECTOR, "img.grader-chart")
-    assert len(images) == 2
+    assert len(images) == count
     WebDriverWait(driver, 10).until(
         lambda d: all(
             d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i) for i in images
@@ -312,7 +312,7 @@ def test_the_site_in_a_real_browser(served: str, browser: webdriver.Chrome) -> N
     box.send_keys("b")
     screenshot(browser, "site-leaderboard.png")
 
-    # A participant's history, loaded from participants/bob.json; the hostile note is text.
+    # A participant's history, loaded from its gzipped JSON file; the hostile note is text.
     browser.find_element(By.LINK_TEXT, "bob").click()
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".grader-who").text == "bob")
     rows = browser.find_elements(By.CSS_SELECTOR, ".grader-view tbody tr")
@@ -354,7 +354,7 @@ def test_the_site_in_a_real_browser(served: str, browser: webdriver.Chrome) -> N
     assert "Public leaderboard" in found and "carol" in found
 
     urls = requested_urls(browser)
-    assert len({u for u in urls if "/participants/" in u and u.endswith(".json")}) >= 2
+    assert len({u for u in urls if "/participants/" in u and u.endswith(".json.gz")}) >= 2
     # chrome:// is the browser's own new-tab page, data: and blob: are in memory: none is a network request.
     network = [u for u in urls if not u.startswith(("chrome://", "chrome-untrusted://", "data:", "blob:", "about:"))]
     assert len(network) > 10
@@ -443,6 +443,23 @@ def check_charts(driver: webdriver.Chrome, size: tuple[int, int]) -> None:
     assert round_ticks(scores), scores
 
 
+def check_shake_up(driver: webdriver.Chrome, size: tuple[int, int]) -> None:
+    """The shake-up chart over the final board: readable at ``size``, contrasted, round ticks, said in words."""
+    chart = chart_checks(driver, count=1)
+    name = "shake-up-narrow.svg" if size == PHONE else "shake-up.svg"
+    assert sorted(chart) == [name]
+    drawn = chart[name]
+    assert drawn["text_px"] >= MIN_TEXT_PX, f"{name} at {size}: text {drawn['text_px']:.1f} px"
+    low = {c: round(r, 2) for c, r in drawn["contrast"].items() if r < MIN_CONTRAST}
+    assert low == {} and len(drawn["contrast"]) == 3, f"{name}: bar colours {drawn['contrast']}"  # up, down, same
+    assert drawn["ticks"]["xtick"] == ["-2", "-1", "0", "1"] and round_ticks(drawn["ticks"]["xtick"])
+    assert drawn["ticks"]["move"] == ["2 → 1 ▲1", "3 → 2 ▲1", "1 → 3 ▼2", "4 → 4 ="]
+    alt = driver.find_element(By.CSS_SELECTOR, ".grader-shake-up img").get_attribute("alt") or ""
+    assert "frank went up from 2 to 1" in alt and "alice went down from 1 to 3" in alt
+    caption = driver.find_element(By.CSS_SELECTOR, ".grader-shake-up figcaption")
+    assert caption.is_displayed() and "places won (right) or lost (left)" in caption.text
+
+
 def test_phone_and_desktop(served: str, served_final: str, browser: webdriver.Chrome) -> None:
     """Every page at a phone's size and a desktop's: nothing wider than the screen, readable charts."""
     try:
@@ -458,7 +475,11 @@ def test_phone_and_desktop(served: str, served_final: str, browser: webdriver.Ch
                 screenshot(browser, f"site-{device}-{page.split('.')[0]}.png")
             browser.get(served_final + "/leaderboard.html")
             assert overflowing(browser, size) == [], ("final leaderboard", size)
+            check_shake_up(browser, size)
             screenshot(browser, f"site-{device}-final-leaderboard.png")
+            shake_up = browser.find_element(By.CSS_SELECTOR, ".grader-shake-up")
+            browser.execute_script('arguments[0].scrollIntoView({block: "center"})', shake_up)
+            shake_up.screenshot(str(ARTIFACTS / f"site-{device}-shake-up.png"))
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert console_errors(browser) == []
@@ -483,9 +504,13 @@ def test_every_page_works_without_javascript(served: str, served_final: str, no_
         rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
                 for tr in section.find_elements(By.CSS_SELECTOR, "tbody tr")]  # fmt: skip
         assert [(r[0], r[3], r[4]) for r in rows] == [("2", "completed", "0.97000"), ("5", "failed", "—")]
-        assert rows[1][2] == test_site.HOSTILE_NOTEBOOK  # text, as everywhere
-        links = section.find_elements(By.CSS_SELECTOR, "tbody tr:first-child td:last-child a")
-        assert [a.get_attribute("href") for a in links] == [REPO + "/pull/101", REPO + "/actions/runs/4201/attempts/1"]
+        # Text, as everywhere; without bob's folder, which the page says once.
+        assert rows[1][2] == test_site.HOSTILE_NOTEBOOK.removeprefix("submissions/bob/")
+        assert "shown without their folder, submissions/" in no_js.find_element(By.CSS_SELECTOR, "p.where").text
+        # Each row's pull request by number; bob's pull requests on GitHub, linked once.
+        assert [r[-1] for r in rows] == ["#101", "#104"]
+        links = section.find_elements(By.TAG_NAME, "a")
+        assert [a.get_attribute("href") for a in links] == [REPO + "/pulls?q=is%3Apr+author%3Abob"]
         assert overflowing(no_js, size) == [], ("history", size)
         screenshot(no_js, f"site-nojs-{device}-history.png")
         # The participants page says what to do instead of waiting for a script.
@@ -501,6 +526,7 @@ def test_every_page_works_without_javascript(served: str, served_final: str, no_
         assert overflowing(no_js, size) == [], ("charts", size)
         no_js.get(served_final + "/leaderboard.html")
         assert column(no_js, 4, "private") == ["2 → 1 ▲1", "3 → 2 ▲1", "1 → 3 ▼2", "4 → 4 ="]
+        check_shake_up(no_js, size)
         assert overflowing(no_js, size) == [], ("final leaderboard", size)
         screenshot(no_js, f"site-nojs-{device}-final-leaderboard.png")
     no_js.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

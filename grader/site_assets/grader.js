@@ -173,13 +173,22 @@
       message.hidden = true;
       view.hidden = false;
     }
+    // The histories are gzipped JSON. A host that serves .gz files with "Content-Encoding: gzip"
+    // has the browser unpack them already: unpack only what still starts with gzip's magic bytes.
+    function unpack(buffer) {
+      var bytes = new Uint8Array(buffer);
+      if (bytes.length < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return JSON.parse(new TextDecoder().decode(bytes));
+      var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+      return new Response(stream).json();
+    }
     function load() {
       var key = decodeURIComponent(window.location.hash.slice(1));
       if (!key) return;
       if (!/^[A-Za-z0-9-]{1,39}$/.test(key)) { say("There is no participant called “" + key + "”."); return; }
       say("Loading…");
-      fetch(base + shard(key) + ".json", { credentials: "same-origin" })
-        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      fetch(base + shard(key) + ".json.gz", { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.arrayBuffer(); })
+        .then(unpack)
         .then(function (all) {
           if (!Object.prototype.hasOwnProperty.call(all, key)) throw new Error("unknown");
           var data = all[key];
