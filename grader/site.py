@@ -458,7 +458,7 @@ def published(files: Mapping[str, str]) -> dict[str, str | bytes]:
     out: dict[str, str | bytes] = {}
     for path, content in files.items():
         if path.startswith("participants/") and path.endswith(".json"):
-            out[path + ".gz"] = gzip.compress(content.encode("utf-8"), compresslevel=9, mtime=0)
+            out[path + ".gz"] = gzip.compress(content.encode("utf-8"), compresslevel=6, mtime=0)
         else:
             out[path] = content
     return out
