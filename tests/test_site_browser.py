@@ -62,9 +62,19 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class EncodingHandler(QuietHandler):
+    """A host that serves a .gz file as gzip-encoded content (Apache's AddEncoding does): the
+    browser unpacks it before the page's script sees it."""
+
+    def end_headers(self) -> None:
+        if self.path.split("?")[0].endswith(".json.gz"):
+            self.send_header("Content-Encoding", "gzip")
+        super().end_headers()
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The fixture site, built by the real command and served on 127.0.0.1."""
+def site_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture site, built by the real command."""
     comp = test_site.make_competition(tmp_path_factory.mktemp("browser") / "comp")
     db = test_site.make_db(comp)
     # 40 more participants, behind the fixture's four: the histories spread over 3 files.
@@ -82,7 +92,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in (out / "participants").iterdir())
     assert names == ["0.html", "0.json.gz", "1.html", "1.json.gz", "2.html", "2.json.gz"]
-    with serve(out) as url:
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(site_folder: Path) -> Iterator[str]:
+    """The fixture site served on 127.0.0.1."""
+    with serve(site_folder) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def encoded(site_folder: Path) -> Iterator[str]:
+    """The same site from a host that sends the histories with ``Content-Encoding: gzip``."""
+    with serve(site_folder, EncodingHandler) as url:
         yield url
 
 
@@ -102,9 +125,9 @@ def served_final(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve(folder: Path) -> Iterator[str]:
+def serve(folder: Path, handler: type[QuietHandler] = QuietHandler) -> Iterator[str]:
     """``folder`` served on 127.0.0.1 while the block runs."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -360,6 +383,19 @@ def test_the_site_in_a_real_browser(served: str, browser: webdriver.Chrome) -> N
     assert len(network) > 10
     outside = [u for u in network if not u.startswith(served + "/")]
     assert outside == [], f"requests left localhost: {outside}"
+    assert console_errors(browser) == []
+
+
+def test_histories_load_whether_or_not_the_host_unpacks_them(
+    served: str, encoded: str, browser: webdriver.Chrome
+) -> None:
+    """The histories are gzipped files: unpacked by the page's script, or by the browser when the
+    host says they are gzip-encoded (the script then gets the JSON itself)."""
+    for url in (served, encoded):
+        browser.get(url + "/participants.html#alice")
+        WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, ".grader-who").text == "alice")
+        rows = browser.find_elements(By.CSS_SELECTOR, ".grader-view tbody tr")
+        assert [r.find_elements(By.TAG_NAME, "td")[0].text for r in rows] == ["1", "3", "7"], url
     assert console_errors(browser) == []
 
 
