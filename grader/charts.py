@@ -195,8 +195,8 @@ class Move:
 
 
 # The shake-up chart: names on the left, the move in words on the right, a row per entrant.
-SHAKE_WIDE = Layout(width=760, height=0, left=210, right=120, top=16, bottom=48, font=13, ticks=6, legend_below=False)
-SHAKE_NARROW = Layout(width=360, height=0, left=118, right=78, top=16, bottom=48, font=13, ticks=4, legend_below=False)
+SHAKE_WIDE = Layout(width=760, height=0, left=230, right=120, top=16, bottom=48, font=13, ticks=6, legend_below=False)
+SHAKE_NARROW = Layout(width=360, height=0, left=128, right=78, top=16, bottom=48, font=13, ticks=4, legend_below=False)
 SHAKE_ROW = 26
 UP, DOWN, SAME = PALETTE[0], PALETTE[1], PALETTE[8]
 
@@ -232,7 +232,8 @@ def shake_up(moves: Sequence[Move], *, layout: Layout = SHAKE_WIDE) -> str:
             f'text-anchor="middle">{_tick_label(value, ticks)}</text>'
         )
     parts.append(f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="{lay.top}" y2="{lay.top + lay.plot_h}" stroke="#666"/>')
-    chars = 26 if lay.width >= WIDE.width else 13
+    # "10. " and the name fit the left margin at about 0.6 em a character.
+    chars = 24 if lay.width >= WIDE.width else 12
     for i, (move, label) in enumerate(zip(moves, labels, strict=True)):
         middle = lay.top + (i + 0.5) * SHAKE_ROW
         name = escape(clip(f"{move.final_rank}. {move.name}", chars, squeeze=False))

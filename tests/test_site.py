@@ -495,7 +495,7 @@ def bars(svg: str) -> list[tuple[float, float, str]]:
 @pytest.mark.parametrize("layout", [charts.SHAKE_WIDE, charts.SHAKE_NARROW], ids=["wide", "narrow"])
 def test_the_shake_up_chart_draws_gains_right_and_losses_left(layout: charts.Layout) -> None:
     moves = [charts.Move("up", 1, 6), charts.Move("down", 2, 1), charts.Move("same", 3, 3),
-             charts.Move("<b>new</b>", 4, None), charts.Move("far", 5, 2)]  # fmt: skip
+             charts.Move("<b>n</b>", 4, None), charts.Move("far", 5, 2)]  # fmt: skip
     svg = charts.shake_up(moves, layout=layout)
     ticks = [int(t) for t in re.findall(r'<text class="xtick"[^>]*>(-?[0-9]+)</text>', svg)]
     assert ticks == [-4, -2, 0, 2, 4, 6] if layout is charts.SHAKE_WIDE else ticks == [-5, 0, 5]
@@ -505,7 +505,7 @@ def test_the_shake_up_chart_draws_gains_right_and_losses_left(layout: charts.Lay
     assert down[1] == zero and down[0] < zero and down[2] == charts.DOWN  # a loss: to the left
     assert far[1] - far[0] == pytest.approx(3 * (down[1] - down[0]), abs=0.2)  # lengths in proportion
     assert same[0] < zero < same[1] and same[2] == charts.SAME  # no move: a mark at zero
-    assert "&lt;b&gt;new&lt;/b&gt;" in svg and "<b>" not in svg  # a name is text
+    assert "&lt;b&gt;n&lt;/b&gt;" in svg and "<b>" not in svg  # a name is text
     assert re.findall(r'<text class="move"[^>]*>([^<]*)</text>', svg) == ["6 → 1 ▲5", "1 → 2 ▼1", "3 → 3 =", "— → 4",
                                                                         "2 → 5 ▼3"]  # fmt: skip
     assert "far: public rank 2 → final rank 5, down 3 places" in svg  # each bar's words, for a pointer
@@ -521,6 +521,12 @@ def test_the_shake_up_chart_makes_room_for_long_moves() -> None:
     plot_right = int(frame[1]) + int(frame[2])
     room = charts.SHAKE_NARROW.width - 6 - plot_right
     assert room >= 0.6 * charts.SHAKE_NARROW.font * len("4321 → 10 ▲4311")
+    # A long name is cut so that "10. " and the name fit in the left margin (about 0.6 em a character).
+    for layout in (charts.SHAKE_WIDE, charts.SHAKE_NARROW):
+        svg = charts.shake_up([charts.Move("a-very-long-login-of-39-characters-long", 10, 9)], layout=layout)
+        name = re.findall(r'<text x="[0-9.]+" y="[0-9.]+" text-anchor="end">([^<]*)</text>', svg)[0]
+        assert name.startswith("10. a-very") and name.endswith("…")
+        assert 0.6 * layout.font * len(name) <= layout.left - 8, (name, layout.left)
     empty = charts.shake_up([], layout=charts.SHAKE_WIDE)
     assert '<text x="380" y="58" text-anchor="middle">No final ranking yet.</text>' in empty
 
