@@ -17,9 +17,10 @@ the board starts again and older submissions are marked as set aside. The privat
 exists only after the reveal (``meta.revealed_at``): before it, nothing private is read.
 
 Scale: the navigation has a fixed handful of pages whatever the number of participants.
-Histories are JSON files (about 20 participants each) that a single page
-(``participants.html#LOGIN``) fetches on demand, so 5,000 participants add 250 data files
-but no page.
+Histories are JSON files (about 20 participants each, published gzipped: :func:`published`)
+that a single page (``participants.html#LOGIN``) fetches on demand, so 5,000 participants add
+250 data files but no page; beside each, a plain HTML page of the same histories for a
+browser without JavaScript, which says once what every row would repeat.
 
 A team (competition.yaml's ``teams``) is one entry: the boards mark it and list its members,
 its history says which member submitted each row. The submissions an entrant chose for the
