@@ -19,10 +19,12 @@ import pytest
 from cryptography.fernet import Fernet
 from test_admin import cli
 from test_reveal import KEY
+from test_rules import COMP as RULES_COMP
+from test_rules import NOON, at, own
 from test_score import make_competition, problems_of
 from test_store import NOW, competition, rec, result, yaml_text
 
-from grader import admin, config, finals
+from grader import admin, config, finals, rules
 from grader.config import Competition
 from grader.errors import ConfigError, UsageError
 from grader.ranking import Scored, best_submission, place
@@ -393,3 +395,15 @@ def test_a_pull_request_that_differs_from_the_evaluated_run_is_refused_either_wa
         pull(**pull_kw), run_head_sha=SHA, run_head_repo="alice/comp", default_branch=default_branch
     )
     assert not verdict.accepted
+
+
+# --- the submission rules (rules.py): which earlier notebook is a duplicate ----------------------
+
+
+@pytest.mark.parametrize("earlier", ["0" * 64, "f" * 64], ids=["sorts-before", "sorts-after"])
+def test_only_the_same_notebook_is_a_duplicate(earlier: str) -> None:
+    # A completed notebook with another hash, whichever way the hashes sort, is no reason to refuse.
+    mine = [own(1, at(3, 9), sha=earlier)]
+    assert rules.judge(mine, "7" * 64, RULES_COMP, NOON, uses_quota=False) is None
+    same = rules.judge(mine, earlier, RULES_COMP, NOON, uses_quota=False)
+    assert same is not None and same.kind == "duplicate"
