@@ -407,3 +407,14 @@ def test_only_the_same_notebook_is_a_duplicate(earlier: str) -> None:
     assert rules.judge(mine, "7" * 64, RULES_COMP, NOON, uses_quota=False) is None
     same = rules.judge(mine, earlier, RULES_COMP, NOON, uses_quota=False)
     assert same is not None and same.kind == "duplicate"
+
+
+# --- verify: names in a refusal are shown whole up to 120 characters -----------------------------
+
+
+def test_a_refusal_shows_a_short_name_whole_and_clips_a_long_one_at_120_characters() -> None:
+    short = check_files([ChangedFile("README.md", "added")], "alice")
+    assert "it changes `README.md` outside" in short.reason
+    exact, long = "x" * 120, "y" * 121
+    shown = check_files([ChangedFile(exact, "added"), ChangedFile(long, "added")], "alice").reason
+    assert f"`{exact}`" in shown and f"`{'y' * 119}…`" in shown
