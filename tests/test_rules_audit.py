@@ -409,6 +409,14 @@ def test_only_the_same_notebook_is_a_duplicate(earlier: str) -> None:
     assert same is not None and same.kind == "duplicate"
 
 
+def test_an_entrant_already_over_the_quota_is_refused() -> None:
+    # More submissions than today's limit: the limit was lowered during the day (competition.yaml
+    # changed), or failed runs started to count. Over the limit is refused like at the limit.
+    mine = [own(1, at(5, 9)), own(2, at(5, 10)), own(3, at(5, 11))]
+    verdict = rules.judge(mine, "7" * 64, RULES_COMP, NOON, uses_quota=True)
+    assert verdict is not None and verdict.kind == "quota" and "you have used 3 today" in verdict.message
+
+
 # --- verify: names in a refusal are shown whole up to 120 characters -----------------------------
 
 
