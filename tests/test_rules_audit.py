@@ -417,6 +417,38 @@ def test_an_entrant_already_over_the_quota_is_refused() -> None:
     assert verdict is not None and verdict.kind == "quota" and "you have used 3 today" in verdict.message
 
 
+# --- predictions: the bounds of a 64-bit integer are exact ---------------------------------------
+
+IDS10 = ["10203", "10729", "10730", "10925", "11010", "11020", "11030", "11040", "11050", "11060"]
+INT64_MAX, INT64_MIN = "9223372036854775807", "-9223372036854775808"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [INT64_MAX, INT64_MIN],
+        [INT64_MAX, "-9223372036854775808.0"],  # the smallest int64 is exactly a double too
+    ],
+    ids=["integers", "integral-float"],
+)
+def test_the_largest_and_smallest_64_bit_integers_are_accepted(tmp_path: Path, values: list[str]) -> None:
+    comp = make_competition(tmp_path)
+    text = "id,label\n" + "".join(f"{i},{v}\n" for i, v in zip(IDS10, values + ["1"] * 8, strict=True))
+    assert problems_of(comp, text) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["9223372036854775808", "-9223372036854775809", "9223372036854775808.0", "-9223372036854777856.0"],
+    ids=["max+1", "min-1", "float-2**63", "float-below-min"],
+)
+def test_one_past_the_64_bit_bounds_is_too_large(tmp_path: Path, value: str) -> None:
+    comp = make_competition(tmp_path)
+    text = "id,label\n" + "".join(f"{i},{v}\n" for i, v in zip(IDS10, [value] + ["1"] * 9, strict=True))
+    [line] = problems_of(comp, text)
+    assert line.startswith("1 prediction in `label` is too large for a 64-bit integer")
+
+
 # --- verify: names in a refusal are shown whole up to 120 characters -----------------------------
 
 
