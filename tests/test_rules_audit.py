@@ -449,6 +449,13 @@ def test_one_past_the_64_bit_bounds_is_too_large(tmp_path: Path, value: str) -> 
     assert line.startswith("1 prediction in `label` is too large for a 64-bit integer")
 
 
+def test_a_float_competition_takes_a_whole_number_beyond_64_bits(tmp_path: Path) -> None:
+    # Only integer predictions have 64-bit bounds; a float prediction may be any finite number.
+    comp = make_competition(tmp_path, kind="float", metric="mean_squared_error", greater=False)
+    text = "id,label\n" + "".join(f"{i},{v}\n" for i, v in zip(IDS10, ["1" + "0" * 30] + ["1"] * 9, strict=True))
+    assert problems_of(comp, text) == []
+
+
 # --- verify: names in a refusal are shown whole up to 120 characters -----------------------------
 
 
