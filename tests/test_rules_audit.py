@@ -417,6 +417,16 @@ def test_an_entrant_already_over_the_quota_is_refused() -> None:
     assert verdict is not None and verdict.kind == "quota" and "you have used 3 today" in verdict.message
 
 
+def test_a_participant_cannot_choose_after_the_end_however_late() -> None:
+    good = rules.Candidate(5, "alice", counts=True, why_not="completed")
+    later = RULES_COMP.end + timedelta(days=3)
+    with pytest.raises(UsageError, match="final choices could be made until then"):
+        rules.check_choice(good, by="alice", final=True, organiser=False, chosen=[], revealed_at=None,
+                           competition=RULES_COMP, now=later)  # fmt: skip
+    assert rules.check_choice(good, by="bob", final=True, organiser=True, chosen=[], revealed_at=None,
+                              competition=RULES_COMP, now=later)  # fmt: skip
+
+
 # --- predictions: the bounds of a 64-bit integer are exact ---------------------------------------
 
 IDS10 = ["10203", "10729", "10730", "10925", "11010", "11020", "11030", "11040", "11050", "11060"]
