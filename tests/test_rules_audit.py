@@ -132,6 +132,19 @@ def test_baselines_are_slotted_by_score_then_name_and_never_take_a_place() -> No
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(("seconds", "reason"), [(0, "the reveal"), (-1, "the reveal (before the end)")])
+def test_the_audit_trail_says_when_a_reveal_came_before_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: int, reason: str
+) -> None:
+    comp = finals_comp(tmp_path)
+    db = tmp_path / "leaderboard.db"
+    record_runs(db, comp, [("a1", "alice", 0.9, 0.5)])
+    monkeypatch.setenv(KEY_ENV, KEY)
+    admin.reveal(comp, db, by=BY, now=comp.end + timedelta(seconds=seconds), early=True)
+    with Store(db) as s:
+        assert (s.admin_log()[-1].action, s.admin_log()[-1].reason) == ("reveal", reason)
+
+
 # --- which submission /final means on a pull request with several runs -------------------------
 
 
