@@ -488,3 +488,10 @@ def test_a_refusal_shows_a_short_name_whole_and_clips_a_long_one_at_120_characte
     exact, long = "x" * 120, "y" * 121
     shown = check_files([ChangedFile(exact, "added"), ChangedFile(long, "added")], "alice").reason
     assert f"`{exact}`" in shown and f"`{'y' * 119}…`" in shown
+
+
+@pytest.mark.parametrize(("count", "tail"), [(5, "`f4.py` outside"), (7, "`f4.py` and 2 more outside")])
+def test_a_refusal_names_five_files_and_counts_the_rest(count: int, tail: str) -> None:
+    files = [ChangedFile(f"f{n}.py", "added") for n in range(count)]
+    reason = check_files(files, "alice").reason
+    assert f"it changes `f0.py`, `f1.py`, `f2.py`, `f3.py`, {tail}" in reason
