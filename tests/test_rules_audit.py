@@ -495,3 +495,13 @@ def test_a_refusal_names_five_files_and_counts_the_rest(count: int, tail: str) -
     files = [ChangedFile(f"f{n}.py", "added") for n in range(count)]
     reason = check_files(files, "alice").reason
     assert f"it changes `f0.py`, `f1.py`, `f2.py`, `f3.py`, {tail}" in reason
+
+
+def test_a_refusal_speaks_of_one_file_or_several_and_shows_12_characters_of_a_sha() -> None:
+    one = check_files([ChangedFile("submissions/alice/a.py", "added")], "alice").reason
+    two = check_files([ChangedFile("submissions/alice/a.py", "added"), ChangedFile("submissions/alice/b", "added")],
+                      "alice").reason  # fmt: skip
+    assert "`submissions/alice/a.py` is not a notebook with" in one
+    assert "`submissions/alice/a.py`, `submissions/alice/b` are not notebooks with" in two
+    moved = verify_pull_request(pull(head_sha="b" * 40), run_head_sha=SHA, run_head_repo="alice/comp").reason
+    assert f"is at commit {'b' * 12}, but the evaluated run was of {'a' * 12}:" in moved
