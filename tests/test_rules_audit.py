@@ -12,6 +12,7 @@ Real SQLite files in ``tmp_path``, the public entry points only (``Store.record`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -438,6 +439,14 @@ def test_a_participant_cannot_choose_after_the_end_however_late() -> None:
                            competition=RULES_COMP, now=later)  # fmt: skip
     assert rules.check_choice(good, by="bob", final=True, organiser=True, chosen=[], revealed_at=None,
                               competition=RULES_COMP, now=later)  # fmt: skip
+
+
+def test_a_participant_at_a_cap_of_one_is_told_of_one_submission() -> None:
+    one = replace(RULES_COMP, ranking=replace(RULES_COMP.ranking, final_submissions=1))
+    good = rules.Candidate(5, "alice", counts=True, why_not="completed")
+    with pytest.raises(UsageError, match=r"alice has already chosen 1 submission \(#4\) and may choose 1;"):
+        rules.check_choice(good, by="alice", final=True, organiser=False, chosen=[4], revealed_at=None,
+                           competition=one, now=NOON)  # fmt: skip
 
 
 # --- predictions: the bounds of a 64-bit integer are exact ---------------------------------------
