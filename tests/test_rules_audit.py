@@ -514,3 +514,12 @@ def test_a_refusal_speaks_of_one_file_or_several_and_shows_12_characters_of_a_sh
     assert "`submissions/alice/a.py`, `submissions/alice/b` are not notebooks with" in two
     moved = verify_pull_request(pull(head_sha="b" * 40), run_head_sha=SHA, run_head_repo="alice/comp").reason
     assert f"is at commit {'b' * 12}, but the evaluated run was of {'a' * 12}:" in moved
+
+
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [(".github", True), (".github/workflows/score.yml", True), ("-notes.md", False), (".githubx", False)],
+)
+def test_only_a_change_to_the_workflows_gets_the_workflows_hint(path: str, hint: bool) -> None:
+    reason = check_files([ChangedFile(path, "added")], "alice").reason
+    assert ("(a submission can never change the workflows)" in reason) is hint
