@@ -253,17 +253,44 @@ def survivors(session: Path, work: Path) -> tuple[int, int, list[str]]:
     return run, killed, sorted(lines, key=lambda line: int(line.split(" ")[0].split(":")[1]))
 
 
-def run_target(target: Target, work: Path, env: dict[str, str]) -> str:
-    """Run one target's session in ``work``; write its survivors and return its summary line."""
-    config, session, _ = prepare(target, work, env)
+def run_target(target: Target, work: Path, env: dict[str, str], *, again: bool = False) -> str:
+    """Run one target's session in ``work``; write its survivors and return its summary line.
+
+    ``again``: run only the survivors of the target's last session, with the tests as they are
+    now (in a copy, ``<target>.again.sqlite``): what the tests written since kill.
+    """
+    if again:
+        config, session = OUT / f"{target.name}.again.toml", OUT / f"{target.name}.again.sqlite"
+        config.write_text(config_text(target, work))
+        survived = only_survivors(OUT / f"{target.name}.sqlite", session)
+    else:
+        (config, session, _), survived = prepare(target, work, env), 0
     _cr(work, env, "cosmic-ray", "baseline", str(config))  # the unchanged code must pass, or every mutant "dies"
     started = time.monotonic()
     _cr(work, env, "cosmic-ray", "exec", str(config), str(session))
     minutes = (time.monotonic() - started) / 60
     run, killed, left = survivors(session, work)
-    (OUT / f"{target.name}.survivors.txt").write_text("".join(line + "\n" for line in left))
+    (OUT / f"{session.stem}.survivors.txt").write_text("".join(line + "\n" for line in left))
     score = f"{100 * killed / run:.1f}%" if run else "n/a"
-    return f"{target.name}: {run} mutants, {killed} killed, {len(left)} survived ({score}) in {minutes:.1f} min"
+    name = f"{target.name} (its {survived} survivors again)" if again else target.name
+    return f"{name}: {run} mutants, {killed} killed, {len(left)} survived ({score}) in {minutes:.1f} min"
+
+
+def only_survivors(last: Path, session: Path) -> int:
+    """Copy the session ``last`` to ``session`` keeping the mutants that ran, and make its survivors pending again.
+
+    Mutants that never ran (a stopped session) are left out. Returns how many survivors will run again.
+    """
+    import sqlite3
+
+    if not last.exists():
+        raise SystemExit(f"{last.name} does not exist: run the target once before running its survivors again")
+    shutil.copyfile(last, session)
+    with sqlite3.connect(session) as db:
+        never_ran = "job_id NOT IN (SELECT job_id FROM work_results)"
+        db.execute(f"DELETE FROM mutation_specs WHERE {never_ran}")  # noqa: S608 - constants
+        db.execute(f"DELETE FROM work_items WHERE {never_ran}")  # noqa: S608 - constants
+        return db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
 
 
 def _cr(work: Path, env: dict[str, str], *args: str) -> str:
@@ -280,6 +307,9 @@ def main() -> int:
     parser.add_argument("targets", nargs="*", help="target names (default: all, in order)")
     parser.add_argument("--list", action="store_true", help="print the targets and their tests, then stop")
     parser.add_argument("--plan", action="store_true", help="count each target's mutants without running them")
+    parser.add_argument(
+        "--again", action="store_true", help="run only the survivors of each target's last session, with today's tests"
+    )
     args = parser.parse_args()
     by_name = {t.name: t for t in TARGETS}
     unknown = [n for n in args.targets if n not in by_name]
@@ -305,7 +335,7 @@ def main() -> int:
             if args.plan:
                 print(f"{target.name}: {prepare(target, work, env)[2]} mutants to run", flush=True)
                 continue
-            line = run_target(target, work, env)
+            line = run_target(target, work, env, again=args.again)
             print(line, flush=True)
             with (OUT / "summary.txt").open("a") as log:
                 log.write(line + "\n")
