@@ -449,6 +449,14 @@ def test_a_participant_at_a_cap_of_one_is_told_of_one_submission() -> None:
                            competition=one, now=NOON)  # fmt: skip
 
 
+def test_a_participant_over_the_cap_cannot_choose_more() -> None:
+    # Three chosen while the cap is two: the cap was lowered in competition.yaml after they chose.
+    good = rules.Candidate(5, "alice", counts=True, why_not="completed")
+    with pytest.raises(UsageError, match=r"alice has already chosen 3 submissions \(#1, #2, #3\) and may choose 2;"):
+        rules.check_choice(good, by="alice", final=True, organiser=False, chosen=[1, 2, 3], revealed_at=None,
+                           competition=RULES_COMP, now=NOON)  # fmt: skip
+
+
 # --- predictions: the bounds of a 64-bit integer are exact ---------------------------------------
 
 IDS10 = ["10203", "10729", "10730", "10925", "11010", "11020", "11030", "11040", "11050", "11060"]
