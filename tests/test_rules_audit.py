@@ -457,6 +457,12 @@ def test_a_participant_over_the_cap_cannot_choose_more() -> None:
                            competition=RULES_COMP, now=NOON)  # fmt: skip
 
 
+def test_a_reason_of_exactly_500_characters_is_kept() -> None:
+    assert rules.check_reason("x" * 500) == "x" * 500
+    with pytest.raises(UsageError, match="the reason is 501 characters long; keep it under 500"):
+        rules.check_reason("x" * 501)
+
+
 # --- predictions: the bounds of a 64-bit integer are exact ---------------------------------------
 
 IDS10 = ["10203", "10729", "10730", "10925", "11010", "11020", "11030", "11040", "11050", "11060"]
