@@ -13,7 +13,7 @@ Real SQLite files in ``tmp_path``, the public entry points only (``Store.record`
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pytest
@@ -461,6 +461,18 @@ def test_a_reason_of_exactly_500_characters_is_kept() -> None:
     assert rules.check_reason("x" * 500) == "x" * 500
     with pytest.raises(UsageError, match="the reason is 501 characters long; keep it under 500"):
         rules.check_reason("x" * 501)
+
+
+class _NoOffset(tzinfo):
+    """A time zone that does not know its offset: Python counts its datetimes as naive."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+def test_a_moment_whose_zone_has_no_offset_is_refused_as_naive() -> None:
+    with pytest.raises(ValueError, match="has no time zone"):
+        rules.timestamp(datetime(2026, 11, 5, 12, tzinfo=_NoOffset()))
 
 
 # --- predictions: the bounds of a 64-bit integer are exact ---------------------------------------
