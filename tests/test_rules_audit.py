@@ -475,6 +475,12 @@ def test_a_moment_whose_zone_has_no_offset_is_refused_as_naive() -> None:
         rules.timestamp(datetime(2026, 11, 5, 12, tzinfo=_NoOffset()))
 
 
+def test_a_submission_at_midnight_counts_for_the_day_it_opens() -> None:
+    midnight = [own(1, at(5, 0))]
+    assert rules.used_today(midnight, RULES_COMP, NOON) == 1
+    assert rules.used_today(midnight, RULES_COMP, at(4, 23, 59)) == 0
+
+
 # --- predictions: the bounds of a 64-bit integer are exact ---------------------------------------
 
 IDS10 = ["10203", "10729", "10730", "10925", "11010", "11020", "11030", "11040", "11050", "11060"]
