@@ -29,6 +29,7 @@ from grader import admin, config, finals, rules
 from grader.config import Competition
 from grader.errors import ConfigError, UsageError
 from grader.ranking import Scored, best_submission, place
+from grader.result import Result
 from grader.sealing import KEY_ENV, Sealer, SealError, new_key
 from grader.store import Store
 from grader.verify import ChangedFile, PullRequest, check_files, verify_pull_request
@@ -479,6 +480,13 @@ def test_a_submission_at_midnight_counts_for_the_day_it_opens() -> None:
     midnight = [own(1, at(5, 0))]
     assert rules.used_today(midnight, RULES_COMP, NOON) == 1
     assert rules.used_today(midnight, RULES_COMP, at(4, 23, 59)) == 0
+
+
+@pytest.mark.parametrize("version", ["", 3, None])
+def test_only_a_nonempty_text_is_stored_as_the_scorer_version(version: object) -> None:
+    run = Result(status="completed", run_id="r", notebook="n.ipynb", notebook_sha256="nb", started_at="",
+                 runtime_seconds=1.0, public_score=0.5, extra={"scorer_version": version})  # fmt: skip
+    assert rules.stored(run, None).scorer_version is None
 
 
 # --- predictions: the bounds of a 64-bit integer are exact ---------------------------------------
