@@ -470,6 +470,12 @@ class _NoOffset(tzinfo):
     def utcoffset(self, dt: datetime | None) -> timedelta | None:
         return None
 
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
 
 def test_a_moment_whose_zone_has_no_offset_is_refused_as_naive() -> None:
     with pytest.raises(ValueError, match="has no time zone"):
