@@ -15,6 +15,7 @@ Not part of ``./dev test``. Run it with the ``mutation`` extra installed, nicely
     nice .venv/bin/python scripts/mutation.py              # every target, most grade-critical first
     nice .venv/bin/python scripts/mutation.py finals store # some targets
     .venv/bin/python scripts/mutation.py --list            # the targets and their tests
+    nice .venv/bin/python scripts/mutation.py --again rules # the last run's survivors, with today's tests
 
 Results (one cosmic-ray session per target, and a survivors report) go to ``.mutation/``;
 ``docs/reliability.md`` records the last run and argues the survivors left.
