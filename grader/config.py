@@ -32,15 +32,39 @@ _SIZE_UNITS = {
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
+ColumnType = Literal["integer", "float", "string", "probability"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A prediction column: its name in predictions.csv and the type of its values."""
+
+    name: str
+    type: ColumnType
+
+
 @dataclass(frozen=True)
 class Submission:
     directory: str
     predictions: str
     id_column: str
-    prediction_column: str
-    prediction_type: Literal["integer", "float", "string"]
+    prediction_column: str = ""  # one prediction column; "" when prediction_columns lists several
+    prediction_type: ColumnType = "float"
     max_notebook_size: int = 1024**2
     max_predictions_size: int = 10 * 1024**2
+    prediction_columns: tuple[Column, ...] = ()  # several prediction columns, in the declared order
+    distribution: bool = False  # the prediction columns are class probabilities: each row sums to 1
+    distribution_tolerance: float = 0.01  # how far from 1 a row's sum may be
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """Every prediction column, in the declared order (one for the single-column contract)."""
+        return self.prediction_columns or (Column(self.prediction_column, self.prediction_type),)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names of :attr:`columns`."""
+        return tuple(column.name for column in self.columns)
 
 
 @dataclass(frozen=True)
@@ -67,6 +91,7 @@ class Truth:
     path: Path | None = None  # a local plain CSV: the demo, a teacher's laptop
     sealed: Path | None = None  # the committed, encrypted truth (`grader truth seal`)
     key_env: str = "GRADER_TRUTH_KEY"  # the variable holding the sealed truth's single-line key
+    label_column: str | None = None  # with submission.distribution: the truth's one column of class labels
 
 
 @dataclass(frozen=True)
@@ -74,6 +99,7 @@ class Metric:
     name: str
     greater_is_better: bool
     args: dict[str, Any] = field(default_factory=dict)
+    secondary: tuple[Metric, ...] = ()  # shown beside the score, never ranked (each without a secondary of its own)
 
 
 @dataclass(frozen=True)
@@ -199,9 +225,7 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
     for key in ("max_notebook_size", "max_predictions_size"):
         if key in sub:
             sub[key] = parse_size(sub[key])
-    submission = Submission(**sub)
-    if submission.id_column == submission.prediction_column:
-        raise ConfigError("must differ from submission.id_column.", path=path, key="submission.prediction_column")
+    submission = _submission(sub, path)
 
     truth_raw = raw["truth"]
     if "env" in truth_raw:
@@ -224,7 +248,9 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
         path=root / truth_raw["path"] if "path" in truth_raw else None,
         sealed=root / truth_raw["sealed"] if "sealed" in truth_raw else None,
         key_env=truth_raw.get("key_env", Truth.key_env),
+        label_column=truth_raw.get("label_column"),
     )
+    _check_label_column(submission, truth, path)
     lim = raw["limits"]
     limits = Limits(
         cell_timeout=parse_duration(lim["cell_timeout"]),
@@ -252,11 +278,7 @@ def parse(text: str, *, root: Path, path: str = CONFIG_NAME) -> Competition:
         submission=submission,
         data=_data(raw["data"], root, path),
         truth=truth,
-        metric=Metric(
-            name=raw["metric"]["name"],
-            greater_is_better=raw["metric"]["greater_is_better"],
-            args=dict(raw["metric"].get("args", {})),
-        ),
+        metric=_metric(raw["metric"], path),
         limits=limits,
         quota=Quota(**raw["quota"]),
         ranking=Ranking(**raw["ranking"]),
@@ -303,6 +325,104 @@ def _data(raw: dict[str, Any], root: Path, path: str) -> Data:
                     key="data.test",
                 )
     return Data(directory=root / raw["directory"], test=root / raw["test"], hub=hub)
+
+
+def _submission(sub: dict[str, Any], path: str) -> Submission:
+    """The ``submission`` mapping: one prediction column, or several (``prediction_columns``), checked."""
+    single = [key for key in ("prediction_column", "prediction_type") if key in sub]
+    if "prediction_columns" in sub:
+        if single:
+            raise ConfigError(
+                f"give either prediction_columns (several columns) or prediction_column and prediction_type "
+                f"(one column), not both; remove {' and '.join(single)}.",
+                path=path,
+                key="submission",
+            )
+        sub["prediction_columns"] = tuple(Column(c["name"], c["type"]) for c in sub["prediction_columns"])
+    else:
+        missing = [key for key in ("prediction_column", "prediction_type") if key not in sub]
+        if missing:
+            raise ConfigError(
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required here "
+                "(or list several columns in prediction_columns).",
+                path=path,
+                key="submission",
+            )
+        for key in ("distribution", "distribution_tolerance"):
+            if key in sub:
+                raise ConfigError(
+                    "applies only to prediction_columns (several probability columns).",
+                    path=path,
+                    key=f"submission.{key}",
+                )
+    submission = Submission(**sub)
+    if submission.id_column == submission.prediction_column:
+        raise ConfigError("must differ from submission.id_column.", path=path, key="submission.prediction_column")
+    names = [column.name for column in submission.prediction_columns]
+    for i, name in enumerate(names):
+        if name == submission.id_column:
+            raise ConfigError(
+                f"the column {name!r} is also submission.id_column; name it differently.",
+                path=path,
+                key=f"submission.prediction_columns.{i}.name",
+            )
+        if name in names[:i]:
+            raise ConfigError(
+                f"the column {name!r} is listed twice; list each column once.",
+                path=path,
+                key=f"submission.prediction_columns.{i}.name",
+            )
+    if submission.distribution:
+        odd = [c.name for c in submission.prediction_columns if c.type != "probability"]
+        if odd or len(names) < 2:
+            raise ConfigError(
+                "a distribution needs two or more columns, all of type probability (one per class)"
+                + (f"; {', '.join(map(repr, odd))} {'is' if len(odd) == 1 else 'are'} not" if odd else "")
+                + ".",
+                path=path,
+                key="submission.distribution",
+            )
+    return submission
+
+
+def _metric(raw: dict[str, Any], path: str) -> Metric:
+    """The ``metric`` mapping, with its secondary metrics (each name once: it labels their column)."""
+    secondary: list[Metric] = []
+    for i, extra in enumerate(raw.get("secondary", [])):
+        name = extra["name"].strip()
+        if name in (m.name for m in secondary):
+            raise ConfigError(
+                f"{name} is listed twice; list each secondary metric once.", path=path, key=f"metric.secondary.{i}.name"
+            )
+        secondary.append(
+            Metric(name=name, greater_is_better=extra["greater_is_better"], args=dict(extra.get("args", {})))
+        )
+    return Metric(
+        name=raw["name"], greater_is_better=raw["greater_is_better"], args=dict(raw.get("args", {})),
+        secondary=tuple(secondary),
+    )  # fmt: skip
+
+
+def _check_label_column(submission: Submission, truth: Truth, path: str) -> None:
+    """``truth.label_column`` is given exactly when the predictions are a distribution, and is its own column."""
+    if submission.distribution and truth.label_column is None:
+        raise ConfigError(
+            "is required when submission.distribution is true: name the truth's column of class labels "
+            "(each label the name of a prediction column).",
+            path=path,
+            key="truth.label_column",
+        )
+    if not submission.distribution and truth.label_column is not None:
+        raise ConfigError(
+            "applies only when submission.distribution is true (probabilities scored against one label "
+            "column); otherwise the truth has the prediction columns themselves. Remove it.",
+            path=path,
+            key="truth.label_column",
+        )
+    if truth.label_column in (submission.id_column, truth.split_column):
+        raise ConfigError(
+            "must differ from submission.id_column and truth.split_column.", path=path, key="truth.label_column"
+        )
 
 
 def _teams(raw: dict[str, list[str]], path: str) -> dict[str, tuple[str, ...]]:

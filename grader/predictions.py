@@ -8,7 +8,8 @@ converted by :func:`check_predictions`, which decides the types (pandas never gu
 Rules chosen, each a line of the contract students see:
 
 * **Header**: exactly the id column and the prediction column (``id,label`` in the demo), in
-  either order. Extra, missing or repeated columns are problems; an unnamed first column gets
+  either order; or, with ``submission.prediction_columns``, the id column and every listed
+  column, in any order. Extra, missing or repeated columns are problems; an unnamed first column gets
   the hint ``to_csv(..., index=False)``. A UTF-8 byte-order mark (Excel writes one) and
   spaces around the header names are ignored.
 * **Ids** are compared as strings after stripping spaces, so ``10203`` and `` 10203 `` are the
@@ -17,9 +18,12 @@ Rules chosen, each a line of the contract students see:
   are each one problem with a few examples.
 * **Values** are stripped, then: ``integer`` accepts whole numbers, also written as floats
   (``3``, ``+3``, ``3.0``, ``3e0``) but not ``3.5`` or ``three``; ``float`` accepts any finite
-  decimal number; ``string`` accepts any non-empty text except the spellings pandas gives a
-  missing value (``nan``, ``NaN``, ``<NA>``, ``NaT``). Empty values, NaN and infinities are
-  refused for every type.
+  decimal number; ``probability`` any decimal number from 0 to 1; ``string`` accepts any
+  non-empty text except the spellings pandas gives a missing value (``nan``, ``NaN``,
+  ``<NA>``, ``NaT``). Empty values, NaN and infinities are refused for every type.
+* **Distribution** (``submission.distribution``): once every value is valid, each row of the
+  probability columns must sum to 1 within ``submission.distribution_tolerance``; the rows
+  that do not are one problem showing a few ids and their sums.
 * Blank lines are skipped; a line with a different number of values than the header is a
   problem naming the line.
 
@@ -27,9 +31,9 @@ A completed run's checked predictions are packed to be kept (:func:`pack`): the 
 in the order of the test file's ids (a digest of those ids is kept to notice a changed test
 file), compressed with zlib, then sealed by the store when there is a key. Values that are
 each one character (class labels 0-9, say) are packed as one string of them (format 2); any
-others as compact JSON (format 1). They are the student's output, not the truth, but a top
-submission's predictions would be worth copying, so they are never stored in clear where a
-key is configured.
+others as compact JSON (format 1); several columns as JSON, one list of values per id
+(format 3). They are the student's output, not the truth, but a top submission's predictions
+would be worth copying, so they are never stored in clear where a key is configured.
 
 The *scorer version* names what produced a score: the metric (name, arguments, direction),
 the submission contract (columns, type), the truth and grader's major.minor version. It is a
@@ -68,6 +72,7 @@ if TYPE_CHECKING:
 EXAMPLES = 3
 """How many example ids a problem line shows."""
 PACK_FORMAT = 1  # b'[1,[values...]]': any values, as JSON
+PACK_ROWS = 3  # b'[3,[[v1,v2,...],...]]': several prediction columns, one list per id, as JSON
 PACK_CHARS = 2  # b'2\n' and then the values, each one character: a third smaller than JSON once compressed
 MAX_UNPACKED_BYTES = 256 * 1024**2  # a stored blob never inflates beyond this
 
@@ -130,7 +135,7 @@ def read_predictions(path: Path, submission: Submission) -> pd.DataFrame:
     if not text.strip():
         raise InvalidPredictions(
             [
-                f"{name} is empty; write the header `{submission.id_column},{submission.prediction_column}` "
+                f"{name} is empty; write the header `{','.join((submission.id_column, *submission.names))}` "
                 "and one row per test id"
             ]
         )
@@ -158,89 +163,128 @@ def check_predictions(predictions: pd.DataFrame, ids: pd.Series, submission: Sub
     """Check ``predictions`` (all strings) against the expected ``ids``; return them normalized.
 
     The result is indexed by id (stripped strings, named after the id column) in the order of
-    ``ids``, with one column, the prediction, typed by ``submission.prediction_type``
-    (int64, float64 or str). Raises :class:`InvalidPredictions` listing every problem.
+    ``ids``, with the prediction columns in their declared order, each typed by its column's
+    type (int64, float64 or str). Raises :class:`InvalidPredictions` listing every problem.
     """
     import pandas as pd
 
-    id_col, pred_col = submission.id_column, submission.prediction_column
+    id_col, names = submission.id_column, list(submission.names)
     source = ids.attrs.get("source", "the test data")
     name = predictions.attrs.get("name", "the predictions")
     problems: list[str] = []
     columns = [str(column) for column in predictions.columns]
-    header_problem = _header_problem(columns, id_col, pred_col)
+    header_problem = _header_problem(columns, id_col, names)
     if header_problem:
         problems.append(header_problem)
     have_ids = columns.count(id_col) == 1
-    have_values = columns.count(pred_col) == 1
 
     expected = [str(i).strip() for i in ids]
     expected_set = set(expected)
     got_ids = [_text(value).strip() for value in predictions[id_col]] if have_ids else []
     lines = list(predictions.index)
     if have_ids:
-        if len(got_ids) > len(expected):
-            problems.append(
-                f"{name} has {len(got_ids)} rows but {source} has {len(expected)} ids; write exactly one row per id"
-            )
-        empty = [line for line, i in zip(lines, got_ids, strict=True) if not i]
-        if empty:
-            problems.append(
-                f"{plural(len(empty), 'row')} {'has' if len(empty) == 1 else 'have'} an empty `{id_col}`, "
-                f"e.g. at line {_examples(empty)}; every row needs the id of a row of {source}"
-            )
-        counts = Counter(i for i in got_ids if i)
-        repeated = [i for i, n in counts.items() if n > 1]
-        if repeated:
-            shown = ", ".join(f"{_show(i)} ({counts[i]} times)" for i in repeated[:EXAMPLES])
-            problems.append(
-                f"{plural(len(repeated), 'id')} {'appears' if len(repeated) == 1 else 'appear'} more than once, "
-                f"e.g. {shown}; write one row per id"
-            )
-        unknown = [i for i in counts if i not in expected_set]
-        if unknown:
-            hint = ""
-            floaty = next((i for i in unknown if _integral_spelling(i) in expected_set), None)
-            unpadded = {i.lstrip("0"): i for i in expected if i.startswith("0") and i.lstrip("0")}
-            stripped = next((i for i in unknown if i in unpadded), None)
-            if floaty is not None:
-                hint = f" (write ids exactly as in {source}: {_integral_spelling(floaty)}, not {floaty})"
-            elif stripped is not None:
-                hint = (
-                    f" (the ids of {source} start with zeros ({_show(unpadded[stripped])}, not {_show(stripped)}): "
-                    f'they were read as numbers; read them as text with pd.read_csv(..., dtype={{"{id_col}": str}}))'
-                )
-            problems.append(
-                f"{plural(len(unknown), 'id')} {'is' if len(unknown) == 1 else 'are'} not in {source}, "
-                f"e.g. {_examples(unknown)}{hint}; predict only the ids of {source}"
-            )
-        missing = [i for i in expected if i not in counts]
-        if missing:
-            problems.append(
-                f"{plural(len(missing), 'id')} from {source} {'has' if len(missing) == 1 else 'have'} no prediction, "
-                f"e.g. {_examples(missing)}; write one row for every id of {source}"
-            )
+        problems.extend(_id_problems(got_ids, expected, expected_set, lines, id_col, name, source))
 
-    converted: list[Any] = []
-    if have_values:
-        raw_values = [_text(value).strip() for value in predictions[pred_col]]
-        converted, bad = convert(raw_values, submission.prediction_type)
-        labels = [
-            f"id {i}" if i else f"line {line}"
-            for i, line in zip(got_ids if have_ids else [""] * len(lines), lines, strict=True)
-        ]
-        problems.extend(_value_problems(bad, labels, raw_values, pred_col, submission.prediction_type))
+    labels = [
+        f"id {i}" if i else f"line {line}"
+        for i, line in zip(got_ids if have_ids else [""] * len(lines), lines, strict=True)
+    ]
+    converted: dict[str, list[Any]] = {}
+    for column in submission.columns:
+        if columns.count(column.name) != 1:
+            continue
+        raw_values = [_text(value).strip() for value in predictions[column.name]]
+        values, bad = convert(raw_values, column.type)
+        converted[column.name] = values
+        problems.extend(_value_problems(bad, labels, raw_values, column.name, column.type))
+    if submission.distribution and not problems:
+        problems.extend(_distribution_problems(converted, labels, submission))
 
     if problems:
         raise InvalidPredictions(problems)
+    index = pd.Index(got_ids, name=id_col)
     frame = pd.DataFrame(
-        {pred_col: pd.Series(converted, index=pd.Index(got_ids, name=id_col), dtype=dtype_of(submission))}
+        {
+            c.name: pd.Series(converted[c.name], index=index, dtype=DTYPES.get(c.type, "object"))
+            for c in submission.columns
+        }
     )
     return frame.loc[expected]
 
 
-def _header_problem(columns: list[str], id_col: str, pred_col: str) -> str | None:
-    wanted = (id_col, pred_col)
+def _id_problems(
+    got_ids: list[str],
+    expected: list[str],
+    expected_set: set[str],
+    lines: list[Any],
+    id_col: str,
+    name: str,
+    source: str,
+) -> list[str]:
+    problems = []
+    if len(got_ids) > len(expected):
+        problems.append(
+            f"{name} has {len(got_ids)} rows but {source} has {len(expected)} ids; write exactly one row per id"
+        )
+    empty = [line for line, i in zip(lines, got_ids, strict=True) if not i]
+    if empty:
+        problems.append(
+            f"{plural(len(empty), 'row')} {'has' if len(empty) == 1 else 'have'} an empty `{id_col}`, "
+            f"e.g. at line {_examples(empty)}; every row needs the id of a row of {source}"
+        )
+    counts = Counter(i for i in got_ids if i)
+    repeated = [i for i, n in counts.items() if n > 1]
+    if repeated:
+        shown = ", ".join(f"{_show(i)} ({counts[i]} times)" for i in repeated[:EXAMPLES])
+        problems.append(
+            f"{plural(len(repeated), 'id')} {'appears' if len(repeated) == 1 else 'appear'} more than once, "
+            f"e.g. {shown}; write one row per id"
+        )
+    unknown = [i for i in counts if i not in expected_set]
+    if unknown:
+        hint = ""
+        floaty = next((i for i in unknown if _integral_spelling(i) in expected_set), None)
+        unpadded = {i.lstrip("0"): i for i in expected if i.startswith("0") and i.lstrip("0")}
+        stripped = next((i for i in unknown if i in unpadded), None)
+        if floaty is not None:
+            hint = f" (write ids exactly as in {source}: {_integral_spelling(floaty)}, not {floaty})"
+        elif stripped is not None:
+            hint = (
+                f" (the ids of {source} start with zeros ({_show(unpadded[stripped])}, not {_show(stripped)}): "
+                f'they were read as numbers; read them as text with pd.read_csv(..., dtype={{"{id_col}": str}}))'
+            )
+        problems.append(
+            f"{plural(len(unknown), 'id')} {'is' if len(unknown) == 1 else 'are'} not in {source}, "
+            f"e.g. {_examples(unknown)}{hint}; predict only the ids of {source}"
+        )
+    missing = [i for i in expected if i not in counts]
+    if missing:
+        problems.append(
+            f"{plural(len(missing), 'id')} from {source} {'has' if len(missing) == 1 else 'have'} no prediction, "
+            f"e.g. {_examples(missing)}; write one row for every id of {source}"
+        )
+    return problems
+
+
+def _distribution_problems(converted: dict[str, list[Any]], labels: list[str], submission: Submission) -> list[str]:
+    """Rows whose probabilities do not sum to 1 within ``submission.distribution_tolerance``."""
+    tolerance = submission.distribution_tolerance
+    sums = [math.fsum(row) for row in zip(*(converted[name] for name in submission.names), strict=True)]
+    off = [r for r, total in enumerate(sums) if not abs(total - 1.0) <= tolerance]
+    if not off:
+        return []
+    shown = ", ".join(f"{_show(labels[r])} (sum {sums[r]:.6g})" for r in off[:EXAMPLES]) + (
+        ", …" if len(off) > EXAMPLES else ""
+    )
+    columns = ", ".join(f"`{name}`" for name in submission.names)
+    return [
+        f"the probabilities of {plural(len(off), 'row')} do not sum to 1, e.g. {shown}; {columns} are the "
+        f"probabilities of the classes: each row must sum to 1 (within {tolerance:g}), as predict_proba gives"
+    ]
+
+
+def _header_problem(columns: list[str], id_col: str, names: list[str]) -> str | None:
+    wanted = (id_col, *names)
     if sorted(columns) == sorted(wanted):
         return None
     details = []
@@ -256,12 +300,17 @@ def _header_problem(columns: list[str], id_col: str, pred_col: str) -> str | Non
     hint = ""
     if extra and columns and columns[0] in ("", "Unnamed: 0", "index"):
         hint = " (the first column looks like the DataFrame index: write the file with to_csv(..., index=False))"
-    elif any(c.lower() in (id_col.lower(), pred_col.lower()) for c in extra):
+    elif any(c.lower() in (w.lower() for w in wanted) for c in extra):
         hint = " (column names are case-sensitive)"
     found = ",".join(_show(c, 30) for c in columns[:6]) + (",…" if len(columns) > 6 else "")
+    if len(wanted) == 2:
+        return (
+            f"the header must be exactly `{','.join(wanted)}` but it is `{found}` ({'; '.join(details)}){hint}; "
+            f"write only these two columns"
+        )
     return (
-        f"the header must be exactly `{id_col},{pred_col}` but it is `{found}` ({'; '.join(details)}){hint}; "
-        f"write only these two columns"
+        f"the header must have exactly the columns `{','.join(wanted)}`, in any order, but it is `{found}` "
+        f"({'; '.join(details)}){hint}; write only these {len(wanted)} columns"
     )
 
 
@@ -297,7 +346,9 @@ def _value_problems(
         )
     if bad.get("not_number"):
         rows = bad["not_number"]
-        expected = "whole numbers (integers)" if kind == "integer" else "numbers"
+        expected = {"integer": "whole numbers (integers)", "probability": "probabilities (numbers from 0 to 1)"}.get(
+            kind, "numbers"
+        )
         problems.append(
             f"{plural(len(rows), 'prediction')} in `{column}` {'is' if len(rows) == 1 else 'are'} not a number, "
             f"e.g. {where(rows, True)}; this competition expects {expected}"
@@ -307,6 +358,12 @@ def _value_problems(
         problems.append(
             f"{plural(len(rows), 'prediction')} in `{column}` {'is' if len(rows) == 1 else 'are'} not a whole number, "
             f"e.g. {where(rows, True)}; this competition expects integer labels (round or convert with astype(int))"
+        )
+    if bad.get("out_of_range"):
+        rows = bad["out_of_range"]
+        problems.append(
+            f"{plural(len(rows), 'prediction')} in `{column}` {'is' if len(rows) == 1 else 'are'} not a probability "
+            f"between 0 and 1, e.g. {where(rows, True)}; predict probabilities (e.g. with predict_proba)"
         )
     if bad.get("too_large"):
         rows = bad["too_large"]
@@ -346,6 +403,8 @@ def _convert_one(value: str, kind: str) -> tuple[str | None, Any]:
         return "non_finite", None
     if kind == "float":
         return None, number_f
+    if kind == "probability":
+        return (None, number_f) if 0.0 <= number_f <= 1.0 else ("out_of_range", None)
     if not number_f.is_integer():
         return "not_whole", None
     if not -_INT64 <= number_f < _INT64:
@@ -353,8 +412,7 @@ def _convert_one(value: str, kind: str) -> tuple[str | None, Any]:
     return None, int(number_f)
 
 
-def dtype_of(submission: Submission) -> str:
-    return {"integer": "int64", "float": "float64"}.get(submission.prediction_type, "object")
+DTYPES = {"integer": "int64", "float": "float64", "probability": "float64"}  # any other type: object (str)
 
 
 def _integral_spelling(value: str) -> str | None:
@@ -392,14 +450,14 @@ def scorer_version(competition: Competition, truth: pd.DataFrame, environ: Mappi
     """The version of the scorer: metric, contract, grader's major.minor, and (keyed) the truth."""
     from grader.sealing import KEY_ENV
 
-    metric, sub = competition.metric, competition.submission
+    metric = competition.metric
     spec = json.dumps(
         {
             "grader": ".".join(__version__.split(".")[:2]),
             "metric": metric.name.strip(),
             "args": metric.args,
             "greater_is_better": metric.greater_is_better,
-            "columns": [sub.id_column, sub.prediction_column, sub.prediction_type, competition.truth.split_column],
+            "columns": _contract(competition),
         },
         sort_keys=True,
         default=str,
@@ -407,6 +465,16 @@ def scorer_version(competition: Competition, truth: pd.DataFrame, environ: Mappi
     key = (environ.get(KEY_ENV) or "").strip().encode("utf-8") or b"grader-scorer-version"
     fingerprint = hmac.new(key, truth.to_csv().encode("utf-8"), hashlib.sha256).hexdigest()
     return hashlib.sha256(f"{spec}\n{fingerprint}".encode()).hexdigest()[:12]
+
+
+def _contract(competition: Competition) -> list[Any]:
+    """The submission contract as the scorer version sees it (unchanged for one column, so old scores stay current)."""
+    sub, truth = competition.submission, competition.truth
+    if not sub.prediction_columns:
+        return [sub.id_column, sub.prediction_column, sub.prediction_type, truth.split_column]
+    columns = [[c.name, c.type] for c in sub.prediction_columns]
+    distribution = [sub.distribution_tolerance, truth.label_column] if sub.distribution else None
+    return [sub.id_column, columns, distribution, truth.split_column]
 
 
 def pack(out_dir: Path, competition: Competition) -> Packed | None:
@@ -422,13 +490,25 @@ def pack(out_dir: Path, competition: Competition) -> Packed | None:
 
 def pack_checked(frame: pd.DataFrame, ids: Iterable[Any], competition: Competition) -> Packed:
     """Checked predictions (:func:`check_predictions`) packed for storage, for the test ``ids`` in their order."""
-    values = frame[competition.submission.prediction_column].tolist()
+    sub = competition.submission
+    if sub.prediction_columns:
+        rows = frame[list(sub.names)].itertuples(index=False, name=None)
+        text = json.dumps(
+            [PACK_ROWS, [list(row) for row in rows]], separators=(",", ":"), allow_nan=False, default=_plain
+        )
+        return Packed(ids_digest([str(i) for i in ids]), zlib.compress(text.encode("utf-8"), 9))
+    values = frame[sub.prediction_column].tolist()
     shown = [_shown(v) for v in values]
     if all(len(v) == 1 for v in shown):
         text = f"{PACK_CHARS}\n" + "".join(shown)
     else:
         text = json.dumps([PACK_FORMAT, values], separators=(",", ":"), allow_nan=False)
     return Packed(ids_digest([str(i) for i in ids]), zlib.compress(text.encode("utf-8"), 9))
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar (from a row of a typed frame) as the Python number JSON can write."""
+    return value.item()
 
 
 def _shown(value: Any) -> str:
@@ -450,16 +530,28 @@ def unpack(data: bytes, ids: Sequence[str], competition: Competition) -> pd.Data
     try:
         if text.startswith(b"%d\n" % PACK_CHARS):
             values: Any = list(text[2:].decode("utf-8"))
+            fmt = PACK_CHARS
         else:
             fmt, values = json.loads(text)
-            values = values if fmt == PACK_FORMAT else None
+            values = values if fmt in (PACK_FORMAT, PACK_ROWS) else None
     except (ValueError, TypeError):
         raise InvalidPredictions(["the stored predictions are damaged"]) from None
-    if not isinstance(values, list) or len(values) != len(ids):
-        raise InvalidPredictions(["the stored predictions do not match the test ids"])
     sub = competition.submission
-    shown = [_shown(v) for v in values]
-    frame = pd.DataFrame({sub.id_column: list(ids), sub.prediction_column: shown}, dtype=object)
+    several = fmt == PACK_ROWS  # one list of values per id: only for a contract of several columns
+    if (
+        not isinstance(values, list)
+        or len(values) != len(ids)
+        or several != bool(sub.prediction_columns)
+        or (several and not all(isinstance(row, list) and len(row) == len(sub.names) for row in values))
+    ):
+        raise InvalidPredictions(["the stored predictions do not match the test ids"])
+    columns = {sub.id_column: list(ids)}
+    if several:
+        for position, name in enumerate(sub.names):
+            columns[name] = [_shown(row[position]) for row in values]
+    else:
+        columns[sub.prediction_column] = [_shown(v) for v in values]
+    frame = pd.DataFrame(columns, dtype=object)
     frame.index = pd.Index(range(2, len(ids) + 2), name="line")
     frame.attrs["name"] = "the stored predictions"
     return frame

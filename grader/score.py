@@ -120,17 +120,65 @@ def compute_scores(predictions: pd.DataFrame, truth: pd.DataFrame, competition: 
 
     ``predictions`` is the output of :func:`check_predictions`, ``truth`` of :func:`load_truth`.
     """
-    metric = competition.metric
-    column = competition.submission.prediction_column
-    split = competition.truth.split_column
-    func = resolve_metric(metric, competition.root)
+    return _scores(competition.metric, _arrays(predictions, truth, competition), competition)
+
+
+def compute_secondary(
+    predictions: pd.DataFrame, truth: pd.DataFrame, competition: Competition
+) -> dict[str, tuple[float, float]]:
+    """metric name → (public, private) for each of ``metric.secondary``, in their declared order."""
+    if not competition.metric.secondary:
+        return {}
+    arrays = _arrays(predictions, truth, competition)
+    return {extra.name: _scores(extra, arrays, competition) for extra in competition.metric.secondary}
+
+
+@dataclass(frozen=True)
+class _Arrays:
+    """What a metric is called with, for every row: ``y_true``, ``y_pred`` (1-D, or 2-D for several columns), split."""
+
+    y_true: Any
+    y_pred: Any
+    splits: Any
+    classes: list[str] | None  # for class probabilities: the classes, in the order of y_pred's columns
+
+
+def _arrays(predictions: pd.DataFrame, truth: pd.DataFrame, competition: Competition) -> _Arrays:
+    sub = competition.submission
     if set(predictions.index) != set(truth.index) or len(predictions) != len(truth):
         raise GraderError("the predictions and the truth do not have the same ids; check the predictions first.")
-    y_pred = predictions[column].loc[truth.index].to_numpy()
-    y_true = truth[column].to_numpy()
-    splits = truth[split].to_numpy()
+    predictions = predictions.loc[truth.index]
+    splits = truth[competition.truth.split_column].to_numpy()
+    label = competition.truth.label_column
+    if sub.distribution and label:
+        # sklearn reads the columns of y_pred in the sorted order of the classes (as LabelBinarizer does); each
+        # row is rescaled to sum to exactly 1, as the check allowed it to differ by the tolerance.
+        classes = sorted(sub.names)
+        probabilities = predictions[classes].to_numpy(dtype=float)
+        probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
+        return _Arrays(truth[label].to_numpy(), probabilities, splits, classes)
+    if sub.prediction_columns:
+        names = list(sub.names)
+        return _Arrays(truth[names].to_numpy(), predictions[names].to_numpy(), splits, None)
+    column = sub.prediction_column
+    return _Arrays(truth[column].to_numpy(), predictions[column].to_numpy(), splits, None)
+
+
+def _scores(metric: Metric, arrays: _Arrays, competition: Competition) -> tuple[float, float]:
+    func = resolve_metric(metric, competition.root)
+    if arrays.classes is not None and "labels" not in metric.args and _takes(func, "labels"):
+        # every class, so that a split without some class still scores every probability column
+        metric = replace(metric, args={**metric.args, "labels": arrays.classes})
+    y_true, y_pred, splits = arrays.y_true, arrays.y_pred, arrays.splits
     public, private = (_call_metric(func, metric, y_true[splits == s], y_pred[splits == s], s) for s in SPLITS)
     return public, private
+
+
+def _takes(func: Callable[..., Any], name: str) -> bool:
+    try:
+        return name in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _call_metric(func: Callable[..., Any], metric: Metric, y_true: Any, y_pred: Any, split: str) -> float:

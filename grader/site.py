@@ -50,7 +50,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from grader import charts, environment
+from grader import charts, config, environment
 from grader import render as text
 from grader.config import CONFIG_NAME, SCHEMA_PATH, Competition, format_duration, format_size
 from grader.environment import Lock
@@ -596,11 +596,38 @@ def _paragraphs(description: str) -> str:
     return "\n".join(out) if out else ""
 
 
+def _columns_step(s: config.Submission, predictions: str, test: str, kinds: dict[str, str]) -> str:
+    """Step 3 of *How to submit*: the columns of the predictions file and what they hold."""
+    if not s.prediction_columns:
+        return (
+            f"3. It must write {predictions} in its working folder with exactly two columns, "
+            f"{code(s.id_column)} and {code(s.prediction_column)}, and one row for every id of {test}: "
+            f"no missing, duplicate or extra ids; predictions are {kinds.get(s.prediction_type, s.prediction_type)}."
+        )
+    columns = ", ".join(f"{code(c.name)} ({kinds.get(c.type, c.type)})" for c in s.prediction_columns)
+    distribution = (
+        " The prediction columns are the probabilities of the classes: each row must sum to 1 "
+        f"(within {s.distribution_tolerance:g}), as {code('predict_proba')} gives."
+        if s.distribution
+        else ""
+    )
+    return (
+        f"3. It must write {predictions} in its working folder with exactly the columns {code(s.id_column)}, "
+        f"{columns}, in any order, and one row for every id of {test}: no missing, duplicate or extra ids."
+        + distribution
+    )
+
+
 def _submit(c: Competition, lock: Lock | None) -> str:
     s = c.submission
     data_dir = c.data.directory.relative_to(c.root).as_posix() if c.data.directory.is_relative_to(c.root) else "data"
     test = c.data.test.relative_to(c.root).as_posix() if c.data.test.is_relative_to(c.root) else "data/test.csv"
-    kinds = {"integer": "whole numbers", "float": "numbers", "string": "text"}
+    kinds = {
+        "integer": "whole numbers",
+        "float": "numbers",
+        "string": "text",
+        "probability": "probabilities from 0 to 1",
+    }
     quota = f"{c.quota.per_day} submission{'s' if c.quota.per_day != 1 else ''} per day"
     return "\n".join(
         [
@@ -612,9 +639,7 @@ def _submit(c: Competition, lock: Lock | None) -> str:
             "2. The notebook runs in a fresh working folder with the public data, read-only, in "
             f"{code(data_dir + '/')}. "
             f"Read it with relative paths, e.g. {code(f'pd.read_csv({test!r})')}.",
-            f"3. It must write {code(s.predictions)} in its working folder with exactly two columns, "
-            f"{code(s.id_column)} and {code(s.prediction_column)}, and one row for every id of {code(test)}: "
-            f"no missing, duplicate or extra ids; predictions are {kinds.get(s.prediction_type, s.prediction_type)}.",
+            _columns_step(s, code(s.predictions), code(test), kinds),
             "4. It must run from top to bottom without an error in a Python 3 kernel, within the [limits](rules.md).",
             "",
             "## Check it before you open the pull request",

@@ -40,9 +40,8 @@ from typing import TYPE_CHECKING
 from grader.config import Competition, format_size
 from grader.errors import ConfigError, TruthError, UsageError
 from grader.gitsync import Git
+from grader.predictions import DTYPES, expected_ids, relative
 from grader.predictions import convert as _convert
-from grader.predictions import dtype_of as _dtype
-from grader.predictions import expected_ids, relative
 from grader.predictions import parse_csv as _parse_csv
 from grader.predictions import plural as _count
 
@@ -338,7 +337,8 @@ def check(competition: Competition, environ: Mapping[str, str] = os.environ) -> 
 
 
 def load(competition: Competition, environ: Mapping[str, str] = os.environ) -> pd.DataFrame:
-    """The hidden truth, indexed by id in the order of the test file, with the prediction and split columns.
+    """The hidden truth, indexed by id in the order of the test file: the prediction columns (or, for class
+    probabilities, the label column) and the split column.
 
     Its CSV text comes from :func:`grader.truth.read` (the sealed file, or the local plain file).
     Raises :class:`TruthError` (never showing any of the truth's content).
@@ -355,7 +355,8 @@ def load(competition: Competition, environ: Mapping[str, str] = os.environ) -> p
     except csv.Error:
         raise TruthError(f"{where} is not valid CSV.") from None
     header = [column.strip() for column in header]
-    needed = (sub.id_column, sub.prediction_column, truth.split_column)
+    scored = (truth.label_column,) if truth.label_column else sub.names
+    needed = (sub.id_column, *scored, truth.split_column)
     missing = [c for c in needed if header.count(c) != 1]
     if missing:
         raise TruthError(
@@ -372,17 +373,29 @@ def load(competition: Competition, environ: Mapping[str, str] = os.environ) -> p
     position = {c: header.index(c) for c in needed}
     ids = [row[position[sub.id_column]].strip() for row in rows]
     splits = [row[position[truth.split_column]].strip() for row in rows]
-    values, bad = _convert([row[position[sub.prediction_column]].strip() for row in rows], sub.prediction_type)
 
     test_ids = expected_ids(competition)
     source = test_ids.attrs.get("source", "the test data")
     organiser = "This is the organiser's error: fix the truth, not the submission."
-    if bad:
-        count = sum(len(rows) for rows in bad.values())
-        raise TruthError(
-            f"{where}: {_count(count, 'value')} of `{sub.prediction_column}` "
-            f"{'is' if count == 1 else 'are'} not valid {sub.prediction_type} values. {organiser}"
-        )
+    columns: dict[str, pd.Series] = {}
+    if truth.label_column:  # probabilities scored against one label per id: each label names a prediction column
+        labels = [row[position[truth.label_column]].strip() for row in rows]
+        odd = sum(1 for label in labels if label not in sub.names)
+        if odd:
+            raise TruthError(
+                f"{where}: {_count(odd, 'label')} of `{truth.label_column}` {'is' if odd == 1 else 'are'} not the "
+                f"name of a prediction column ({', '.join(f'`{n}`' for n in sub.names)}). {organiser}"
+            )
+        columns[truth.label_column] = pd.Series(labels, dtype=object)
+    for column in () if truth.label_column else sub.columns:
+        values, bad = _convert([row[position[column.name]].strip() for row in rows], column.type)
+        if bad:
+            count = sum(len(rows) for rows in bad.values())
+            raise TruthError(
+                f"{where}: {_count(count, 'value')} of `{column.name}` "
+                f"{'is' if count == 1 else 'are'} not valid {column.type} values. {organiser}"
+            )
+        columns[column.name] = pd.Series(values, dtype=DTYPES.get(column.type, "object"))
     odd_splits = sum(1 for s in splits if s not in SPLITS)
     if odd_splits:
         raise TruthError(
@@ -402,11 +415,6 @@ def load(competition: Competition, environ: Mapping[str, str] = os.environ) -> p
             f"{where} does not have the ids of {source}: {absent} test ids have no truth, {unknown} truth ids "
             f"are not test ids, {repeated} ids are repeated. {organiser}"
         )
-    frame = pd.DataFrame(
-        {
-            sub.prediction_column: pd.Series(values, dtype=_dtype(sub)),
-            truth.split_column: pd.Series(splits, dtype=object),
-        },
-    )
+    frame = pd.DataFrame({**columns, truth.split_column: pd.Series(splits, dtype=object)})
     frame.index = pd.Index(ids, name=sub.id_column)
     return frame.loc[list(test_ids)]

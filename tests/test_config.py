@@ -84,7 +84,7 @@ def test_missing_file_says_where_it_looked(monkeypatch: pytest.MonkeyPatch) -> N
         (
             "prediction_type: integer",
             "prediction_type: int",
-            "submission.prediction_type: 'int' is not allowed; use one of: integer, float, string.",
+            "submission.prediction_type: 'int' is not allowed; use one of: integer, float, string, probability.",
         ),
         ("  per_day: 5", "  per_day: 0", "quota.per_day: 0 is less than the minimum of 1."),
         ("memory: 2 GiB", "memory: 10 MiB", "limits.memory: must be at least 64 MiB"),
