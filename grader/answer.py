@@ -76,6 +76,8 @@ class Answer:
     user: str | None = None  # who opened the pull request (their history is on the site under this login)
     site_url: str | None = None  # the competition's public site, ending in "/" (set by the job that answers)
     late: bool = False  # made after the end of a competition that keeps scoring (`late: scored`): never ranked
+    # (name, public score, greater_is_better) of each secondary metric: shown, never ranked; never a private one
+    secondary: tuple[tuple[str, float | None, bool], ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -88,6 +90,9 @@ class Answer:
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
         values["reasons"] = tuple(str(r) for r in values.get("reasons") or ())
+        values["secondary"] = tuple(
+            (str(name), score, bool(greater)) for name, score, greater in values.get("secondary") or ()
+        )
         return cls(**values)
 
 
@@ -143,12 +148,27 @@ def recorded(
         previous_best=outcome.previous_best,
         user=user,
         late=outcome.late,
+        secondary=_secondary(result, competition) if outcome.status == "completed" else (),
     )
 
 
 def pending(*, pr: int, head_sha: str, notebook: str, run_url: str | None, user: str | None = None) -> Answer:
     """The answer while a verified run is being scored and recorded: the verdict replaces it."""
     return Answer(kind="pending", pr=pr, head_sha=head_sha, notebook=notebook, run_url=run_url, user=user)
+
+
+def _secondary(result: Result, competition: Competition) -> tuple[tuple[str, float | None, bool], ...]:
+    """The public score of each secondary metric, in the order of competition.yaml."""
+    scores = result.extra.get("secondary")
+    if not isinstance(scores, dict):
+        return ()
+    shown = []
+    for metric in competition.metric.secondary:
+        pair = scores.get(metric.name)
+        value = pair.get("public") if isinstance(pair, dict) else None
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        shown.append((metric.name, number, metric.greater_is_better))
+    return tuple(shown)
 
 
 def traceback_in(notebook: object, cell_index: int | None) -> str | None:
@@ -326,6 +346,9 @@ def _facts(answer: Answer) -> list[tuple[str, str]]:
         progress = _progress(answer)
         if progress:
             facts.append(("Progress", progress))
+        for name, score, greater in answer.secondary:
+            better = "higher is better" if greater else "lower is better"
+            facts.append((inline(name), f"{render.score(score)} (public; {better}; shown, not ranked)"))
     if answer.team:
         facts.append(("Team", inline(answer.team)))
     facts.append(("Rank", _rank(answer)))

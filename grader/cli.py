@@ -381,9 +381,10 @@ def history(ctx: click.Context, login: str, db: Path | None) -> None:
         _finish(f"{login} has no submissions yet.", ok=True)
     if entrant != login.removeprefix("@"):
         click.echo(f"Team {entrant}: {', '.join(competition.members(entrant))}")
+    extra = [m.name for m in competition.metric.secondary]  # public scores, shown and never ranked
     click.echo(
         render.table(
-            ("#", "submitted", "by", "notebook", "status", "score", "final", "note"),
+            ("#", "submitted", "by", "notebook", "status", "score", *extra, "final", "note"),
             [
                 (
                     r.id,
@@ -392,12 +393,13 @@ def history(ctx: click.Context, login: str, db: Path | None) -> None:
                     r.notebook_path,
                     r.status,
                     render.score(r.score),
+                    *(render.score(r.secondary_scores.get(name)) if r.secondary else "" for name in extra),
                     "yes" if r.id in chosen else "",
                     clip(r.error_message or "", 60),
                 )
                 for r in rows
             ],
-            align="rlllllll",
+            align="rlllll" + "l" * len(extra) + "ll",
         )
     )
 

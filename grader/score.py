@@ -218,13 +218,14 @@ def score(directory: Path, competition: Competition, environ: Mapping[str, str] 
     """Score the run in ``directory`` in one pass: its predictions read and checked once, the truth loaded once.
 
     result.json is read once and written once, with the scores and the scorer version that produced
-    them (a version the run claims without a score is dropped); the checked predictions are packed for
+    them (a version or secondary scores the run claims are dropped), and the secondary metrics' scores in
+    ``extra["secondary"]`` (name → public and private); the checked predictions are packed for
     the store. A run that did not complete keeps its status. Predictions that break the contract turn
     the run ``invalid`` (error type ``InvalidPredictions``, one problem per line). Truth and metric
     errors are raised: they are the organiser's, not the student's.
     """
     result = results.read(directory)
-    extra = {k: v for k, v in result.extra.items() if k != "scorer_version"}
+    extra = {k: v for k, v in result.extra.items() if k not in ("scorer_version", "secondary")}  # ours to write
     updated, packed = replace(result, extra=extra), None
     if result.status == "completed":
         try:
@@ -237,6 +238,9 @@ def score(directory: Path, competition: Competition, environ: Mapping[str, str] 
             truth = load_truth(competition, environ)
             public, private = compute_scores(predictions, truth, competition)
             extra["scorer_version"] = scorer_version(competition, truth, environ)
+            secondary = compute_secondary(predictions, truth, competition)
+            if secondary:
+                extra["secondary"] = {name: {"public": pub, "private": priv} for name, (pub, priv) in secondary.items()}
             updated = replace(updated, public_score=public, private_score=private, extra=extra)
             packed = pack_checked(predictions, ids, competition)
     if updated != result:

@@ -62,6 +62,22 @@ class Sealer:
             raise SealError("a sealed private score has the wrong length; the database was changed by hand.")
         return float(struct.unpack(">d", data)[0])
 
+    def seal_text(self, text: str) -> str:
+        """A token for ``text`` (the private secondary scores, as JSON)."""
+        return self._fernet.encrypt(text.encode("utf-8")).decode("ascii")
+
+    def open_text(self, token: str) -> str:
+        """The text sealed in ``token``, or :class:`SealError` when this key did not seal it."""
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
+        except (InvalidToken, UnicodeError):
+            raise SealError(
+                f"${KEY_ENV} cannot open the sealed private scores: it is not the key they were sealed with. "
+                "Nothing was changed; set the key that the scoring workflow used."
+            ) from None
+
 
 def new_key() -> str:
     """A fresh random key, to store as the ``GRADER_PRIVATE_KEY`` secret."""

@@ -95,6 +95,7 @@ class Submission(NamedTuple):
     author: str | None = None  # the login that submitted it (a team's member); None: the participant
     pr_number: int | None = None  # the pull request it came from
     run_id: str | None = None  # the store's key: "github-RUN-ATTEMPT" for the evaluate run on GitHub Actions
+    secondary: str | None = None  # the public secondary scores, JSON name → score (never the private ones)
 
     @property
     def counts(self) -> bool:
@@ -250,7 +251,7 @@ def _histories(conn: sqlite3.Connection, db: Path) -> dict[str, list[Submission]
         # and jump to each row, which is 3x slower for the whole table.
         rows = conn.execute(
             """SELECT username, id, timestamp, notebook_path, status, score, error_message,
-                      removed, removed_reason, reset_id, author, pr_number, run_id FROM submissions
+                      removed, removed_reason, reset_id, author, pr_number, run_id, secondary FROM submissions
                ORDER BY +username, timestamp, id"""
         ).fetchall()
     except sqlite3.Error as ex:
@@ -909,6 +910,8 @@ def _board_table(board: Board, data: SiteData) -> str:
     marked, with its members under its name. The table scrolls sideways in its own box on a
     narrow screen; the page never does.
     """
+    from grader.store.db import secondary_scores
+
     if not board.standings:
         return '<p class="grader-empty">No scored submissions yet.</p>'
     c = data.competition
@@ -916,6 +919,7 @@ def _board_table(board: Board, data: SiteData) -> str:
     public = _counted_public_scores(board, data) if board.name != "public" else {}
     public_ranks = {s.username: s.rank for s in data.public.standings}
     shards = shard_count(len(data.participants))
+    extra = [m.name for m in c.metric.secondary] if board.name == "public" else []
     rows = []
     for s in board.standings:
         p = by_name.get(s.username)
@@ -925,6 +929,10 @@ def _board_table(board: Board, data: SiteData) -> str:
             f"<td>{_name(s.username, p.key if p else s.username, p.members if p else (), shards)}</td>",
             f'<td data-v="{s.best_score!r}">{_h(text.score(s.best_score))}</td>',
         ]
+        if extra:  # the secondary metrics of the best submission: shown, never ranked
+            best = next((r for r in p.submissions if r.id == s.best_submission_id), None) if p else None
+            scores = secondary_scores(best.secondary if best else None)
+            cells += [f'<td data-v="{scores.get(n)!r}">{_h(text.score(scores.get(n)))}</td>' for n in extra]
         if board.name == "public":
             cells += [
                 f'<td data-v="{s.submission_count}">{s.submission_count}</td>',
@@ -937,7 +945,9 @@ def _board_table(board: Board, data: SiteData) -> str:
         rows.append(f"<tr>{' '.join(cells)}</tr>")
     order = "descending" if c.metric.greater_is_better else "ascending"
     if board.name == "public":
-        heads = '<th data-sort="num">Best public score</th><th data-sort="num">Entries</th>'
+        heads = '<th data-sort="num">Best public score</th>'
+        heads += "".join(f'<th data-sort="num" title="shown, not ranked">{_h(name)}</th>' for name in extra)
+        heads += '<th data-sort="num">Entries</th>'
         heads += '<th data-sort="text">Last submission</th>'
     else:
         heads = '<th data-sort="num">Private score</th><th data-sort="num">Public score</th>'

@@ -8,6 +8,7 @@ under examples/probabilities is graded end to end by the real `grader grade` wit
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from datetime import UTC
 from pathlib import Path
@@ -367,11 +368,13 @@ def test_the_example_is_graded_end_to_end_and_scores_equal_scikit_learn(example:
         code, output, out = grade(login, notebook)
         assert code == 0, output
         predicted = pd.read_csv(out / "predictions.csv").set_index("id")
-        result = pd.read_json(out / "result.json", typ="series")
+        result = json.loads((out / "result.json").read_text(encoding="utf-8"))
         for split in ("public", "private"):
             ids = truth.index[truth["split"] == split]
             expected = log_loss(truth.loc[ids, "species"], predicted.loc[ids, classes], labels=classes)
             assert result[f"{split}_score"] == pytest.approx(expected, rel=1e-12)
+            auc = roc_auc_score(truth.loc[ids, "species"], predicted.loc[ids, classes], multi_class="ovr")
+            assert result["extra"]["secondary"]["roc_auc_score"][split] == pytest.approx(auc, rel=1e-12)
         scores[login] = result["public_score"]
     assert 0 < scores["henry"] < scores["grace"] < 0.5  # both learn; lower is better
 

@@ -660,6 +660,8 @@ def test_migrations_6_to_8_leave_no_index_by_participant_and_the_rules_hold(db: 
     conn = sqlite3.connect(db)  # the database as version 5 left it
     conn.execute("DROP TABLE chains")
     conn.execute("ALTER TABLE submissions DROP COLUMN previous_id")
+    for column in ("secondary", "secondary_private", "secondary_sealed"):  # added by migration 9
+        conn.execute(f"ALTER TABLE submissions DROP COLUMN {column}")
     for sql in old:
         conn.execute(sql)
     conn.execute("CREATE INDEX leaderboard_order ON leaderboard (best_score, best_timestamp, username)")

@@ -161,6 +161,8 @@ def test_a_database_from_before_teams_is_migrated(tmp_path: Path, db: Path, comp
         conn.execute("DROP TABLE chains")
         conn.execute("ALTER TABLE submissions DROP COLUMN author")
         conn.execute("ALTER TABLE submissions DROP COLUMN previous_id")
+        for column in ("secondary", "secondary_private", "secondary_sealed"):  # nor secondary metrics (schema 9)
+            conn.execute(f"ALTER TABLE submissions DROP COLUMN {column}")
         conn.execute("PRAGMA user_version = 4")
     conn.close()
     with Store(db) as s:

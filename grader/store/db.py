@@ -32,6 +32,7 @@ beside it, in append-only files (:mod:`grader.store.vault`) written in the recor
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -69,7 +70,7 @@ DB_NAME = "leaderboard.db"
 DEFAULT_TIMEOUT = 60.0  # seconds a writer waits for the lock before giving up
 
 # The CSV's columns are fixed (others parse them); the scorer version is read from the database.
-_ROW_COLUMNS = ("id", "run_id", *SUBMISSION_COLUMNS[1:], "scorer_version")
+_ROW_COLUMNS = ("id", "run_id", *SUBMISSION_COLUMNS[1:], "scorer_version", "secondary")
 # A submission that can rank: accepted, not taken off the board by an organiser, not archived by a
 # reset, and not a baseline's.
 _COUNTS = (
@@ -128,6 +129,12 @@ class SubmissionRow:
     reset_id: int | None = None  # the reset that archived it
     scorer_version: str | None = None  # the scorer that produced ``score`` (see grader.rescore)
     author: str | None = None  # the login that submitted; ``username`` is the entrant (their team, or the login)
+    secondary: str | None = None  # the public secondary scores, JSON (see :attr:`secondary_scores`)
+
+    @property
+    def secondary_scores(self) -> dict[str, float | None]:
+        """The public score of each secondary metric (metric.secondary), by name; {} when there are none."""
+        return secondary_scores(self.secondary)
 
     @property
     def login(self) -> str:
@@ -176,6 +183,40 @@ class Baseline:
     username: str
     reason: str
     best: Entry | None  # its best submission, as a participant's would be; None without a score yet
+
+
+def secondary_scores(text: str | None) -> dict[str, float | None]:
+    """Secondary scores stored as JSON (name → number), read back; {} for none or a damaged cell."""
+    try:
+        raw = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(name): float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        for name, value in raw.items()
+    }
+
+
+def _secondary(result: Result) -> tuple[str | None, str | None]:
+    """The public and private secondary scores of a scored ``result`` (result.json's ``extra.secondary``), as JSON."""
+    raw = result.extra.get("secondary")
+    if not isinstance(raw, dict) or not raw:
+        return None, None
+    public: dict[str, float | None] = {}
+    private: dict[str, float | None] = {}
+    for name, pair in raw.items():
+        if isinstance(pair, dict):
+            public[str(name)], private[str(name)] = _number(pair.get("public")), _number(pair.get("private"))
+    return json.dumps(public, separators=(",", ":")), json.dumps(private, separators=(",", ":"))
+
+
+def _number(value: Any) -> float | None:
+    """A finite number as a float; anything else (None, NaN, text) as None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 class Store:
@@ -319,19 +360,23 @@ class Store:
             verdict = rules.admit(result, user=user, mine=mine, competition=competition, now=now)
             row = rules.stored(result, verdict)
             private, sealed = row.private_score, None
-            if private is not None and sealer is not None and self._revealed_at() is None:
-                sealed = sealer.seal(private)
-                private = None
+            public_extra, private_extra = _secondary(result) if row.status == "completed" else (None, None)
+            extra_sealed = None
+            if (private is not None or private_extra) and sealer is not None and self._revealed_at() is None:
+                sealed = sealer.seal(private) if private is not None else None
+                extra_sealed = sealer.seal_text(private_extra) if private_extra else None
+                private = private_extra = None
                 self._seal_plaintext(sealer)  # rows recorded before the key was set (see docs/organisers.md)
             cursor = self._conn.execute(
                 """INSERT INTO submissions (run_id, username, timestamp, notebook_path, notebook_sha256, status,
                     score, private_score, private_sealed, error_type, error_message, error_cell, runtime_seconds,
-                    pr_number, head_sha, grader_version, scorer_version, author, previous_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    pr_number, head_sha, grader_version, scorer_version, author, previous_id, secondary,
+                    secondary_private, secondary_sealed)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (result.run_id, entrant, ts, notebook_path, result.notebook_sha256, row.status, row.score,
                  private, sealed, row.error_type, row.message, row.error_cell, result.runtime_seconds, pr_number,
                  head_sha, result.grader_version, row.scorer_version, user,
-                 max((own.id for own in mine), default=None)),
+                 max((own.id for own in mine), default=None), public_extra, private_extra, extra_sealed),
             )  # fmt: skip
             submission_id = int(cursor.lastrowid or 0)
             self._conn.execute(
@@ -639,10 +684,17 @@ class Store:
             rows = self._conn.execute(
                 "SELECT id, private_sealed FROM submissions WHERE private_sealed IS NOT NULL"
             ).fetchall()
-            sealer = self._sealer(required=bool(rows))
+            extra = self._conn.execute(
+                "SELECT id, secondary_sealed FROM submissions WHERE secondary_sealed IS NOT NULL"
+            ).fetchall()
+            sealer = self._sealer(required=bool(rows or extra))
             opened = [(sealer.open(token) if sealer else None, sid) for sid, token in rows]
+            opened_extra = [(sealer.open_text(token) if sealer else None, sid) for sid, token in extra]
             self._conn.executemany(
                 "UPDATE submissions SET private_score = ?, private_sealed = NULL WHERE id = ?", opened
+            )
+            self._conn.executemany(
+                "UPDATE submissions SET secondary_private = ?, secondary_sealed = NULL WHERE id = ?", opened_extra
             )
             action = self._log(now, by, "reveal", "competition", "private scores", reason)
             self._conn.execute("INSERT INTO meta VALUES ('revealed_at', ?)", (action.timestamp,))
@@ -659,6 +711,16 @@ class Store:
             if self._revealed_at() is None:
                 raise UsageError("the private leaderboard is hidden until the reveal (grader reveal).")
             return self._private_standings(competition)
+
+    def private_secondary(self) -> dict[int, dict[str, float | None]]:
+        """Every submission's private secondary scores after the reveal (id → name → score); raises before it."""
+        with self._transaction(write=False):
+            if self._revealed_at() is None:
+                raise UsageError("private scores are hidden until the reveal (grader reveal).")
+            rows = self._conn.execute(
+                "SELECT id, secondary_private FROM submissions WHERE secondary_private IS NOT NULL"
+            ).fetchall()
+            return {int(sid): secondary_scores(text) for sid, text in rows}
 
     def private_scores(self) -> dict[int, float | None]:
         """Every submission's private score after the reveal (id → score); raises before it."""
@@ -907,7 +969,13 @@ class Store:
             ]  # fmt: skip
             shown = place(self._ranked_rows(competition), baselines, greater_is_better=greater)
             board = [(n, *row, "" if n is not None else "yes") for n, row in shown]
-            exports.write_csv(directory / LEADERBOARD_CSV, LEADERBOARD_COLUMNS, board, RANKING_TEXT)
+            header: tuple[str, ...] = LEADERBOARD_COLUMNS
+            if competition.metric.secondary:  # each secondary metric's public score of the best submission
+                names = [m.name for m in competition.metric.secondary]
+                extra = self._secondary_of([row[3] for row in board])
+                board = [(*row, *(extra.get(row[3], {}).get(name) for name in names)) for row in board]
+                header = (*LEADERBOARD_COLUMNS, *names)
+            exports.write_csv(directory / LEADERBOARD_CSV, header, board, RANKING_TEXT)
             # Rows already exported changed (teams regrouped): rewrite the file, then forget it (in this transaction).
             stale = self._conn.execute("DELETE FROM meta WHERE key = 'export_full' RETURNING 1").fetchone()
             self._export_submissions(directory / SUBMISSIONS_CSV, full=full or stale is not None)
@@ -1027,6 +1095,12 @@ class Store:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'revealed_at'").fetchone()
         return str(row[0]) if row else None
 
+    def _secondary_of(self, ids: list[Any]) -> dict[Any, dict[str, float | None]]:
+        """The public secondary scores of the submissions ``ids`` (those that have some)."""
+        rows = self._conn.execute("SELECT id, secondary FROM submissions WHERE secondary IS NOT NULL").fetchall()
+        wanted = set(ids)
+        return {sid: secondary_scores(text) for sid, text in rows if sid in wanted}
+
     def _sealer(self, *, required: bool = False) -> Sealer | None:
         from grader.sealing import sealer
 
@@ -1039,6 +1113,13 @@ class Store:
         self._conn.executemany(
             "UPDATE submissions SET private_score = NULL, private_sealed = ? WHERE id = ?",
             [(sealer.seal(float(score)), sid) for sid, score in rows],
+        )
+        extra = self._conn.execute(
+            "SELECT id, secondary_private FROM submissions WHERE secondary_private IS NOT NULL"
+        ).fetchall()
+        self._conn.executemany(
+            "UPDATE submissions SET secondary_private = NULL, secondary_sealed = ? WHERE id = ?",
+            [(sealer.seal_text(text), sid) for sid, text in extra],
         )
         return len(rows)
 

@@ -226,6 +226,16 @@ MIGRATIONS: list[tuple[int, Migration]] = [
         ),
     ),
     (8, _migration_8),
+    (
+        9,
+        (
+            # Secondary metrics (metric.secondary), as JSON objects name -> value: the public ones in clear,
+            # the private ones in clear only without a key or after the reveal, else sealed like private_score.
+            "ALTER TABLE submissions ADD COLUMN secondary TEXT",
+            "ALTER TABLE submissions ADD COLUMN secondary_private TEXT",
+            "ALTER TABLE submissions ADD COLUMN secondary_sealed TEXT",
+        ),
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

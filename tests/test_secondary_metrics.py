@@ -1,0 +1,237 @@
+"""Secondary metrics: computed for every scored run, shown everywhere the score is, never ranked, sealed when private.
+
+Real SQLite files (their raw bytes are searched for the private values), the real `grader` CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import run_grader
+from sklearn.metrics import f1_score
+from test_score import IDS, LABELS, SPLITS, completed_run, make_competition, write_predictions
+from test_store import NOW, rec, result, yaml_text
+
+from grader import answer as answers
+from grader import config, sealing, site
+from grader import result as results
+from grader.config import Competition
+from grader.errors import ConfigError, UsageError
+from grader.result import Result
+from grader.score import score
+from grader.store import Store
+
+KEY = sealing.new_key()
+PRIVATE_SECRET = 0.314159265358979  # a private secondary score whose text would be easy to find
+SECONDARY = """\
+  secondary:
+    - {name: f1_score, greater_is_better: true, args: {average: macro}}
+    - {name: mean_absolute_error, greater_is_better: false}
+"""
+
+
+def with_secondary(comp: Competition) -> Competition:
+    text = yaml_text()  # the store tests' competition, accuracy ranked, plus two secondary metrics
+    text = text.replace("  greater_is_better: true\n", "  greater_is_better: true\n" + SECONDARY, 1)
+    (comp.root / "competition.yaml").write_text(text, encoding="utf-8")
+    return config.parse(text, root=comp.root)
+
+
+@pytest.fixture
+def comp(tmp_path: Path) -> Competition:
+    return with_secondary(config.parse(yaml_text(), root=tmp_path))
+
+
+def scored(run_id: str, public: float, f1: float, private_f1: float = 0.5) -> Result:
+    """A scored run whose secondary f1 is ``f1`` (public) and ``private_f1`` (private)."""
+    extra = {"secondary": {"f1_score": {"public": f1, "private": private_f1},
+                           "mean_absolute_error": {"public": 1.5, "private": 2.5}}}  # fmt: skip
+    return dataclasses.replace(result(run_id, score=public, private=0.25), extra=extra)
+
+
+# --- the config -----------------------------------------------------------------------------
+
+
+def test_secondary_metrics_are_read_in_order(comp: Competition) -> None:
+    assert [(m.name, m.greater_is_better, m.args) for m in comp.metric.secondary] == [
+        ("f1_score", True, {"average": "macro"}),
+        ("mean_absolute_error", False, {}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "expected"),
+    [
+        ("mean_absolute_error, greater", "f1_score, greater", "metric.secondary.1.name",
+         "f1_score is listed twice; list each secondary metric once."),
+        ("{name: f1_score, greater_is_better: true, args: {average: macro}}", "{name: f1_score}",
+         "metric.secondary.0", "'greater_is_better' is required here."),
+        ("args: {average: macro}", "weights: {average: macro}", "metric.secondary.0",
+         "unknown key 'weights'"),
+    ],
+)  # fmt: skip
+def test_secondary_config_mistakes_name_the_key(comp: Competition, old: str, new: str, key: str, expected: str) -> None:
+    text = (comp.root / "competition.yaml").read_text(encoding="utf-8")
+    assert old in text
+    with pytest.raises(ConfigError) as caught:
+        config.parse(text.replace(old, new), root=comp.root)
+    assert caught.value.key == key
+    assert expected in str(caught.value)
+
+
+# --- scoring --------------------------------------------------------------------------------
+
+
+def test_scoring_adds_each_secondary_metric_equal_to_scikit_learn_and_drops_claimed_ones(tmp_path: Path) -> None:
+    base = make_competition(tmp_path)
+    comp = dataclasses.replace(base, metric=with_secondary(base).metric)
+    predicted = [1, 2, 5, 6, 1, 0, 3, 8, 9, 7]
+    run = tmp_path / "run"
+    claimed = completed_run(run)
+    write_predictions(run, "id,label\n" + "".join(f"{i},{p}\n" for i, p in zip(IDS, predicted, strict=True)))
+    results.write(dataclasses.replace(claimed, extra={"secondary": {"f1_score": {"public": 1.0, "private": 1.0},
+                                                                    "made_up": {"public": 9}}}), run)  # fmt: skip
+    extra = score(run, comp, {}).result.extra["secondary"]
+    assert list(extra) == ["f1_score", "mean_absolute_error"]  # ours only, in order: the claimed made_up is gone
+    for split in ("public", "private"):
+        rows = [n for n, s in enumerate(SPLITS) if s == split]
+        expected = f1_score([LABELS[n] for n in rows], [predicted[n] for n in rows], average="macro")
+        assert extra["f1_score"][split] == expected
+    assert json.loads((run / "result.json").read_text())["extra"]["secondary"] == extra
+
+
+def test_an_invalid_run_keeps_no_claimed_secondary_scores(tmp_path: Path) -> None:
+    base = make_competition(tmp_path)
+    comp = dataclasses.replace(base, metric=with_secondary(base).metric)
+    run = tmp_path / "run"
+    claimed = completed_run(run)
+    write_predictions(run, "id,label\n1,2\n")
+    results.write(dataclasses.replace(claimed, extra={"secondary": {"f1_score": {"public": 1.0}}}), run)
+    outcome = score(run, comp, {}).result
+    assert outcome.status == "invalid"
+    assert "secondary" not in outcome.extra
+
+
+# --- ranking, sealing, exports ---------------------------------------------------------------
+
+
+def test_a_secondary_metric_that_orders_participants_differently_never_moves_the_rank(
+    tmp_path: Path, comp: Competition
+) -> None:
+    db = tmp_path / "leaderboard" / "leaderboard.db"
+    with Store(db) as s:
+        rec(s, scored("a1", public=0.9, f1=0.1), comp, "alice", NOW)
+        rec(s, scored("b1", public=0.8, f1=0.99), comp, "bob", NOW + timedelta(minutes=1))
+        late = rec(s, scored("b2", public=0.85, f1=1.0), comp, "bob", NOW + timedelta(minutes=2))
+        board = [(x.rank, x.username, x.best_score) for x in s.leaderboard(comp)]
+        s.export_csv(comp)
+    assert late.rank == 2  # bob's far better f1 leaves him second
+    assert board == [(1, "alice", 0.9), (2, "bob", 0.85)]
+    lines = (db.parent / "leaderboard.csv").read_text().splitlines()
+    assert lines[0].endswith(",baseline,f1_score,mean_absolute_error")
+    assert lines[1].startswith("1,alice,0.9,1,") and lines[1].endswith(",,0.1,1.5")
+    assert lines[2].startswith("2,bob,0.85,3,") and lines[2].endswith(",,1.0,1.5")  # of his best submission (b2)
+
+
+def test_without_secondary_metrics_the_leaderboard_csv_keeps_its_columns(tmp_path: Path) -> None:
+    comp = config.parse(yaml_text(), root=tmp_path)
+    db = tmp_path / "leaderboard.db"
+    with Store(db) as s:
+        rec(s, scored("a1", public=0.9, f1=0.1), comp, "alice", NOW)
+        s.export_csv(comp)
+    assert (tmp_path / "leaderboard.csv").read_text().splitlines()[0] == (
+        "rank,username,best_score,best_submission_id,submission_count,last_updated,baseline"
+    )
+
+
+def test_private_secondary_scores_are_sealed_until_the_reveal(tmp_path: Path, comp: Competition) -> None:
+    db = tmp_path / "leaderboard" / "leaderboard.db"
+    with Store(db) as s:  # no key yet: kept in clear, then sealed when the first run is recorded with one
+        rec(s, scored("a1", public=0.9, f1=0.1, private_f1=0.75), comp, "alice", NOW)
+    with Store(db, private_key=KEY) as s:
+        rec(s, scored("b1", public=0.8, f1=0.2, private_f1=PRIVATE_SECRET), comp, "bob", NOW)
+        s.export_csv(comp)
+        with pytest.raises(UsageError, match="hidden until the reveal"):
+            s.private_secondary()
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT secondary, secondary_private, secondary_sealed FROM submissions").fetchall()
+    conn.close()
+    assert [json.loads(public)["f1_score"] for public, _, _ in rows] == [0.1, 0.2]  # the public ones stay readable
+    assert all(plain is None and token.startswith("gAAAA") for _, plain, token in rows)
+    data = db.read_bytes()
+    assert repr(PRIVATE_SECRET).encode() not in data and b"0.75" not in data
+    for name in ("leaderboard.csv", "submissions.csv"):
+        assert "0.3141" not in (db.parent / name).read_text()
+
+    with Store(db, private_key=KEY) as s:
+        s.reveal(by="organiser", now=comp.end, competition=comp)
+        opened = s.private_secondary()
+    assert opened == {
+        1: {"f1_score": 0.75, "mean_absolute_error": 2.5},
+        2: {"f1_score": PRIVATE_SECRET, "mean_absolute_error": 2.5},
+    }
+
+
+def test_a_reveal_without_the_right_key_opens_no_secondary_score_and_loses_none(
+    tmp_path: Path, comp: Competition
+) -> None:
+    db = tmp_path / "leaderboard.db"
+    with Store(db, private_key=KEY) as s:
+        rec(s, scored("a1", public=0.9, f1=0.1, private_f1=0.75), comp, "alice", NOW)
+    with sqlite3.connect(db) as conn:  # only secondary scores are sealed
+        conn.execute("UPDATE submissions SET private_sealed = NULL")
+    conn.close()
+    for key in (sealing.new_key(), None):
+        with Store(db, private_key=key) as s, pytest.raises(sealing.SealError):
+            s.reveal(by="organiser", now=comp.end, competition=comp)
+    with Store(db, private_key=KEY) as s:
+        assert s.revealed_at() is None
+        s.reveal(by="organiser", now=comp.end, competition=comp)
+        assert s.private_secondary()[1]["f1_score"] == 0.75
+
+
+# --- where they are shown ------------------------------------------------------------------------
+
+
+def test_the_comment_shows_the_public_secondary_scores_and_never_the_private_ones(
+    tmp_path: Path, comp: Competition
+) -> None:
+    run = scored("a1", public=0.9, f1=0.123456, private_f1=PRIVATE_SECRET)
+    with Store(tmp_path / "leaderboard.db") as s:
+        outcome = rec(s, run, comp, "alice", NOW)
+    found = answers.recorded(run, outcome, comp, pr=7, head_sha="abc", notebook="solution.ipynb", run_url=None)
+    text = answers.comment(answers.Answer.from_json(found.to_json()))
+    assert "| f1_score | 0.12346 (public; higher is better; shown, not ranked) |" in text
+    assert "| mean_absolute_error | 1.50000 (public; lower is better; shown, not ranked) |" in text
+    assert "0.31416" not in text and "0.3141" not in found.to_json()
+
+
+def test_grader_history_shows_a_column_per_secondary_metric(tmp_path: Path, comp: Competition) -> None:
+    db = tmp_path / "leaderboard.db"
+    with Store(db) as s:
+        rec(s, scored("a1", public=0.9, f1=0.123456), comp, "alice", NOW)
+        rec(s, result("a2", status="failed"), comp, "alice", NOW + timedelta(minutes=1))
+    proc = run_grader("history", "alice", "--db", str(db), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["#", "submitted", "by", "notebook", "status", "score", "f1_score",
+                                "mean_absolute_error", "final", "note"]  # fmt: skip
+    assert "completed  0.90000  0.12346   1.50000" in lines[2]
+    assert "failed     —" in lines[3]
+
+
+def test_the_site_board_shows_the_secondary_scores_of_the_best_submission(tmp_path: Path, comp: Competition) -> None:
+    db = tmp_path / "leaderboard.db"
+    with Store(db) as s:
+        rec(s, scored("a1", public=0.9, f1=0.123456), comp, "alice", NOW)
+        rec(s, scored("a2", public=0.7, f1=0.999), comp, "alice", NOW + timedelta(minutes=1))
+    page = site.render(site.load(comp, db, now=datetime(2026, 12, 1, tzinfo=UTC)))
+    board = page.fragments["board-public"]
+    assert '<th data-sort="num" title="shown, not ranked">f1_score</th>' in board
+    assert '<td data-v="0.123456">0.12346</td>' in board  # the best submission's, not the latest
+    assert "0.99900" not in board
