@@ -54,19 +54,23 @@ def rescore(
 ) -> Rescored:
     """Score every completed submission again from its stored predictions, under the current scorer.
 
+    The secondary metrics are computed again too (a secondary metric added since a run was
+    recorded gets its values; one removed loses them).
+
     Reads the truth and checks the metric first: if either is wrong nothing changes. Then one
     transaction replaces the scores, makes the new version current, writes the audit row and
     rebuilds the leaderboard; the CSV files are rewritten in full (and pushed with ``push``).
     """
     from grader.changes import change, commit_message
     from grader.predictions import check_predictions, expected_ids, ids_digest, scorer_version, unpack
-    from grader.score import compute_scores, resolve_metric
+    from grader.score import compute_scores, compute_secondary, resolve_metric
     from grader.truth import load as load_truth
 
     check_login(by)
     reason = check_reason(reason)
     truth = load_truth(competition, environ)
-    resolve_metric(competition.metric, competition.root)
+    for metric in (competition.metric, *competition.metric.secondary):
+        resolve_metric(metric, competition.root)
     version = scorer_version(competition, truth, environ)
     ids = [str(i) for i in expected_ids(competition)]
     digest = ids_digest(ids)
@@ -77,6 +81,7 @@ def rescore(
         found["previous"] = store.versions().current
         completed = {row.id: row for row in store.all_submissions() if row.status == "completed"}
         scores: dict[int, tuple[float, float]] = {}
+        secondary: dict[int, dict[str, tuple[float, float]]] = {}
         skipped: list[tuple[int, str]] = []
         stored = store.stored_predictions()
         for sid, stored_digest, data in stored:
@@ -89,13 +94,15 @@ def rescore(
                 skipped.append((sid, f"its predictions do not fit the contract now ({ex.problems[0]})"))
                 continue
             scores[sid] = compute_scores(frame, truth, competition)
+            secondary[sid] = compute_secondary(frame, truth, competition)
         have = {sid for sid, _, _ in stored}
         skipped += [(sid, "no stored predictions (recorded before grader kept them)") for sid in completed
                     if sid not in have]  # fmt: skip
         found["changed"] = sum(1 for sid, (public, _) in scores.items() if completed[sid].score != public)
         found["rescored"] = len(scores)
         found["skipped"] = sorted(skipped)
-        return store.rescore(scores, version=version, by=by, reason=reason, now=now, competition=competition)
+        return store.rescore(scores, version=version, by=by, reason=reason, now=now, competition=competition,
+                             secondary=secondary)  # fmt: skip
 
     action, pushed = change(
         competition, db, apply, message=commit_message("rescore", f"scorer {version}", reason), push=push,

@@ -11,8 +11,9 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from conftest import run_grader
+from conftest import ROOT, run_grader
 from sklearn.metrics import f1_score
 from test_score import IDS, LABELS, SPLITS, completed_run, make_competition, write_predictions
 from test_store import NOW, rec, result, yaml_text
@@ -235,3 +236,35 @@ def test_the_site_board_shows_the_secondary_scores_of_the_best_submission(tmp_pa
     assert '<th data-sort="num" title="shown, not ranked">f1_score</th>' in board
     assert '<td data-v="0.123456">0.12346</td>' in board  # the best submission's, not the latest
     assert "0.99900" not in board
+
+
+def test_a_secondary_metric_added_later_is_filled_in_by_rescore_and_sealed(tmp_path: Path) -> None:
+    from test_rescore import grade, truth_rows
+
+    from grader import demo, pipeline, rescore
+
+    plain = demo.scratch_copy(config.load(ROOT / "competition.yaml"), tmp_path / "comp")
+    grade(tmp_path, plain, "alice", "a1", 4, 0)  # recorded before the teacher added a secondary metric
+    yaml = (plain.root / "competition.yaml").read_text(encoding="utf-8")
+    added = yaml.replace("  greater_is_better: true\n", "  greater_is_better: true\n" + SECONDARY, 1)
+    (plain.root / "competition.yaml").write_text(added, encoding="utf-8")
+    comp = config.load(plain.root / "competition.yaml")
+    environ = {sealing.KEY_ENV: KEY}
+    rescore.rescore(comp, pipeline.default_db(comp), by="teacher", reason="show the macro F1", now=NOW,
+                    environ=environ)  # fmt: skip
+
+    rows = truth_rows(comp)
+    predicted = pd.read_csv(tmp_path / "runs" / "a1" / "predictions.csv").set_index("id")
+    public = [r for r in rows if r["split"] == "public"]
+    expected = f1_score([int(r["label"]) for r in public], predicted.loc[[int(r["id"]) for r in public], "label"],
+                        average="macro")  # fmt: skip
+    with Store(pipeline.default_db(comp), private_key=KEY) as s:
+        (row,) = s.history("alice")
+        assert row.secondary_scores["f1_score"] == pytest.approx(expected, rel=1e-12)
+        with pytest.raises(UsageError, match="hidden until the reveal"):
+            s.private_secondary()
+    with sqlite3.connect(pipeline.default_db(comp)) as conn:
+        assert conn.execute(
+            "SELECT secondary_private IS NULL, secondary_sealed IS NOT NULL FROM submissions"
+        ).fetchone() == (1, 1)
+    conn.close()

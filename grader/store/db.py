@@ -204,11 +204,16 @@ def _secondary(result: Result) -> tuple[str | None, str | None]:
     raw = result.extra.get("secondary")
     if not isinstance(raw, dict) or not raw:
         return None, None
-    public: dict[str, float | None] = {}
-    private: dict[str, float | None] = {}
-    for name, pair in raw.items():
-        if isinstance(pair, dict):
-            public[str(name)], private[str(name)] = _number(pair.get("public")), _number(pair.get("private"))
+    pairs = {
+        str(name): (pair.get("public"), pair.get("private")) for name, pair in raw.items() if isinstance(pair, dict)
+    }
+    return _secondary_json(pairs)
+
+
+def _secondary_json(pairs: Mapping[str, tuple[Any, Any]]) -> tuple[str, str]:
+    """name → (public, private) as the two JSON cells the store keeps (a value that is no finite number: null)."""
+    public = {name: _number(pub) for name, (pub, _) in pairs.items()}
+    private = {name: _number(priv) for name, (_, priv) in pairs.items()}
     return json.dumps(public, separators=(",", ":")), json.dumps(private, separators=(",", ":"))
 
 
@@ -777,8 +782,11 @@ class Store:
         reason: str,
         now: datetime,
         competition: Competition,
+        secondary: Mapping[int, Mapping[str, tuple[float, float]]] | None = None,
     ) -> AdminAction:
         """Replace the scores of the submissions in ``scores`` (id → (public, private)) and make ``version`` current.
+
+        ``secondary`` (id → metric name → (public, private)) replaces their secondary scores the same way.
 
         One transaction with its audit row, then the leaderboard table is rebuilt: from now on
         only submissions scored by ``version`` rank. Private scores are sealed when there is a
@@ -807,6 +815,15 @@ class Store:
                 """UPDATE submissions SET score = ?, private_score = ?, private_sealed = ?, scorer_version = ?
                    WHERE id = ?""",
                 updates,
+            )
+            # The private ones in clear for a moment: sealed below with the private scores, when there is a key.
+            extra_updates = [
+                (*(_secondary_json(values) if values else (None, None)), None, sid)
+                for sid, values in sorted((secondary or {}).items())
+            ]
+            self._conn.executemany(
+                "UPDATE submissions SET secondary = ?, secondary_private = ?, secondary_sealed = ? WHERE id = ?",
+                extra_updates,
             )
             if sealer is not None:
                 self._seal_plaintext(sealer)
