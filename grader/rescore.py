@@ -81,7 +81,7 @@ def rescore(
         found["previous"] = store.versions().current
         completed = {row.id: row for row in store.all_submissions() if row.status == "completed"}
         scores: dict[int, tuple[float, float]] = {}
-        secondary: dict[int, dict[str, tuple[float, float]]] = {}
+        secondary: dict[int, dict[str, tuple[float | str, float | str]]] = {}
         skipped: list[tuple[int, str]] = []
         stored = store.stored_predictions()
         for sid, stored_digest, data in stored:

@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from grader import result as results
 from grader.config import Competition, Metric
@@ -123,14 +123,28 @@ def compute_scores(predictions: pd.DataFrame, truth: pd.DataFrame, competition: 
     return _scores(competition.metric, _arrays(predictions, truth, competition), competition)
 
 
+# A secondary metric's score on one split, or, when it has none, why (a short text for organisers).
+SecondaryValue = float | str
+
+
 def compute_secondary(
     predictions: pd.DataFrame, truth: pd.DataFrame, competition: Competition
-) -> dict[str, tuple[float, float]]:
-    """metric name → (public, private) for each of ``metric.secondary``, in their declared order."""
+) -> dict[str, tuple[SecondaryValue, SecondaryValue]]:
+    """metric name → (public, private) for each of ``metric.secondary``, in their declared order.
+
+    A secondary metric only informs, so one that fails or gives no finite number on a split (a
+    ROC AUC on rows of one class) never stops the run from scoring: that split's value is the
+    reason instead, naming only the exception's type (its message may quote the truth).
+    """
     if not competition.metric.secondary:
         return {}
     arrays = _arrays(predictions, truth, competition)
-    return {extra.name: _scores(extra, arrays, competition) for extra in competition.metric.secondary}
+    found: dict[str, tuple[SecondaryValue, SecondaryValue]] = {}
+    for extra in competition.metric.secondary:
+        func, metric = _prepared(extra, arrays, competition)
+        public, private = (_metric_value(func, metric, *_split(arrays, s)) for s in SPLITS)
+        found[extra.name] = (_shown(public, "public"), _shown(private, "private"))
+    return found
 
 
 @dataclass(frozen=True)
@@ -165,13 +179,22 @@ def _arrays(predictions: pd.DataFrame, truth: pd.DataFrame, competition: Competi
 
 
 def _scores(metric: Metric, arrays: _Arrays, competition: Competition) -> tuple[float, float]:
+    func, metric = _prepared(metric, arrays, competition)
+    public, private = (_call_metric(func, metric, *_split(arrays, s), s) for s in SPLITS)
+    return public, private
+
+
+def _prepared(metric: Metric, arrays: _Arrays, competition: Competition) -> tuple[Callable[..., Any], Metric]:
     func = resolve_metric(metric, competition.root)
     if arrays.classes is not None and "labels" not in metric.args and _takes(func, "labels"):
         # every class, so that a split without some class still scores every probability column
         metric = replace(metric, args={**metric.args, "labels": arrays.classes})
-    y_true, y_pred, splits = arrays.y_true, arrays.y_pred, arrays.splits
-    public, private = (_call_metric(func, metric, y_true[splits == s], y_pred[splits == s], s) for s in SPLITS)
-    return public, private
+    return func, metric
+
+
+def _split(arrays: _Arrays, split: str) -> tuple[Any, Any]:
+    rows = arrays.splits == split
+    return arrays.y_true[rows], arrays.y_pred[rows]
 
 
 def _takes(func: Callable[..., Any], name: str) -> bool:
@@ -181,26 +204,53 @@ def _takes(func: Callable[..., Any], name: str) -> bool:
         return False
 
 
+class _NoScore(NamedTuple):
+    """Why a metric gave no score: it raised ``what`` (an exception type), or returned ``what`` (a type, nan, inf)."""
+
+    raised: bool
+    what: str
+
+    def reason(self, split: str) -> str:
+        """A short reason, naming the exception's type only (its message may quote the truth)."""
+        return (
+            f"failed on the {split} rows ({self.what})" if self.raised else f"returned {self.what} on the {split} rows"
+        )
+
+
 def _call_metric(func: Callable[..., Any], metric: Metric, y_true: Any, y_pred: Any, split: str) -> float:
+    value = _metric_value(func, metric, y_true, y_pred)
+    if isinstance(value, float):
+        return value
+    if value.raised:
+        raise GraderError(
+            f"the metric {metric.name} {value.reason(split)}; its message is hidden "
+            "because it may contain ground-truth values. Check metric.name and metric.args in competition.yaml, "
+            "and try the metric on your own data."
+        )
+    if value.what in ("nan", "inf", "-inf"):
+        raise GraderError(f"the metric {metric.name} returned a non-finite score on the {split} rows.")
+    raise GraderError(
+        f"the metric {metric.name} returned {value.what}, not a number; "
+        "use a metric that returns one score (for sklearn's, check `average`)."
+    )
+
+
+def _metric_value(func: Callable[..., Any], metric: Metric, y_true: Any, y_pred: Any) -> float | _NoScore:
+    """The metric's finite score, or why there is none."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sklearn's warnings may quote truth labels
             value = func(y_true, y_pred, **metric.args)
     except Exception as ex:  # any failure of the metric is reported the same way
-        raise GraderError(
-            f"the metric {metric.name} failed on the {split} rows ({type(ex).__name__}); its message is hidden "
-            "because it may contain ground-truth values. Check metric.name and metric.args in competition.yaml, "
-            "and try the metric on your own data."
-        ) from None
+        return _NoScore(raised=True, what=type(ex).__name__)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise GraderError(
-            f"the metric {metric.name} returned {type(value).__name__}, not a number; "
-            "use a metric that returns one score (for sklearn's, check `average`)."
-        )
+        return _NoScore(raised=False, what=type(value).__name__)
     score = float(value)
-    if not math.isfinite(score):
-        raise GraderError(f"the metric {metric.name} returned a non-finite score on the {split} rows.")
-    return score
+    return score if math.isfinite(score) else _NoScore(raised=False, what=str(score))
+
+
+def _shown(value: float | _NoScore, split: str) -> SecondaryValue:
+    return value if isinstance(value, float) else value.reason(split)
 
 
 # --- a run's directory -------------------------------------------------------------------

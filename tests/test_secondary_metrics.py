@@ -118,6 +118,49 @@ def test_an_invalid_run_keeps_no_claimed_secondary_scores(tmp_path: Path) -> Non
     assert "secondary" not in outcome.extra
 
 
+FAILING = """\
+  secondary:
+    - {name: roc_auc_score, greater_is_better: true}
+    - {name: "odd_metric:nan_without_fives", greater_is_better: true}
+"""
+
+
+def test_a_secondary_metric_that_fails_or_gives_nan_leaves_the_run_scored_and_shows_a_dash(tmp_path: Path) -> None:
+    # roc_auc_score raises on many classes given labels (it wants scores); the organiser's own metric
+    # gives NaN on the private rows only (the only ones holding a 5) and 0.5 on the public ones.
+    (tmp_path / "odd_metric.py").write_text(
+        "def nan_without_fives(y_true, y_pred):\n    return float('nan') if 5 in list(y_true) else 0.5\n"
+    )
+    base = make_competition(tmp_path)
+    text = yaml_text().replace("  greater_is_better: true\n", "  greater_is_better: true\n" + FAILING, 1)
+    (tmp_path / "competition.yaml").write_text(text, encoding="utf-8")  # for grader history
+    comp = dataclasses.replace(base, metric=config.parse(text, root=tmp_path).metric)
+    run = tmp_path / "run"
+    completed_run(run)
+    write_predictions(run, "id,label\n" + "".join(f"{i},{p}\n" for i, p in zip(IDS, LABELS, strict=True)))
+    scored_run = score(run, comp, {}).result
+    assert (scored_run.status, scored_run.public_score, scored_run.private_score) == ("completed", 1.0, 1.0)
+    assert scored_run.extra["secondary"] == {
+        "roc_auc_score": {"public": "failed on the public rows (ValueError)",
+                          "private": "failed on the private rows (ValueError)"},
+        "odd_metric:nan_without_fives": {"public": 0.5, "private": "returned nan on the private rows"},
+    }  # fmt: skip
+
+    db = tmp_path / "leaderboard" / "leaderboard.db"
+    with Store(db) as s:
+        outcome = rec(s, scored_run, comp, "alice", NOW)
+        s.export_csv(comp)
+        (row,) = s.history("alice")
+    assert outcome.rank == 1
+    assert row.secondary_scores == {"roc_auc_score": None, "odd_metric:nan_without_fives": 0.5}
+    assert json.loads(row.secondary or "")["roc_auc_score"] == "failed on the public rows (ValueError)"  # kept
+    found = answers.recorded(scored_run, outcome, comp, pr=7, head_sha="abc", notebook="a.ipynb", run_url=None)
+    assert "| roc_auc_score | — (public; higher is better; shown, not ranked) |" in answers.comment(found)
+    assert (db.parent / "leaderboard.csv").read_text().splitlines()[1].endswith(",,,0.5")  # blank, then 0.5
+    history = run_grader("history", "alice", "--db", str(db), cwd=tmp_path)
+    assert "completed  1.00000  —" in history.stdout, history.stderr
+
+
 # --- ranking, sealing, exports ---------------------------------------------------------------
 
 

@@ -211,14 +211,20 @@ def _secondary(result: Result) -> tuple[str | None, str | None]:
 
 
 def _secondary_json(pairs: Mapping[str, tuple[Any, Any]]) -> tuple[str, str]:
-    """name → (public, private) as the two JSON cells the store keeps (a value that is no finite number: null)."""
-    public = {name: _number(pub) for name, (pub, _) in pairs.items()}
-    private = {name: _number(priv) for name, (_, priv) in pairs.items()}
+    """name → (public, private) as the two JSON cells the store keeps.
+
+    A value the scorer could not compute is kept as its reason (a short text, for organisers; the
+    private one sealed with the private values); anything else that is no finite number is null.
+    """
+    public = {name: _value(pub) for name, (pub, _) in pairs.items()}
+    private = {name: _value(priv) for name, (_, priv) in pairs.items()}
     return json.dumps(public, separators=(",", ":")), json.dumps(private, separators=(",", ":"))
 
 
-def _number(value: Any) -> float | None:
-    """A finite number as a float; anything else (None, NaN, text) as None."""
+def _value(value: Any) -> float | str | None:
+    """A finite number as a float, a reason (text) clipped to 100 characters; anything else (None, NaN) as None."""
+    if isinstance(value, str):
+        return value[:100] or None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return float(value)
@@ -782,7 +788,7 @@ class Store:
         reason: str,
         now: datetime,
         competition: Competition,
-        secondary: Mapping[int, Mapping[str, tuple[float, float]]] | None = None,
+        secondary: Mapping[int, Mapping[str, tuple[float | str, float | str]]] | None = None,
     ) -> AdminAction:
         """Replace the scores of the submissions in ``scores`` (id → (public, private)) and make ``version`` current.
 
