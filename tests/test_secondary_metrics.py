@@ -221,6 +221,41 @@ def test_private_secondary_scores_are_sealed_until_the_reveal(tmp_path: Path, co
     }
 
 
+def test_private_leaderboard_csv_gets_the_private_secondary_scores_only_after_the_reveal(
+    tmp_path: Path, comp: Competition
+) -> None:
+    db = tmp_path / "leaderboard" / "leaderboard.db"
+    with Store(db, private_key=KEY) as s:
+        rec(s, scored("a1", public=0.9, f1=0.1, private_f1=PRIVATE_SECRET), comp, "alice", NOW)
+        rec(s, scored("b1", public=0.8, f1=0.2, private_f1=0.75), comp, "bob", NOW + timedelta(minutes=1))
+        s.export_csv(comp)
+    assert not (db.parent / "private_leaderboard.csv").exists()
+    for path in db.parent.iterdir():  # no file the repository holds shows a private secondary score before
+        assert b"0.31415" not in path.read_bytes() and b"0.75" not in path.read_bytes(), path.name
+
+    with Store(db, private_key=KEY) as s:
+        s.reveal(by="organiser", now=comp.end, competition=comp)
+        s.export_csv(comp)
+    lines = (db.parent / "private_leaderboard.csv").read_text().splitlines()
+    assert lines[0] == (
+        "rank,username,best_score,best_submission_id,submission_count,last_updated,f1_score,mean_absolute_error"
+    )
+    assert lines[1].startswith("1,alice,0.25,1,1,") and lines[1].endswith(f",{PRIVATE_SECRET!r},2.5")
+    assert lines[2].startswith("2,bob,0.25,2,1,") and lines[2].endswith(",0.75,2.5")  # earliest wins the tie
+
+
+def test_without_secondary_metrics_private_leaderboard_csv_keeps_its_columns(tmp_path: Path) -> None:
+    comp = config.parse(yaml_text(), root=tmp_path)
+    db = tmp_path / "leaderboard.db"
+    with Store(db) as s:
+        rec(s, scored("a1", public=0.9, f1=0.1), comp, "alice", NOW)
+        s.reveal(by="organiser", now=comp.end, competition=comp)
+        s.export_csv(comp)
+    assert (tmp_path / "private_leaderboard.csv").read_text().splitlines()[0] == (
+        "rank,username,best_score,best_submission_id,submission_count,last_updated"
+    )
+
+
 def test_a_reveal_without_the_right_key_opens_no_secondary_score_and_loses_none(
     tmp_path: Path, comp: Competition
 ) -> None:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from grader import rules
 from grader.config import Competition
@@ -993,9 +993,9 @@ class Store:
             shown = place(self._ranked_rows(competition), baselines, greater_is_better=greater)
             board = [(n, *row, "" if n is not None else "yes") for n, row in shown]
             header: tuple[str, ...] = LEADERBOARD_COLUMNS
-            if competition.metric.secondary:  # each secondary metric's public score of the best submission
-                names = [m.name for m in competition.metric.secondary]
-                extra = self._secondary_of([row[3] for row in board])
+            names = [m.name for m in competition.metric.secondary]
+            if names:  # each secondary metric's public score of the best submission
+                extra = self._secondary_of([row[3] for row in board], "secondary")
                 board = [(*row, *(extra.get(row[3], {}).get(name) for name in names)) for row in board]
                 header = (*LEADERBOARD_COLUMNS, *names)
             exports.write_csv(directory / LEADERBOARD_CSV, header, board, RANKING_TEXT)
@@ -1007,7 +1007,11 @@ class Store:
                     (s.rank, s.username, s.best_score, s.best_submission_id, s.submission_count, s.last_submission_at)
                     for s in self._private_standings(competition)
                 ]
-                exports.write_csv(directory / PRIVATE_LEADERBOARD_CSV, RANKING_COLUMNS, final, RANKING_TEXT)
+                # After the reveal only (the values are opened by then): each secondary metric's private score.
+                opened = self._secondary_of([row[3] for row in final], "secondary_private") if names else {}
+                shown_final = [(*row, *(opened.get(row[3], {}).get(name) for name in names)) for row in final]
+                private_header = (*RANKING_COLUMNS, *names)
+                exports.write_csv(directory / PRIVATE_LEADERBOARD_CSV, private_header, shown_final, RANKING_TEXT)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -1118,9 +1122,12 @@ class Store:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'revealed_at'").fetchone()
         return str(row[0]) if row else None
 
-    def _secondary_of(self, ids: list[Any]) -> dict[Any, dict[str, float | None]]:
-        """The public secondary scores of the submissions ``ids`` (those that have some)."""
-        rows = self._conn.execute("SELECT id, secondary FROM submissions WHERE secondary IS NOT NULL").fetchall()
+    def _secondary_of(
+        self, ids: list[Any], column: Literal["secondary", "secondary_private"]
+    ) -> dict[Any, dict[str, float | None]]:
+        """The secondary scores in ``column`` (public, or opened private) of the submissions ``ids`` (with some)."""
+        sql = f"SELECT id, {column} FROM submissions WHERE {column} IS NOT NULL"  # noqa: S608 - one of two names
+        rows = self._conn.execute(sql).fetchall()
         wanted = set(ids)
         return {sid: secondary_scores(text) for sid, text in rows if sid in wanted}
 
