@@ -130,6 +130,8 @@ class Participant:
     members: tuple[str, ...] = ()  # a team's logins (competition.yaml); empty for a participant on their own
     finals: tuple[int, ...] = ()  # the submissions they chose for the private leaderboard (/final)
     final_submission: int | None = None  # the submission whose private score counted; only after the reveal
+    # the secondary metrics' private scores of final_submission, by name; only after the reveal
+    private_secondary: Mapping[str, float | None] | None = None
 
     @property
     def team(self) -> bool:
@@ -231,12 +233,13 @@ def load(competition: Competition, db: Path, *, now: datetime) -> SiteData:
             selections = store.selections()  # which submissions, never their private scores
             # Asked for only after the reveal (the store refuses before it, and nothing private is read).
             private = store.private_leaderboard(competition) if revealed_at is not None else None
+            opened = store.private_secondary() if revealed_at is not None and competition.metric.secondary else None
         histories = _histories(conn, db)
     finally:
         conn.close()
     return snapshot(competition, now=now, standings=standings, histories=histories, off=off, resets=resets,
                     revealed_at=revealed_at, private=private, baselines=baselines,
-                    selections=selections)  # fmt: skip
+                    selections=selections, private_secondary=opened)  # fmt: skip
 
 
 def _histories(conn: sqlite3.Connection, db: Path) -> dict[str, list[Submission]]:
@@ -276,6 +279,7 @@ def snapshot(
     private: list[Standing] | None = None,
     baselines: list[Baseline] | tuple[Baseline, ...] = (),
     selections: Mapping[str, Sequence[int]] | None = None,
+    private_secondary: Mapping[int, Mapping[str, float | None]] | None = None,
 ) -> SiteData:
     """A :class:`SiteData` from a ranking and the histories (``load`` without the database).
 
@@ -283,6 +287,7 @@ def snapshot(
     reason). ``private``: the private board, used only with ``revealed_at``. ``baselines``: the
     organisers' reference accounts, shown beside the ranking. ``selections``: each entrant's
     chosen final submissions (ids). A team (``competition.teams``) shows its members.
+    ``private_secondary``: submission id → its secondary metrics' private scores, used only with ``revealed_at``.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime, such as datetime.now(UTC)")
@@ -326,6 +331,9 @@ def snapshot(
                 members=competition.teams.get(name, ()),
                 finals=tuple(selections.get(name, ())),
                 final_submission=final[name].best_submission_id if name in final else None,
+                private_secondary=(private_secondary or {}).get(final[name].best_submission_id or 0, {})
+                if name in final and competition.metric.secondary
+                else None,
             )
         )
     metric = competition.metric
@@ -1025,10 +1033,12 @@ def _shake_up_cell(public_rank: int | None, final_rank: int) -> str:
 
 def _participants(data: SiteData) -> str:
     unranked = [p for p in data.participants if p.rank is None and p.removed is None and not p.baseline]
+    names = [m.name for m in data.competition.metric.secondary]  # the history's extra columns
     lines = [
         "# Participants",
         "",
         f'<div class="grader-history" data-base="participants/" data-shards="{shard_count(len(data.participants))}"'
+        + (f' data-secondary="{_h(json.dumps(names))}"' if names else "")
         + (f' data-repo="{_h(data.repository)}">' if data.repository else ">"),
         '<form class="grader-pick" hidden><label>Show the submissions of '
         '<input type="search" class="md-input" name="who" placeholder="login" autocomplete="off" '
@@ -1043,7 +1053,9 @@ def _participants(data: SiteData) -> str:
         '<p class="grader-summary"></p>',
         '<div class="grader-scroll">'
         '<table><thead><tr><th>#</th><th>Submitted</th><th class="grader-by" hidden>By</th><th>Notebook</th>'
-        "<th>Status</th><th>Public score</th><th>Note</th><th>Links</th></tr></thead><tbody></tbody></table></div>",
+        "<th>Status</th><th>Public score</th>"
+        + "".join(f'<th title="shown, not ranked">{_h(n)}</th>' for n in names)
+        + "<th>Note</th><th>Links</th></tr></thead><tbody></tbody></table></div>",
         "</div>",
         "</div>",
         "",
@@ -1134,7 +1146,12 @@ def _history(p: Participant, c: Competition) -> dict[str, Any]:
     who submitted it (the seventh is then null when the row counts). ``final`` lists the
     submissions chosen for the private leaderboard, when there are any; after the reveal,
     ``counted`` is the one whose private score decided the final rank.
+
+    With secondary metrics (``metric.secondary``) only: ``secondary`` maps a completed
+    submission's id to its public values, in the order of competition.yaml (null: none), and,
+    after the reveal, ``private_secondary`` lists those of ``counted``, as ``private_score``.
     """
+
     rows: list[list[Any]] = [
         [r.id, _local(r.timestamp, c), r.notebook_path, r.status, r.score if r.status == "completed" else None,
          clip(r.error_message, MAX_NOTE_CHARS) if r.error_message else ""]
@@ -1173,11 +1190,27 @@ def _history(p: Participant, c: Competition) -> dict[str, Any]:
         history["final_rank"] = p.final_rank
         history["private_score"] = p.private_score
         history["counted"] = p.final_submission
+    history.update(_secondary_history(p, c))
     history["submissions"] = rows
     links = {str(r.id): [r.pr_number, _run_path(r.run_id)] for r in p.submissions if r.pr_number or _run_path(r.run_id)}
     if links:
         history["links"] = links
     return history
+
+
+def _secondary_history(p: Participant, c: Competition) -> dict[str, Any]:
+    """A history's secondary values (see :func:`_history`); none without secondary metrics: same bytes."""
+    from grader.store.db import secondary_scores
+
+    names = [m.name for m in c.metric.secondary]
+    found: dict[str, Any] = {}
+    if names and p.private_secondary is not None:
+        found["private_secondary"] = [p.private_secondary.get(n) for n in names]
+    extra = {r.id: secondary_scores(r.secondary) for r in p.submissions if r.status == "completed" and r.secondary}
+    shown = {str(sid): [v.get(n) for n in names] for sid, v in extra.items() if v}
+    if names and shown:  # a map beside the rows, whose items keep their places
+        found["secondary"] = shown
+    return found
 
 
 _GITHUB_RUN = re.compile(r"github-([0-9]{1,20})-([0-9]{1,6})")
@@ -1211,7 +1244,7 @@ def _pull_requests(p: Participant, repo: str | None) -> str:
     return f'<p class="prs">Pull requests on GitHub: {links}</p>'
 
 
-def _summary(p: Participant) -> str:
+def _summary(p: Participant, c: Competition) -> str:
     """The sentence over a history (as the site's script writes it)."""
     if p.removed is not None:
         what = "Disqualified" if p.removed == "disqualified" else "Removed from the ranking"
@@ -1221,7 +1254,11 @@ def _summary(p: Participant) -> str:
         line += f"; {p.entries} entr{'y' if p.entries == 1 else 'ies'}"
     if p.final_rank is not None:
         counted = f" (submission #{p.final_submission})" if p.final_submission else ""
-        line = f"Final rank {p.final_rank}, private score {text.score(p.private_score)}{counted}; public {line}"
+        extra = ""
+        if p.private_secondary is not None and c.metric.secondary:
+            values = ", ".join(f"{m.name} {text.score(p.private_secondary.get(m.name))}" for m in c.metric.secondary)
+            extra = f"; private {values} (shown, not ranked)"
+        line = f"Final rank {p.final_rank}, private score {text.score(p.private_score)}{counted}{extra}; public {line}"
     return line if line.endswith((".", "!", "?")) else line + "."
 
 
@@ -1247,8 +1284,10 @@ def _histories_page(
     for p in group:
         history = made[p.key]
         team = bool(p.members)
-        heads = ["#", "Submitted", *(["By"] if team else []), "Notebook", "Status", "Public score", "Note",
-                 "Pull request"]  # fmt: skip
+        names = [m.name for m in c.metric.secondary]  # their public values: shown, not ranked
+        heads = ["#", "Submitted", *(["By"] if team else []), "Notebook", "Status", "Public score", *map(_h, names),
+                 "Note", "Pull request"]  # fmt: skip
+        extra = history.get("secondary", {})
         rows = []
         for r, row in zip(p.submissions, history["submissions"], strict=True):
             off = row[6] if len(row) > 6 else None
@@ -1259,14 +1298,15 @@ def _histories_page(
             if p.final_submission == r.id:
                 status += ' <span class="badge counted">counted</span>'
             score = text.score(row[4]) + (" (not counted)" if off and row[4] is not None else "")
-            cells = [str(r.id), _h(row[1]), *([_h(row[7])] if team else []), _h(notebook), status, score, _h(row[5]),
-                     f"#{r.pr_number}" if r.pr_number else ""]  # fmt: skip
+            values = extra.get(str(r.id)) or [None] * len(names)
+            cells = [str(r.id), _h(row[1]), *([_h(row[7])] if team else []), _h(notebook), status, score,
+                     *map(text.score, values), _h(row[5]), f"#{r.pr_number}" if r.pr_number else ""]  # fmt: skip
             css = " ".join(([f"s-{_h(r.status)}"] if r.status != "completed" else []) + (["off"] if off else []))
             rows.append((f'<tr class="{css}">' if css else "<tr>") + "".join(f"<td>{cell}" for cell in cells))
         members = f"<p>Team: {_h(', '.join(p.members))}</p>" if team else ""
         body += [
             f'<section id="{_h(p.key)}">',
-            f"<h2>{_h(p.username)}</h2>{members}<p>{_h(_summary(p))}</p>{_pull_requests(p, repo)}",
+            f"<h2>{_h(p.username)}</h2>{members}<p>{_h(_summary(p, c))}</p>{_pull_requests(p, repo)}",
             '<div class="grader-scroll"><table>',
             "<thead><tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr></thead>",
             "<tbody>",

@@ -10,6 +10,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -314,6 +315,48 @@ def test_the_site_board_shows_the_secondary_scores_of_the_best_submission(tmp_pa
     assert '<th data-sort="num" title="shown, not ranked">f1_score</th>' in board
     assert '<td data-v="0.123456">0.12346</td>' in board  # the best submission's, not the latest
     assert "0.99900" not in board
+
+
+def test_the_history_pages_show_public_secondary_scores_and_private_ones_only_after_the_reveal(
+    tmp_path: Path, comp: Competition
+) -> None:
+    db = tmp_path / "leaderboard" / "leaderboard.db"
+    with Store(db, private_key=KEY) as s:
+        rec(s, scored("a1", public=0.9, f1=0.123456, private_f1=PRIVATE_SECRET), comp, "alice", NOW)
+        rec(s, result("a2", status="failed"), comp, "alice", NOW + timedelta(minutes=1))
+    when = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def pages() -> tuple[dict[str, Any], str]:
+        files = site.render(site.load(comp, db, now=when)).files
+        (name,) = [n for n in files if n.startswith("participants/") and n.endswith(".json")]
+        return json.loads(files[name])["alice"], files[name.removesuffix(".json") + ".html"]
+
+    history, plain = pages()
+    assert history["secondary"] == {"1": [0.123456, 1.5]}  # the completed row's, in the order of the yaml
+    assert "private_secondary" not in history
+    assert "<th>Public score</th><th>f1_score</th><th>mean_absolute_error</th><th>Note</th>" in plain
+    assert "<td>0.90000<td>0.12346<td>1.50000<td>" in plain and "<td>—<td>—<td>—<td>" in plain  # the failed row
+    assert "0.31416" not in plain and "0.31415" not in json.dumps(history)
+    markup = site.render(site.load(comp, db, now=when)).files["participants.md"]
+    assert 'data-secondary="[&quot;f1_score&quot;, &quot;mean_absolute_error&quot;]"' in markup
+
+    with Store(db, private_key=KEY) as s:
+        s.reveal(by="organiser", now=comp.end, competition=comp)
+    history, plain = pages()
+    assert history["private_secondary"] == [PRIVATE_SECRET, 2.5]
+    assert "; private f1_score 0.31416, mean_absolute_error 2.50000 (shown, not ranked); public rank 1" in plain
+
+
+def test_without_secondary_metrics_a_history_has_no_secondary_keys(tmp_path: Path) -> None:
+    comp = config.parse(yaml_text(), root=tmp_path)
+    db = tmp_path / "leaderboard.db"
+    with Store(db) as s:
+        rec(s, scored("a1", public=0.9, f1=0.1), comp, "alice", NOW)  # values a run claims, but none is configured
+        s.reveal(by="organiser", now=comp.end, competition=comp)
+    files = site.render(site.load(comp, db, now=datetime(2026, 12, 1, tzinfo=UTC))).files
+    history = json.loads(next(v for k, v in files.items() if k.endswith(".json")))["alice"]
+    assert "secondary" not in history and "private_secondary" not in history
+    assert "data-secondary" not in files["participants.md"]
 
 
 def test_a_secondary_metric_added_later_is_filled_in_by_rescore_and_sealed(tmp_path: Path) -> None:

@@ -566,3 +566,67 @@ def test_every_page_works_without_javascript(served: str, served_final: str, no_
         assert overflowing(no_js, size) == [], ("final leaderboard", size)
         screenshot(no_js, f"site-nojs-{device}-final-leaderboard.png")
     no_js.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+@pytest.fixture(scope="module")
+def served_secondary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A competition showing two secondary metrics, after the reveal, built and served."""
+    from grader import config
+
+    comp = test_site.make_competition(tmp_path_factory.mktemp("browser-secondary") / "comp", title="Secondary")
+    path = comp.root / "competition.yaml"
+    text = path.read_text(encoding="utf-8").replace(
+        "  greater_is_better: true\n",
+        "  greater_is_better: true\n  secondary:\n"
+        "    - {name: f1_score, greater_is_better: true, args: {average: macro}}\n"
+        "    - {name: log_loss, greater_is_better: false}\n",
+        1,
+    )
+    path.write_text(text, encoding="utf-8")
+    comp = config.load(path)
+    with Store(comp.root / "leaderboard" / "leaderboard.db", private_key=test_site.KEY) as store:
+        for i, (f1, loss) in enumerate([(0.612341, 0.4), (0.712341, None)]):  # None: the metric gave no value
+            result = Result(status="completed", run_id=f"s{i}", notebook="a.ipynb", notebook_sha256=f"{i:064x}",
+                            started_at="", runtime_seconds=1.0, public_score=0.8 + i / 10, private_score=0.5,
+                            extra={"secondary": {"f1_score": {"public": f1, "private": 0.3141592},
+                                                 "log_loss": {"public": loss, "private": 0.2718281}}})  # fmt: skip
+            store.record(result, user="alice", competition=comp, now=datetime(2026, 11, 10, 9, i, tzinfo=UTC),
+                         notebook_path="submissions/alice/a.ipynb")  # fmt: skip
+    test_site.reveal(comp)
+    out = comp.root / "public"
+    proc = test_site.grader(
+        "site", "build", "--out", str(out), "--mkdocs", str(ROOT / "mkdocs.yml"), "--now", test_site.FINAL_NOW_ARG,
+        cwd=comp.root, env={"GITHUB_REPOSITORY": ""},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with serve(out) as url:
+        yield url
+
+
+def test_a_history_shows_the_secondary_metrics_with_and_without_javascript(
+    served_secondary: str, browser: webdriver.Chrome, no_js: webdriver.Chrome
+) -> None:
+    summary = "Final rank 1, private score 0.50000 (submission #2); private f1_score 0.31416, log_loss 0.27183 (shown, "
+    summary += "not ranked); public rank 1, best public score 0.90000; 2 entries."
+    screen(browser, DESKTOP)
+    browser.get(served_secondary + "/participants.html#alice")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, ".grader-who").text == "alice")
+    heads = [th.text for th in browser.find_elements(By.CSS_SELECTOR, ".grader-view th") if th.is_displayed()]
+    assert heads == ["#", "Submitted", "Notebook", "Status", "Public score", "f1_score", "log_loss", "Note", "Links"]
+    rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+            for tr in browser.find_elements(By.CSS_SELECTOR, ".grader-view tbody tr")]  # fmt: skip
+    assert [r[3:8] for r in rows] == [["completed", "0.80000", "0.61234", "0.40000", ""],
+                                      ["completed counted", "0.90000", "0.71234", "—", ""]]  # fmt: skip
+    assert browser.find_element(By.CSS_SELECTOR, ".grader-summary").text == summary
+    assert console_errors(browser) == []
+
+    no_js.get(served_secondary + "/participants/0.html#alice")
+    section = no_js.find_element(By.ID, "alice")
+    heads = [th.text for th in section.find_elements(By.TAG_NAME, "th")]
+    assert heads == ["#", "Submitted", "Notebook", "Status", "Public score", "f1_score", "log_loss", "Note",
+                     "Pull request"]  # fmt: skip
+    rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+            for tr in section.find_elements(By.CSS_SELECTOR, "tbody tr")]  # fmt: skip
+    assert [r[3:7] for r in rows] == [["completed", "0.80000", "0.61234", "0.40000"],
+                                      ["completed counted", "0.90000", "0.71234", "—"]]  # fmt: skip
+    assert section.find_element(By.TAG_NAME, "p").text == summary

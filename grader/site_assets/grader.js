@@ -96,6 +96,8 @@
     var form = root.querySelector(".grader-pick");
     var score = function (v) { return v === null ? "—" : v.toFixed(5); };
     var repo = root.getAttribute("data-repo");  // https://github.com/OWNER/NAME, when the build knew it
+    // The secondary metrics' names (metric.secondary): a column each after the public score, shown, never ranked.
+    var names = JSON.parse(root.getAttribute("data-secondary") || "[]");
     if (form) form.hidden = false;  // without this script the page shows a plain list instead
     message.hidden = false;
 
@@ -110,8 +112,11 @@
           "; " + data.entries + " entr" + (data.entries === 1 ? "y" : "ies");
       }
       if (data.final_rank !== undefined) {  // only after the reveal
+        var extra = data.private_secondary ? "; private " + names.map(function (n, k) {
+          return n + " " + score(data.private_secondary[k]);
+        }).join(", ") + " (shown, not ranked)" : "";
         text = "Final rank " + data.final_rank + ", private score " + score(data.private_score) +
-          (data.counted ? " (submission #" + data.counted + ")" : "") + "; public " + text;
+          (data.counted ? " (submission #" + data.counted + ")" : "") + extra + "; public " + text;
       }
       return /[.!?]$/.test(text) ? text : text + ".";
     }
@@ -153,16 +158,20 @@
         var off = s[6];  // "removed", "disqualified" or "reset": the row does not count
         tr.className = "grader-" + s[3] + (off ? " grader-off" : "");
         var shown = off && s[4] !== null ? score(s[4]) + " (not counted)" : score(s[4]);
-        var cells = [String(s[0]), s[1], s[2], off || s[3], shown, s[5]];
+        var values = (data.secondary || {})[String(s[0])] || [];
+        var cells = [String(s[0]), s[1], s[2], off || s[3], shown];
         if (team) cells.splice(2, 0, s[7]);
+        var status = cells.length - 2;
+        names.forEach(function (n, k) { cells.push(score(values[k] === undefined ? null : values[k])); });
+        cells.push(s[5]);
         cells.forEach(function (text, i) {
           var td = document.createElement("td");
           td.textContent = text;
-          if (i === cells.length - 3) {  // the status
+          if (i === status) {
             if (finals.indexOf(s[0]) !== -1) badge(td, "final", "", "Chosen for the private leaderboard");
             if (data.counted === s[0]) badge(td, "counted", "grader-counted", "Its private score decided the final rank");
           }
-          if (i === cells.length - 2) td.className = "grader-num";
+          if (i > status && i < cells.length - 1) td.className = "grader-num";  // the scores
           tr.appendChild(td);
         });
         var cell = document.createElement("td");
