@@ -1147,9 +1147,10 @@ def _history(p: Participant, c: Competition) -> dict[str, Any]:
     submissions chosen for the private leaderboard, when there are any; after the reveal,
     ``counted`` is the one whose private score decided the final rank.
 
-    With secondary metrics (``metric.secondary``) only: ``secondary`` maps a completed
-    submission's id to its public values, in the order of competition.yaml (null: none), and,
-    after the reveal, ``private_secondary`` lists those of ``counted``, as ``private_score``.
+    With secondary metrics (``metric.secondary``) only: ``secondary`` has an item per row, null
+    or a completed submission's public values in the order of competition.yaml (null: none),
+    and, after the reveal, ``private_secondary`` lists those of ``counted``, as ``private_score``.
+    Both are rounded to the 5 decimals shown.
     """
 
     rows: list[list[Any]] = [
@@ -1204,13 +1205,23 @@ def _secondary_history(p: Participant, c: Competition) -> dict[str, Any]:
 
     names = [m.name for m in c.metric.secondary]
     found: dict[str, Any] = {}
-    if names and p.private_secondary is not None:
-        found["private_secondary"] = [p.private_secondary.get(n) for n in names]
-    extra = {r.id: secondary_scores(r.secondary) for r in p.submissions if r.status == "completed" and r.secondary}
-    shown = {str(sid): [v.get(n) for n in names] for sid, v in extra.items() if v}
-    if names and shown:  # a map beside the rows, whose items keep their places
+    if not names:
+        return found
+    if p.private_secondary is not None:
+        found["private_secondary"] = [_rounded(p.private_secondary.get(n)) for n in names]
+    # A list beside the rows (whose items keep their places), one item per row: null, or the values.
+    shown: list[list[float | None] | None] = []
+    for r in p.submissions:
+        values = secondary_scores(r.secondary) if r.status == "completed" else {}
+        shown.append([_rounded(values.get(n)) for n in names] if values else None)
+    if any(shown):
         found["secondary"] = shown
     return found
+
+
+def _rounded(value: float | None) -> float | None:
+    """A secondary value as the pages show it (5 decimals): 100,000 rows of full-precision digits cost megabytes."""
+    return None if value is None else round(value, 5)
 
 
 _GITHUB_RUN = re.compile(r"github-([0-9]{1,20})-([0-9]{1,6})")
@@ -1287,9 +1298,9 @@ def _histories_page(
         names = [m.name for m in c.metric.secondary]  # their public values: shown, not ranked
         heads = ["#", "Submitted", *(["By"] if team else []), "Notebook", "Status", "Public score", *map(_h, names),
                  "Note", "Pull request"]  # fmt: skip
-        extra = history.get("secondary", {})
+        extra = history.get("secondary") or [None] * len(p.submissions)
         rows = []
-        for r, row in zip(p.submissions, history["submissions"], strict=True):
+        for r, row, values in zip(p.submissions, history["submissions"], extra, strict=True):
             off = row[6] if len(row) > 6 else None
             notebook = row[2].removeprefix(f"{c.submission.directory}/{r.author or p.username}/")
             status = _h(off or row[3])
@@ -1298,7 +1309,7 @@ def _histories_page(
             if p.final_submission == r.id:
                 status += ' <span class="badge counted">counted</span>'
             score = text.score(row[4]) + (" (not counted)" if off and row[4] is not None else "")
-            values = extra.get(str(r.id)) or [None] * len(names)
+            values = values or [None] * len(names)
             cells = [str(r.id), _h(row[1]), *([_h(row[7])] if team else []), _h(notebook), status, score,
                      *map(text.score, values), _h(row[5]), f"#{r.pr_number}" if r.pr_number else ""]  # fmt: skip
             css = " ".join(([f"s-{_h(r.status)}"] if r.status != "completed" else []) + (["off"] if off else []))

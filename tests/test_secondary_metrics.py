@@ -332,7 +332,7 @@ def test_the_history_pages_show_public_secondary_scores_and_private_ones_only_af
         return json.loads(files[name])["alice"], files[name.removesuffix(".json") + ".html"]
 
     history, plain = pages()
-    assert history["secondary"] == {"1": [0.123456, 1.5]}  # the completed row's, in the order of the yaml
+    assert history["secondary"] == [[0.12346, 1.5], None]  # the completed row's, in the yaml's order, as shown
     assert "private_secondary" not in history
     assert "<th>Public score</th><th>f1_score</th><th>mean_absolute_error</th><th>Note</th>" in plain
     assert "<td>0.90000<td>0.12346<td>1.50000<td>" in plain and "<td>—<td>—<td>—<td>" in plain  # the failed row
@@ -343,7 +343,7 @@ def test_the_history_pages_show_public_secondary_scores_and_private_ones_only_af
     with Store(db, private_key=KEY) as s:
         s.reveal(by="organiser", now=comp.end, competition=comp)
     history, plain = pages()
-    assert history["private_secondary"] == [PRIVATE_SECRET, 2.5]
+    assert history["private_secondary"] == [0.31416, 2.5]
     assert "; private f1_score 0.31416, mean_absolute_error 2.50000 (shown, not ranked); public rank 1" in plain
 
 

@@ -153,12 +153,12 @@
       root.querySelector(".grader-summary").textContent = summary(data);
       var body = view.querySelector("tbody");
       while (body.firstChild) body.removeChild(body.firstChild);
-      data.submissions.forEach(function (s) {
+      data.submissions.forEach(function (s, row) {
         var tr = document.createElement("tr");
         var off = s[6];  // "removed", "disqualified" or "reset": the row does not count
         tr.className = "grader-" + s[3] + (off ? " grader-off" : "");
         var shown = off && s[4] !== null ? score(s[4]) + " (not counted)" : score(s[4]);
-        var values = (data.secondary || {})[String(s[0])] || [];
+        var values = (data.secondary || [])[row] || [];  // null for a row without them
         var cells = [String(s[0]), s[1], s[2], off || s[3], shown];
         if (team) cells.splice(2, 0, s[7]);
         var status = cells.length - 2;
