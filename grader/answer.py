@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from grader import render
@@ -254,6 +254,8 @@ def comment(answer: Answer) -> str:
                 ]
         if answer.kind == "rejected":
             lines += ["", f"**Not scored:** {inline(answer.reasons[0] if answer.reasons else 'rejected')}"]
+            if answer.remaining_today == 0 and answer.quota_resets:
+                lines[-1] += f" You can submit again from {answer.quota_resets}."
         if answer.late:
             lines += ["", f"**{LATE_NOTE}**"]
         if answer.kind == "scored" and answer.final_choices and not answer.late:
@@ -449,4 +451,7 @@ def _url(url: str) -> str:
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M %Z")
+    """The moment in the competition's time zone, and in UTC for students elsewhere."""
+    shown = moment.strftime("%Y-%m-%d %H:%M %Z")
+    utc = moment.astimezone(UTC)
+    return shown if moment.utcoffset() == utc.utcoffset() else f"{shown} / {utc:%Y-%m-%d %H:%M} UTC"
