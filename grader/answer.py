@@ -275,7 +275,8 @@ def comment(answer: Answer) -> str:
     elif answer.run_url:
         lines += [
             "",
-            f"The executed notebook and the log are in the [evaluation run's artifact]({_url(answer.run_url)}).",
+            f"Read the executed notebook on the [evaluation run's page]({_url(answer.run_url)}) (its summary); "
+            "the notebook and the log are in its artifact.",
         ]
     short = f" for commit `{answer.head_sha[:12]}`" if answer.head_sha and answer.kind != "error" else ""
     lines += ["", f"<sub>grader's answer{short}; private scores stay hidden until the end.</sub>", ""]

@@ -688,6 +688,33 @@ def pr_precheck(ctx: click.Context, notebook: Path, out_dir: Path, db: Path | No
         click.echo("Run it: no rule refuses it for sure.")
 
 
+@pr.command("summary")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path, file_okay=False))
+@click.pass_context
+def pr_summary(ctx: click.Context, run_dir: Path) -> None:
+    """Show RUN/executed.ipynb as Markdown in the job summary ($GITHUB_STEP_SUMMARY; else on stdout).
+
+    Every cell with its outputs as text, in fences the notebook cannot close, clipped and capped
+    at 200 KB; images and HTML are only named. A missing notebook gets a one-line note. Exits 0.
+    """
+    from grader import artifact, summary
+    from grader import result as results
+
+    try:
+        error = results.read(run_dir).error
+    except GraderError:  # no result.json, or not grader's: the cells with an error are still marked
+        error = None
+    found = summary.read(run_dir / results.EXECUTED_NAME, artifact.caps(_competition(ctx))[results.EXECUTED_NAME])
+    text = found if isinstance(found, str) else summary.markdown(found, failed_cell=error.cell_index if error else None)
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        click.echo(text)
+        return
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(text.rstrip("\n") + "\n")
+    click.echo(f"The executed notebook is in the job summary ({len(text.encode())} bytes).")
+
+
 @pr.command("verify")
 @click.argument("artifact_dir", metavar="ARTIFACT", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="New folder.")
