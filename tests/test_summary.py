@@ -94,6 +94,8 @@ def test_a_hostile_notebook_stays_inside_its_fences_and_under_the_cap() -> None:
     assert "HTML output: in the artifact" in text and "an image: in the artifact" in text
     assert "### Cell 6 [1] · code ❌ the notebook failed here" in text
     assert text.count("❌") == 1
+    stderr = re.findall(r"stderr:\n\n```text\n(.*?)\n```\n", text, re.S)
+    assert stderr and all(len(body) <= summary.OUTPUT_CHARS for body in stderr)  # each output clipped
     assert text.endswith("The full notebook is `executed.ipynb` in this run's artifact `run`.\n")
 
 
