@@ -569,3 +569,17 @@ def test_a_refusal_speaks_of_one_file_or_several_and_shows_12_characters_of_a_sh
 def test_only_a_change_to_the_workflows_gets_the_workflows_hint(path: str, hint: bool) -> None:
     reason = check_files([ChangedFile(path, "added")], "alice").reason
     assert ("(a submission can never change the workflows)" in reason) is hint
+
+
+def test_after_the_end_the_reveal_needs_no_early_flag_and_returns_its_own_audit_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comp = finals_comp(tmp_path)
+    db = tmp_path / "leaderboard.db"
+    record_runs(db, comp, [("a1", "alice", 0.9, 0.5)])
+    monkeypatch.setenv(KEY_ENV, KEY)
+    admin.baseline(comp, db, "bot", reason="a reference", by=BY, now=comp.end)  # an earlier entry in the trail
+    done = admin.reveal(comp, db, by=BY, now=comp.end + timedelta(days=1))
+    assert (done.action.action, done.action.reason) == ("reveal", "the reveal")
+    with Store(db) as s:
+        assert s.admin_log()[-1] == done.action and len(s.admin_log()) == 2
