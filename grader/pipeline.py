@@ -8,7 +8,6 @@ notebook graded on a laptop goes through exactly what the workflows run.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import uuid
 from collections.abc import Mapping
@@ -245,13 +244,7 @@ def _refuse(notebook: Path, out_dir: Path, competition: Competition, problems: l
     text = "**This notebook was not run.** Fix these problems and submit it again:\n\n" + "\n".join(
         f"- {_markdown_escape(p)}" for p in problems
     )
-    note = {
-        "cells": [{"cell_type": "markdown", "id": "not-run", "metadata": {}, "source": text}],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (out_dir / results.EXECUTED_NAME).write_text(json.dumps(note, indent=1) + "\n", encoding="utf-8")
+    results.write_note(out_dir, text)
     result = Result(
         status="invalid",
         run_id=run_id,

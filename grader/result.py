@@ -59,6 +59,19 @@ class Result:
         return json.dumps(asdict(self), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
+def write_note(directory: Path, markdown: str) -> Path:
+    """An ``executed.ipynb`` of one Markdown cell, for a notebook that was not run: the note says why."""
+    note = {
+        "cells": [{"cell_type": "markdown", "id": "not-run", "metadata": {}, "source": markdown}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path = directory / EXECUTED_NAME
+    path.write_text(json.dumps(note, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
 def write(result: Result, directory: Path) -> Path:
     """Write ``directory/result.json`` atomically (a reader never sees half a file)."""
     directory.mkdir(parents=True, exist_ok=True)

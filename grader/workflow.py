@@ -131,13 +131,7 @@ def precheck(
     if reason is None:
         return Early()
     out_dir.mkdir(parents=True, exist_ok=True)
-    note = {
-        "cells": [{"cell_type": "markdown", "id": "not-run", "metadata": {}, "source": f"**Not run:** {reason}"}],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (out_dir / results.EXECUTED_NAME).write_text(json.dumps(note, indent=1) + "\n", encoding="utf-8")
+    results.write_note(out_dir, f"**Not run:** {reason}")
     skipped = Result(
         status="failed",
         run_id=uuid.uuid4().hex,
