@@ -104,6 +104,30 @@ def ensure(
     return Fetched(ready=ready, cached=cached, downloaded=downloaded, downloaded_bytes=downloaded_bytes)
 
 
+def status(data: Data, *, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Where each file of ``data.hub`` stands now, without fetching anything: name → state.
+
+    ``ready``: in the data folder with its sha256; ``cached``: in the cache, to be placed;
+    ``changed``: something else is at its path in the data folder (a fetch replaces it);
+    ``missing``: neither, so the next fetch downloads it.
+    """
+    if data.hub is None:
+        return {}
+    cache = cache_dir(environ)
+    states = {}
+    for name, expected in sorted(data.hub.files.items()):
+        target = data.directory / name
+        if _holds(target, expected):
+            states[name] = "ready"
+        elif target.exists() or target.is_symlink():
+            states[name] = "changed"
+        elif _holds(cache / "sha256" / expected, expected):
+            states[name] = "cached"
+        else:
+            states[name] = "missing"
+    return states
+
+
 def _holds(path: Path, expected: str) -> bool:
     """``path`` is a regular file (not a link to one) whose sha256 is ``expected``."""
     try:

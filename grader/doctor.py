@@ -310,6 +310,7 @@ def check_local(root: Path, competition_path: Path, now: datetime) -> list[Findi
     findings += _metric(competition)
     findings += _dates(competition, now, subject)
     findings += _environment(competition)
+    findings += _data(competition)
     findings += _truth(competition, root)
     return findings
 
@@ -347,6 +348,48 @@ def _environment(competition: Any) -> list[Finding]:
     except GraderError as ex:
         return [Finding("problem", subject, str(ex))]
     return [Finding("ok", subject, f"{len(lock.packages)} packages locked for Python {lock.python}")]
+
+
+def _data(competition: Any) -> list[Finding]:
+    """The files of ``data.hub``: in place, or what the next ``grader data fetch`` will do (nothing is fetched)."""
+    from grader import datasets
+
+    states = datasets.status(competition.data)
+    if not states:
+        return []
+    hub = competition.data.hub
+    subject = f"data.hub → {hub.repo}"
+    changed = [name for name, state in states.items() if state == "changed"]
+    absent = [name for name, state in states.items() if state in ("cached", "missing")]
+    findings = []
+    if changed:
+        findings.append(
+            Finding(
+                "note",
+                subject,
+                f"{_names(changed)} in {competition.data.directory.name}/ "
+                f"{'differs' if len(changed) == 1 else 'differ'} from the sha256 in competition.yaml: "
+                f"`grader data fetch` replaces {'it' if len(changed) == 1 else 'them'} with the dataset's "
+                "(the workflows do so before every run)",
+            )
+        )
+    if absent:
+        findings.append(
+            Finding(
+                "note",
+                subject,
+                f"{_names(absent)} not fetched here yet: `grader data fetch` (the workflows fetch before every run)",
+            )
+        )
+    if not findings:
+        count = f"{len(states)} file{'s' if len(states) != 1 else ''}"
+        findings.append(Finding("ok", subject, f"{count} in place, checked"))
+    return findings
+
+
+def _names(names: list[str], shown: int = 3) -> str:
+    listed = ", ".join(names[:shown])
+    return listed + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _truth(competition: Any, root: Path) -> list[Finding]:

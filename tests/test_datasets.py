@@ -319,3 +319,50 @@ def test_every_job_that_runs_notebooks_fetches_the_data_first() -> None:
     assert fetch_step["run"] == "grader data fetch --no-progress"
     # Saved right after the fetch, within the action: nothing a notebook does later reaches the cache.
     assert save["uses"].startswith("actions/cache/save@") and save["with"]["path"] == "~/.cache/grader/data"
+
+
+def test_the_status_of_each_file_is_told_without_fetching_anything(
+    hub: FakeHub, environ: dict[str, str], tmp_path: Path
+) -> None:
+    data = two_files(hub, tmp_path)
+    assert datasets.status(data, environ=environ) == {"images/part-0.bin": "missing", "train.csv": "missing"}
+    datasets.ensure(data, environ=environ)
+    assert datasets.status(data, environ=environ) == {"images/part-0.bin": "ready", "train.csv": "ready"}
+    (data.directory / "train.csv").unlink()
+    (data.directory / "images" / "part-0.bin").unlink()
+    (data.directory / "images" / "part-0.bin").write_bytes(b"edited by hand")  # though the cache holds it
+    asked = len(hub.requests)
+    assert datasets.status(data, environ=environ) == {"images/part-0.bin": "changed", "train.csv": "cached"}
+    assert datasets.status(data, environ={"GRADER_DATA_CACHE": str(tmp_path / "empty")}) == {
+        "images/part-0.bin": "changed",
+        "train.csv": "missing",
+    }
+    assert len(hub.requests) == asked
+    assert datasets.status(Data(data.directory, data.test), environ=environ) == {}
+
+
+def test_doctor_tells_what_the_next_fetch_will_do_and_fetches_nothing(
+    hosted: tuple[config.Competition, dict[str, str]], hub: FakeHub
+) -> None:
+    comp, environ = hosted
+    subject = "data.hub → course/digits-data"
+
+    def lines() -> list[str]:
+        proc = run_grader("doctor", "--offline", cwd=comp.root, env={**environ, "GRADER_NOW": "2026-12-01T12:00:00Z"})
+        assert "Traceback" not in proc.stdout + proc.stderr
+        return [line for line in proc.stdout.splitlines() if subject in line]
+
+    assert lines() == [
+        f"note    {subject}: extra/notes.txt, train.csv not fetched here yet: `grader data fetch` "
+        "(the workflows fetch before every run)"
+    ]
+    datasets.ensure(comp.data, environ=environ)
+    asked = len(hub.requests)
+    assert lines() == [f"ok      {subject}: 2 files in place, checked"]
+    (comp.data.directory / "train.csv").unlink()
+    (comp.data.directory / "train.csv").write_bytes(b"id,px0,label\n")
+    assert lines() == [
+        f"note    {subject}: train.csv in data/ differs from the sha256 in competition.yaml: `grader data fetch` "
+        "replaces it with the dataset's (the workflows do so before every run)"
+    ]
+    assert len(hub.requests) == asked
