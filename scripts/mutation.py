@@ -87,7 +87,7 @@ TARGETS = (
     Target(
         "execute.judge",
         "grader/execute.py",
-        ("tests/test_execute.py", "-m", "not slow"),
+        ("tests/test_verdicts.py", "tests/test_execute.py", "-m", "not slow"),
         functions=("judge", "_problem", "_reply_problem", "_limit_problem", "_death_problem"),
     ),
     Target("admin", "grader/admin.py", (AUDIT, "tests/test_admin.py", "tests/test_finals.py", "tests/test_reveal.py")),
