@@ -124,6 +124,27 @@ def test_a_negative_probability_is_refused(tmp_path: Path) -> None:
     assert problem.startswith('1 prediction in `versicolor` is not a probability between 0 and 1, e.g. id 2: "-0.1"')
 
 
+@pytest.mark.parametrize("value", ["2", "-1", "1.000001", "-0.000001"])
+def test_a_probability_out_of_range_is_refused_however_it_is_spelt(tmp_path: Path, value: str) -> None:
+    # "2" reads as an integer: the range holds for it as for "1.2".
+    text = rows("0,0,1").replace("4,0,0,1", f"4,0,0,{value}")
+    (problem,) = problems(make(tmp_path), text)
+    assert problem.startswith(f'1 prediction in `virginica` is not a probability between 0 and 1, e.g. id 4: "{value}"')
+
+
+def test_zero_and_one_are_probabilities_and_read_as_floats(tmp_path: Path) -> None:
+    frame = check(make(tmp_path), rows("1,0,0", "0,1,0", "0.0,0.0,1.0"))
+    assert frame.loc["1"].tolist() == [1.0, 0.0, 0.0] and frame.loc["3"].tolist() == [0.0, 0.0, 1.0]
+    assert frame.dtypes.tolist() == [np.float64] * 3
+
+
+def test_with_a_column_missing_the_values_of_the_others_are_still_checked(tmp_path: Path) -> None:
+    text = "id,versicolor,virginica\n" + "".join(f"{i},0.5,{'x' if i == '2' else '0.5'}\n" for i in IDS)
+    header, values = problems(make(tmp_path), text)
+    assert "(missing `setosa`)" in header
+    assert values.startswith('1 prediction in `virginica` is not a number, e.g. id 2: "x"')
+
+
 def test_a_row_summing_to_0_7_is_refused_with_its_sum(tmp_path: Path) -> None:
     text = rows("0.8,0.1,0.1").replace("5,0.8,0.1,0.1", "5,0.5,0.1,0.1")
     assert problems(make(tmp_path), text) == [

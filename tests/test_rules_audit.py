@@ -22,12 +22,13 @@ from test_admin import cli
 from test_reveal import KEY
 from test_rules import COMP as RULES_COMP
 from test_rules import NOON, at, own
-from test_score import make_competition, problems_of
+from test_score import csv_text, make_competition, problems_of
 from test_store import NOW, competition, rec, result, yaml_text
 
 from grader import admin, config, finals, rules
 from grader.config import Competition
 from grader.errors import ConfigError, UsageError
+from grader.predictions import expected_ids
 from grader.ranking import Scored, best_submission, place
 from grader.result import Result
 from grader.sealing import KEY_ENV, Sealer, SealError, new_key
@@ -358,6 +359,25 @@ def test_an_empty_header_name_is_named_not_left_blank(tmp_path: Path) -> None:
     assert "unexpected )" not in line
 
 
+def test_a_repeated_id_column_is_one_header_problem(tmp_path: Path) -> None:
+    comp = make_competition(tmp_path)
+    ids = ["10203", "10729", "10730", "10925", "11010", "11020", "11030", "11040", "11050", "11060"]
+    text = "id,id,label\n" + "".join(f"{i},{i},1\n" for i in ids)
+    assert problems_of(comp, text) == [
+        "the header must be exactly `id,label` but it is `id,id,label` (repeated `id`); write only these two columns"
+    ]
+
+
+@pytest.mark.parametrize(("extra", "shown"), [(4, "id,label,a,b,c,d"), (5, "id,label,a,b,c,d,…")])
+def test_a_long_header_is_shown_up_to_six_columns(tmp_path: Path, extra: int, shown: str) -> None:
+    comp = make_competition(tmp_path)
+    ids = ["10203", "10729", "10730", "10925", "11010", "11020", "11030", "11040", "11050", "11060"]
+    names = "abcde"[:extra]
+    text = f"id,label,{','.join(names)}\n" + "".join(f"{i},1" + ",0" * extra + "\n" for i in ids)
+    [line] = problems_of(comp, text)
+    assert f"but it is `{shown}` (unexpected a, b, c)" in line
+
+
 def test_ids_that_lost_their_leading_zeros_get_a_hint(tmp_path: Path) -> None:
     comp = make_competition(tmp_path)
     padded = ["00123", "00124", "0042", "7"]
@@ -517,8 +537,8 @@ def test_the_largest_and_smallest_64_bit_integers_are_accepted(tmp_path: Path, v
 
 @pytest.mark.parametrize(
     "value",
-    ["9223372036854775808", "-9223372036854775809", "9223372036854775808.0", "-9223372036854777856.0"],
-    ids=["max+1", "min-1", "float-2**63", "float-below-min"],
+    ["9223372036854775808", "-9223372036854775809", "9223372036854775808.0", "-9223372036854777856.0", "1e19"],
+    ids=["max+1", "min-1", "float-2**63", "float-below-min", "float-far-above"],
 )
 def test_one_past_the_64_bit_bounds_is_too_large(tmp_path: Path, value: str) -> None:
     comp = make_competition(tmp_path)
@@ -532,6 +552,39 @@ def test_a_float_competition_takes_a_whole_number_beyond_64_bits(tmp_path: Path)
     comp = make_competition(tmp_path, kind="float", metric="mean_squared_error", greater=False)
     text = "id,label\n" + "".join(f"{i},{v}\n" for i, v in zip(IDS10, ["1" + "0" * 30] + ["1"] * 9, strict=True))
     assert problems_of(comp, text) == []
+
+
+# --- predictions: the ids of the test file and of the predictions ------------------------------
+
+
+def test_an_id_the_csv_reader_would_call_missing_is_an_id(tmp_path: Path) -> None:
+    # Country codes: Namibia is "NA", which pandas reads as a missing value unless told not to.
+    comp = make_competition(tmp_path)
+    (tmp_path / "data" / "test.csv").write_text("id,px0\nNA,0\nFR,1\nnan,2\n")
+    assert list(expected_ids(comp)) == ["NA", "FR", "nan"]
+    assert problems_of(comp, "id,label\nNA,1\nFR,2\nnan,3\n") == []
+
+
+def test_a_test_file_that_cannot_be_read_is_the_organisers_error_named(tmp_path: Path) -> None:
+    comp = make_competition(tmp_path)
+    (tmp_path / "data" / "test.csv").unlink()
+    (tmp_path / "data" / "test.csv").mkdir()  # neither missing nor a file
+    with pytest.raises(ConfigError, match=r"data/test\.csv cannot be read as CSV \(IsADirectoryError\)"):
+        expected_ids(comp)
+
+
+def test_unknown_ids_that_are_not_numbers_are_named_without_a_spelling_hint(tmp_path: Path) -> None:
+    comp = make_competition(tmp_path)
+    ids = ["abc", "12x", *IDS10[2:]]
+    [line] = [p for p in problems_of(comp, csv_text(ids, [1] * 10)) if "not in data/test.csv" in p]
+    assert line == "2 ids are not in data/test.csv, e.g. abc, 12x; predict only the ids of data/test.csv"
+
+
+def test_an_unknown_id_that_is_not_whole_gets_no_spelling_hint(tmp_path: Path) -> None:
+    # 10203.5 is not 10203 written as a float: no "write 10203, not 10203.5".
+    comp = make_competition(tmp_path)
+    [line] = [p for p in problems_of(comp, csv_text(["10203.5", *IDS10[1:]], [1] * 10)) if "not in" in p]
+    assert line == "1 id is not in data/test.csv, e.g. 10203.5; predict only the ids of data/test.csv"
 
 
 # --- verify: names in a refusal are shown whole up to 120 characters -----------------------------
