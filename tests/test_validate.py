@@ -28,7 +28,7 @@ MiB = 1024**2
 INVALID = {
     "v4_unknown_cell_type.ipynb": "'heading' is not a cell type of nbformat 4",
     "v4_5_malformed_id.ipynb": "cell id 'not valid!' is malformed",
-    "v2.ipynb": "nbformat 2",
+    "v2.ipynb": "uses nbformat 2 (IPython 0.x, 2011-2012), which the grader does not read",
     "v4_5_authors_not_a_list.ipynb": "`authors` should be a list",
     # v3 notebooks without cells: upgraded fine, then refused for having no code.
     "v3_no_minor_no_cells.ipynb": "no code cell with code in it (after upgrading it from nbformat 3)",
@@ -41,7 +41,7 @@ UPGRADED = {"v3.ipynb", "v3_no_metadata.ipynb"}
 CORPUS_INVALID = {
     "invalid.ipynb": "is not a cell type of nbformat 4",
     "invalid_cell_id.ipynb": "cell id '$illegal_chars' is malformed",
-    "test2.ipynb": "nbformat 2",
+    "test2.ipynb": "uses nbformat 2 (IPython 0.x, 2011-2012), which the grader does not read",
     "v4_5_invalid_metadata.ipynb": "`authors` should be a list",
     "test3_no_min_version.ipynb": "no code cell with code in it (after upgrading it from nbformat 3)",
     "test3_no_worksheets.ipynb": "no code cell with code in it (after upgrading it from nbformat 3)",
@@ -291,6 +291,67 @@ def test_deeply_nested_but_complete_json(tmp_path: Path) -> None:
     nb["metadata"]["deep"] = json.loads("[" * 500 + "]" * 500)
     (line,) = problems(write(tmp_path, nb))
     assert "nested more than" in line
+
+
+def nested(levels: int) -> Any:
+    """``levels`` of lists and objects in turn, one inside the other: [{"x": [{"x": ...}]}]."""
+    value: Any = []
+    for level in range(levels - 1):
+        value = {"x": value} if level % 2 == 0 else [value]
+    return value
+
+
+@pytest.mark.parametrize(("levels", "accepted"), [(MAX_DEPTH - 2, True), (MAX_DEPTH - 1, False)])
+def test_the_depth_limit_counts_objects_and_lists_alike_from_the_top(
+    tmp_path: Path, levels: int, accepted: bool
+) -> None:
+    # The notebook is level 1 and its metadata level 2: MAX_DEPTH - 2 levels in it reach the limit exactly.
+    nb = json.loads(nbformat.writes(notebook()))
+    nb["metadata"]["deep"] = nested(levels)
+    result = outcome(write(tmp_path, nb))
+    if accepted:
+        assert isinstance(result, ValidNotebook), result
+    else:
+        assert isinstance(result, InvalidNotebook)
+        assert result.problems == [
+            f"the JSON in the file is nested more than {MAX_DEPTH} levels deep, which no real notebook is; "
+            "submit the file as Jupyter saved it"
+        ]
+
+
+def test_a_byte_that_is_not_utf8_is_placed_by_line_and_column(tmp_path: Path) -> None:
+    (line,) = problems(write(tmp_path, b'{\n  "cells": [],\n  "x\xffy": 1\n}\n'))
+    assert line.startswith("the file is not UTF-8 text (byte 0xff at line 3, column 5); ")
+
+
+def test_a_json_value_error_is_quoted_as_it_is(tmp_path: Path) -> None:
+    text = nbformat.writes(notebook()).replace('"execution_count": null', '"execution_count": -Infinity')
+    assert problems(write(tmp_path, text)) == [
+        "the file is not valid JSON (-Infinity is not a JSON value); submit the file as Jupyter saved it"
+    ]
+
+
+@pytest.mark.parametrize(("minor", "shown"), [(-1, "-1"), ("5", "'5'"), (True, "True"), (4.5, "4.5")])
+def test_a_minor_version_that_is_not_a_whole_number_from_0_is_refused(tmp_path: Path, minor: Any, shown: str) -> None:
+    nb = json.loads(nbformat.writes(notebook()))
+    nb["nbformat_minor"] = minor
+    (line,) = problems(write(tmp_path, nb))
+    assert line.startswith(f"the `nbformat_minor` field must be a whole number such as 5, not {shown}"), line
+
+
+def test_an_nbformat_4_0_notebook_is_read(tmp_path: Path) -> None:
+    nb = json.loads(nbformat.writes(notebook()))
+    nb["nbformat_minor"] = 0
+    for cell in nb["cells"]:
+        del cell["id"]  # ids came with 4.5
+    assert isinstance(outcome(write(tmp_path, nb)), ValidNotebook)
+
+
+def test_a_path_that_cannot_be_opened_says_why(tmp_path: Path) -> None:
+    # Not a NUL byte: a name longer than the file system allows.
+    assert problems(tmp_path / ("a" * 300 + ".ipynb")) == [
+        "the file cannot be read (File name too long); submit a plain notebook file"
+    ]
 
 
 def test_nesting_just_under_the_limit_is_fine(tmp_path: Path) -> None:
