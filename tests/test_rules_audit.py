@@ -22,6 +22,7 @@ from test_admin import cli
 from test_reveal import KEY
 from test_rules import COMP as RULES_COMP
 from test_rules import NOON, at, own
+from test_rules import run as a_run
 from test_score import csv_text, make_competition, problems_of
 from test_store import NOW, competition, rec, result, yaml_text
 
@@ -30,7 +31,7 @@ from grader.config import Competition
 from grader.errors import ConfigError, UsageError
 from grader.predictions import expected_ids
 from grader.ranking import Scored, best_submission, place
-from grader.result import Result
+from grader.result import Result, RunError
 from grader.sealing import KEY_ENV, Sealer, SealError, new_key
 from grader.store import Store
 from grader.verify import ChangedFile, PullRequest, check_files, verify_pull_request
@@ -450,6 +451,41 @@ def test_an_entrant_already_over_the_quota_is_refused() -> None:
     mine = [own(1, at(5, 9)), own(2, at(5, 10)), own(3, at(5, 11))]
     verdict = rules.judge(mine, "7" * 64, RULES_COMP, NOON, uses_quota=True)
     assert verdict is not None and verdict.kind == "quota" and "you have used 3 today" in verdict.message
+
+
+def test_the_quota_left_is_never_below_zero() -> None:
+    # Over today's limit (it was lowered during the day): none left, not a negative number nor one.
+    mine = [own(1, at(5, 9)), own(2, at(5, 10)), own(3, at(5, 11))]
+    told = rules.outcome(3, "completed", None, already=False, before=rules.Place(1, 0.5), after=rules.Place(1, 0.5),
+                         mine=mine, competition=RULES_COMP, now=NOON)  # fmt: skip
+    assert told.remaining_today == 0
+
+
+@pytest.mark.parametrize(
+    ("type_", "cell"),
+    [("KernelStartError", None), ("SystemExit", None), ("Incomplete", None), ("NotRun", 3)],
+    ids=["kernel-did-not-start", "kernel-exited", "unconfirmed", "a-cell-raised-NotRun"],
+)
+def test_only_the_workflows_skip_is_a_run_that_was_not_run(type_: str, cell: int | None) -> None:
+    # A failed run without a cell (its kernel never started, exited, went quiet) or a cell raising an
+    # exception named NotRun is the notebook's failure, recorded as failed: not a skip to push again.
+    failed = a_run("failed", error=RunError(type_, "x", cell))
+    assert rules.admit(failed, user="alice", mine=[], competition=RULES_COMP, now=NOON) is None
+
+
+def test_a_refusal_at_one_known_moment_is_sure() -> None:
+    duplicate = [own(1, at(2, 9), sha="nb")]
+    sure = rules.sure_refusal(duplicate, "nb", RULES_COMP, earliest=NOON, latest=NOON)
+    assert sure is not None and sure.kind == "duplicate"
+
+
+def test_a_refusal_is_worked_out_over_seven_days_and_no_longer() -> None:
+    # A duplicate is refused at every moment: only the span's length decides whether it is sure.
+    duplicate = [own(1, at(2, 9), sha="nb")]
+    week = rules.sure_refusal(duplicate, "nb", RULES_COMP, earliest=at(3, 12), latest=at(10, 12))
+    assert week is not None and week.kind == "duplicate"
+    longer = at(10, 12) + timedelta(microseconds=1)
+    assert rules.sure_refusal(duplicate, "nb", RULES_COMP, earliest=at(3, 12), latest=longer) is None
 
 
 def test_a_participant_cannot_choose_after_the_end_however_late() -> None:
