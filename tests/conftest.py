@@ -9,10 +9,12 @@ there: tests marked ``corpus`` run then, and are deselected otherwise, as the re
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,57 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The same line at the end, where ``-q`` (no header) and a CI log's tail still show it."""
     terminalreporter.write_line(corpus_line())
+    written = terminalreporter.config.stash.get(WRITTEN, [])
+    if written:
+        shown = ", ".join(written[:10]) + (f" and {len(written) - 10} more" if len(written) > 10 else "")
+        terminalreporter.write_line(
+            f"FAILED: the tests wrote into the checkout, outside their temporary folders: {shown}. "
+            "Write into tmp_path instead.",
+            red=True,
+        )
+
+
+# --- a test run writes nothing into the checkout ------------------------------------------------
+
+# Folders not looked at: git's, the virtualenv, and the caches of Python, pytest and the
+# developer's own tools (which may run beside the suite).
+NOT_LOOKED_AT = {".git", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".mutation"}
+STARTED = pytest.StashKey[float]()
+WRITTEN = pytest.StashKey[list[str]]()
+
+
+def new_files(root: Path, since: float) -> list[str]:
+    """Files under ``root`` that git does not track and that were written at or after ``since``."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=False)
+    tracked = set(listed.stdout.decode(errors="replace").split("\0")) if listed.returncode == 0 else set()
+    venv = Path(sys.prefix).resolve()
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in NOT_LOOKED_AT and Path(folder, d).resolve() != venv]
+        for name in files:
+            path = Path(folder, name)
+            relative = path.relative_to(root).as_posix()
+            with contextlib.suppress(OSError):  # gone meanwhile
+                if relative not in tracked and path.lstat().st_mtime >= since:
+                    found.append(relative)
+    return sorted(found)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[STARTED] = time.time()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test left a file in the checkout (the main process looks once, at the end).
+
+    Regenerating the golden files (GRADER_UPDATE_GOLDEN) writes into the checkout on purpose.
+    """
+    if hasattr(session.config, "workerinput") or os.environ.get("GRADER_UPDATE_GOLDEN"):
+        return
+    written = new_files(ROOT, session.config.stash[STARTED])
+    session.config.stash[WRITTEN] = written
+    if written and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

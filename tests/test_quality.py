@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,13 +16,15 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "check", "grader", "tests", "scripts", "benchmarks"],
-        ["ruff", "format", "--check", "grader", "tests", "scripts", "benchmarks"],
-        ["mypy", "grader"],
+        ["ruff", "check", "--no-cache", "grader", "tests", "scripts", "benchmarks"],
+        ["ruff", "format", "--no-cache", "--check", "grader", "tests", "scripts", "benchmarks"],
+        ["mypy", "grader", "--cache-dir", "{tmp}"],
     ],
     ids=["ruff-check", "ruff-format", "mypy"],
 )
-def test_tool_is_clean(command: list[str]) -> None:
+def test_tool_is_clean(command: list[str], tmp_path: Path) -> None:
+    # Caches in the temporary folder, or none: a test run writes nothing into the checkout.
+    command = [part.replace("{tmp}", str(tmp_path / "cache")) for part in command]
     proc = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -31,3 +35,23 @@ def test_the_import_layers_hold() -> None:
     proc = subprocess.run([str(tool), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 broken" in proc.stdout
+
+
+def test_the_guard_against_writing_into_the_checkout_sees_new_untracked_files_only(tmp_path: Path) -> None:
+    """conftest's check at the end of every run: what it reports, and what it leaves alone."""
+    from conftest import new_files
+
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "tracked.py").write_text("x = 1\n")
+    (tmp_path / "old-untracked.txt").write_text("from before the run\n")
+    subprocess.run([*git, "add", "tracked.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
+    since = time.time() + 1  # everything above is older than the run
+    os.utime(tmp_path / "old-untracked.txt", (since - 10, since - 10))
+    for name in ("tracked.py", "stray.png", "out/deep/result.json", "__pycache__/m.pyc", ".pytest_cache/v"):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("written during the run\n")
+        os.utime(path, (since + 1, since + 1))
+    assert new_files(tmp_path, since) == ["out/deep/result.json", "stray.png"]

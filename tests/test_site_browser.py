@@ -11,7 +11,9 @@ without JavaScript: nothing is wider than the screen (a wide table scrolls in it
 charts' text is at least 11 px as drawn, their series colours have 3:1 contrast or more against
 their background, their axes are ticked at round values; without JavaScript every page still
 shows its content and a participant's link leads to a plain page of their submissions.
-Screenshots go to test-artifacts/ (git-ignored).
+Screenshots go to pytest's temporary folder, or to the folder $GRADER_TEST_ARTIFACTS names
+(`GRADER_TEST_ARTIFACTS=test-artifacts ./dev test tests/test_site_browser.py`: git-ignored).
+Chromium's profile, and its HOME, are temporary folders too: a run leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import functools
 import itertools
 import json
 import math
+import os
 import re
 import shutil
 import threading
@@ -43,7 +46,7 @@ from grader.result import Result
 from grader.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS: list[Path] = []  # the folder screenshots go to, set once per session (see `screenshots`)
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
@@ -137,6 +140,16 @@ def serve(folder: Path, handler: type[QuietHandler] = QuietHandler) -> Iterator[
         server.server_close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """$GRADER_TEST_ARTIFACTS when set (to look at the pages), else a temporary folder."""
+    chosen = os.environ.get("GRADER_TEST_ARTIFACTS")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    SCREENSHOTS[:] = [folder]
+    return folder
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
     with chromium(tmp_path_factory) as driver:
@@ -166,7 +179,15 @@ def chromium(tmp_path_factory: pytest.TempPathFactory, *extra: str) -> Iterator[
                  f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}", *extra):  # fmt: skip
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    # Chromium writes its crash reports' settings under HOME's .config whatever the profile: a temporary HOME.
+    home = tmp_path_factory.mktemp("chromium-home")
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+    }
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER), env=env))
     driver.set_page_load_timeout(30)
     try:
         yield driver
@@ -300,8 +321,7 @@ def column(driver: webdriver.Chrome, index: int, board: str = "public") -> list[
 
 
 def screenshot(driver: webdriver.Chrome, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / name))
+    driver.save_screenshot(str(SCREENSHOTS[0] / name))
 
 
 def test_the_site_in_a_real_browser(served: str, browser: webdriver.Chrome) -> None:
@@ -515,7 +535,7 @@ def test_phone_and_desktop(served: str, served_final: str, browser: webdriver.Ch
             screenshot(browser, f"site-{device}-final-leaderboard.png")
             shake_up = browser.find_element(By.CSS_SELECTOR, ".grader-shake-up")
             browser.execute_script('arguments[0].scrollIntoView({block: "center"})', shake_up)
-            shake_up.screenshot(str(ARTIFACTS / f"site-{device}-shake-up.png"))
+            shake_up.screenshot(str(SCREENSHOTS[0] / f"site-{device}-shake-up.png"))
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert console_errors(browser) == []
