@@ -14,7 +14,6 @@ import functools
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -81,42 +80,54 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 # Folders not looked at: git's, the virtualenv, and the caches of Python, pytest and the
 # developer's own tools (which may run beside the suite).
-NOT_LOOKED_AT = {".git", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".mutation"}
-STARTED = pytest.StashKey[float]()
+NOT_LOOKED_AT = {
+    ".git", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".import_linter_cache", ".mutation",
+}  # fmt: skip
+BEFORE = pytest.StashKey[dict[str, int]]()
 WRITTEN = pytest.StashKey[list[str]]()
 
 
-def new_files(root: Path, since: float) -> list[str]:
-    """Files under ``root`` that git does not track and that were written at or after ``since``."""
+def untracked_files(root: Path) -> dict[str, int]:
+    """Each file under ``root`` that git does not track, with its modification time (ns).
+
+    A snapshot rather than a time: the suite also runs under a clock moved a year away
+    (tests/test_any_day.py), where "written since the start" means nothing.
+    """
     listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=False)
     tracked = set(listed.stdout.decode(errors="replace").split("\0")) if listed.returncode == 0 else set()
     venv = Path(sys.prefix).resolve()
-    found = []
+    found = {}
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in NOT_LOOKED_AT and Path(folder, d).resolve() != venv]
         for name in files:
             path = Path(folder, name)
             relative = path.relative_to(root).as_posix()
-            with contextlib.suppress(OSError):  # gone meanwhile
-                if relative not in tracked and path.lstat().st_mtime >= since:
-                    found.append(relative)
-    return sorted(found)
+            if relative not in tracked:
+                with contextlib.suppress(OSError):  # gone meanwhile
+                    found[relative] = path.lstat().st_mtime_ns
+    return found
+
+
+def written(before: dict[str, int], after: dict[str, int]) -> list[str]:
+    """The files of ``after`` that are new or changed since ``before``."""
+    return sorted(name for name, mtime in after.items() if before.get(name) != mtime)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config.stash[STARTED] = time.time()
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[BEFORE] = untracked_files(ROOT)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run when a test left a file in the checkout (the main process looks once, at the end).
+    """Fail the run when a test left a file in the checkout (the main process looks, at the start and the end).
 
     Regenerating the golden files (GRADER_UPDATE_GOLDEN) writes into the checkout on purpose.
     """
     if hasattr(session.config, "workerinput") or os.environ.get("GRADER_UPDATE_GOLDEN"):
         return
-    written = new_files(ROOT, session.config.stash[STARTED])
-    session.config.stash[WRITTEN] = written
-    if written and session.exitstatus == pytest.ExitCode.OK:
+    left = written(session.config.stash[BEFORE], untracked_files(ROOT))
+    session.config.stash[WRITTEN] = left
+    if left and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

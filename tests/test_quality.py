@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -39,19 +38,20 @@ def test_the_import_layers_hold() -> None:
 
 def test_the_guard_against_writing_into_the_checkout_sees_new_untracked_files_only(tmp_path: Path) -> None:
     """conftest's check at the end of every run: what it reports, and what it leaves alone."""
-    from conftest import new_files
+    from conftest import untracked_files, written
 
     git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.org"]
     subprocess.run([*git, "init", "-q"], check=True)
     (tmp_path / "tracked.py").write_text("x = 1\n")
-    (tmp_path / "old-untracked.txt").write_text("from before the run\n")
+    (tmp_path / "kept.txt").write_text("from before the run\n")
+    (tmp_path / "changed.txt").write_text("from before the run\n")
     subprocess.run([*git, "add", "tracked.py"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
-    since = time.time() + 1  # everything above is older than the run
-    os.utime(tmp_path / "old-untracked.txt", (since - 10, since - 10))
+    before = untracked_files(tmp_path)
+    assert sorted(before) == ["changed.txt", "kept.txt"]
     for name in ("tracked.py", "stray.png", "out/deep/result.json", "__pycache__/m.pyc", ".pytest_cache/v"):
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("written during the run\n")
-        os.utime(path, (since + 1, since + 1))
-    assert new_files(tmp_path, since) == ["out/deep/result.json", "stray.png"]
+    os.utime(tmp_path / "changed.txt", ns=(before["changed.txt"] + 10**9, before["changed.txt"] + 10**9))
+    assert written(before, untracked_files(tmp_path)) == ["changed.txt", "out/deep/result.json", "stray.png"]
