@@ -128,6 +128,45 @@ def status(data: Data, *, environ: Mapping[str, str] = os.environ) -> dict[str, 
     return states
 
 
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\n"
+LFS_POINTER_MAX = 1024  # bytes: a pointer file is about 130
+
+
+def lfs_pointers(directory: Path) -> list[str]:
+    """The files under ``directory`` that are Git LFS pointers instead of their content (relative paths).
+
+    A checkout without Git LFS leaves such a pointer where the file should be; a notebook
+    reading it fails in a way that says nothing about why.
+    """
+    found = []
+    for folder, _dirs, files in os.walk(directory):
+        for name in files:
+            path = Path(folder, name)
+            try:
+                if path.is_symlink() or path.stat().st_size > LFS_POINTER_MAX:
+                    continue
+                with path.open("rb") as file:
+                    head = file.read(len(LFS_POINTER))
+            except OSError:
+                continue
+            if head == LFS_POINTER:
+                found.append(path.relative_to(directory).as_posix())
+    return sorted(found)
+
+
+def check_checked_out(data: Data) -> None:
+    """Raise :class:`DataUnavailable` when a file of the data folder is a Git LFS pointer, not its content."""
+    pointers = lfs_pointers(data.directory)
+    if pointers:
+        shown = ", ".join(pointers[:3]) + (f" and {len(pointers) - 3} more" if len(pointers) > 3 else "")
+        what = "is a Git LFS pointer" if len(pointers) == 1 else "are Git LFS pointers"
+        raise DataUnavailable(
+            f"{shown} in {data.directory.name}/ {what}, not the data: this checkout did not fetch the Git LFS "
+            "files. Run `git lfs pull` (in the workflows, `lfs: true` on the checkout step: docs/competition.md, "
+            "Git LFS). Nothing was run."
+        )
+
+
 def _holds(path: Path, expected: str) -> bool:
     """``path`` is a regular file (not a link to one) whose sha256 is ``expected``."""
     try:

@@ -351,12 +351,19 @@ def _environment(competition: Any) -> list[Finding]:
 
 
 def _data(competition: Any) -> list[Finding]:
-    """The files of ``data.hub``: in place, or what the next ``grader data fetch`` will do (nothing is fetched)."""
+    """No Git LFS pointer in the data folder; the files of ``data.hub`` in place, or what the next
+    ``grader data fetch`` will do (nothing is fetched)."""
     from grader import datasets
 
+    pointers = []
+    try:
+        datasets.check_checked_out(competition.data)
+    except datasets.DataUnavailable as ex:
+        message = str(ex).removesuffix(" Nothing was run.")
+        pointers = [Finding("problem", f"data → {competition.data.directory.name}/", message)]
     states = datasets.status(competition.data)
     if not states:
-        return []
+        return pointers
     hub = competition.data.hub
     subject = f"data.hub → {hub.repo}"
     changed = [name for name, state in states.items() if state == "changed"]
@@ -384,7 +391,7 @@ def _data(competition: Any) -> list[Finding]:
     if not findings:
         count = f"{len(states)} file{'s' if len(states) != 1 else ''}"
         findings.append(Finding("ok", subject, f"{count} in place, checked"))
-    return findings
+    return pointers + findings
 
 
 def _names(names: list[str], shown: int = 3) -> str:

@@ -61,19 +61,18 @@ def run(
     :class:`~grader.sandbox.SandboxUnavailable` before running anything when the sandbox is
     required and cannot work, and :class:`~grader.environment.EnvironmentProblem` when the
     competition's notebook environment cannot be built (it is built first when its lock changed),
-    and :class:`~grader.datasets.DataUnavailable` when a file of ``data.hub`` cannot be fetched;
-    ``result.extra["sandbox"]`` says how the notebook ran.
+    and :class:`~grader.datasets.DataUnavailable` when a file of ``data.hub`` cannot be fetched
+    or a data file is a Git LFS pointer; ``result.extra["sandbox"]`` says how the notebook ran.
     """
+    from grader import datasets
     from grader.environment import ensure
     from grader.sandbox import choose, resolve_mode
     from grader.validate import validate
 
     bwrap = choose(resolve_mode(competition.sandbox, sandbox))
     environment = ensure(competition.environment, progress=progress)
-    if competition.data.hub is not None:
-        from grader import datasets
-
-        datasets.ensure(competition.data, progress=progress)  # the files kept in a dataset, or no run at all
+    datasets.ensure(competition.data, progress=progress)  # the files kept in a dataset, or no run at all
+    datasets.check_checked_out(competition.data)  # nor with a Git LFS pointer in place of a file
     run_id = run_id or uuid.uuid4().hex
     try:
         valid = validate(notebook, max_size=competition.submission.max_notebook_size)

@@ -366,3 +366,33 @@ def test_doctor_tells_what_the_next_fetch_will_do_and_fetches_nothing(
         "replaces it with the dataset's (the workflows do so before every run)"
     ]
     assert len(hub.requests) == asked
+
+
+LFS = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"ab" * 32 + b"\nsize 1832514\n"
+
+
+def test_git_lfs_pointers_in_the_data_folder_are_found(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "train.csv").write_bytes(LFS)
+    (tmp_path / "images" / "part-0.bin").write_bytes(LFS)
+    (tmp_path / "test.csv").write_bytes(b"id,px0\n1,0\n")
+    (tmp_path / "notes.md").write_bytes(LFS + b"x" * 1024)  # a file about LFS, too long to be a pointer
+    (tmp_path / "link.csv").symlink_to(tmp_path / "train.csv")  # a link is the sandbox's business, not a pointer
+    assert datasets.lfs_pointers(tmp_path) == ["images/part-0.bin", "train.csv"]
+
+
+def test_a_run_with_an_lfs_pointer_for_data_is_refused_before_it_starts(tmp_path: Path) -> None:
+    comp = demo.scratch_copy(config.load(ROOT / "competition.yaml"), tmp_path / "comp")
+    (comp.data.directory / "train.csv").write_bytes(LFS)  # a checkout without `git lfs`
+    notebook = ROOT / "examples" / "submissions" / "alice" / "knn.ipynb"
+    refused = run_grader("run", str(notebook), "--out", str(tmp_path / "out"), cwd=comp.root)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr == (
+        "error: train.csv in data/ is a Git LFS pointer, not the data: this checkout did not fetch the Git LFS files. "
+        "Run `git lfs pull` (in the workflows, `lfs: true` on the checkout step: docs/competition.md, Git LFS). "
+        "Nothing was run.\n"
+    )
+    assert not (tmp_path / "out" / "executed.ipynb").exists()
+    doctor = run_grader("doctor", "--offline", cwd=comp.root, env={"GRADER_NOW": "2026-12-01T12:00:00Z"})
+    assert doctor.returncode == 1
+    assert "PROBLEM data → data/: train.csv in data/ is a Git LFS pointer, not the data" in doctor.stdout
