@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -1039,7 +1039,8 @@ def env_group() -> None:
     `env lock` pins them (exact versions and hashes, Linux x86-64) in the lock beside the
     requirements file; `env build` builds the virtual environment the kernel runs in (once per
     lock, in a cache folder; run, grade, check and demo build it themselves when the lock
-    changed); `env list` prints the locked packages, as students see them.
+    changed); `env list` prints the locked packages, as students see them; `env prune` removes
+    the built environments no run used lately.
     """
 
 
@@ -1093,6 +1094,44 @@ def env_list(ctx: click.Context, fmt: str) -> None:
 
     locked = environment.read_lock(_competition(ctx).environment)
     click.echo(render.packages(locked.packages, python=locked.python, markdown=fmt == "markdown"), nl=False)
+
+
+@env_group.command("prune")
+@click.option(
+    "--unused-days", type=click.IntRange(min=0), default=30, show_default=True,
+    help="Remove the environments no run used for this many days (0: every one but the current).",
+)  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.pass_context
+def env_prune(ctx: click.Context, unused_days: int, dry_run: bool) -> None:
+    """Remove built environments no run used lately, to free disk space.
+
+    Each lock gets its own environment, and an environment is only ever added: after a few
+    changes of the lock, or a few courses, the cache holds several. This competition's
+    current one is always kept, and so is one being built; a removed one is built again
+    when a run needs it.
+    """
+    import time
+
+    from grader import environment
+    from grader.config import format_size
+
+    try:
+        keep: str | None = environment.read_lock(_competition(ctx).environment).key
+    except GraderError:  # no competition here, or its lock is stale: nothing to keep by name
+        keep = None
+    cache = environment.cache_dir()
+    gone = environment.prune(cache, keep=keep, unused_for=unused_days * 86400, now=time.time(), dry_run=dry_run)
+    for env in gone:
+        used = datetime.fromtimestamp(env.last_used, UTC).strftime("%Y-%m-%d")
+        state = f"last used {used}" if env.complete else f"an unfinished build from {used}"
+        click.echo(f"{'would remove' if dry_run else 'removed'} {env.root} ({state}, {format_size(env.size)})")
+    freed = format_size(sum(env.size for env in gone))
+    left = len(environment.cached(cache))
+    click.echo(
+        f"{'Would free' if dry_run else 'Freed'} {freed} in {len(gone)} environment{'s' if len(gone) != 1 else ''}; "
+        f"{left - (len(gone) if dry_run else 0)} left in {cache / 'envs'}."
+    )
 
 
 @cli.command("select")

@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -307,7 +308,11 @@ def find(lk: Lock, cache: Path) -> Environment | None:
         env = Environment(folder(lk, cache), Path(marker["base"]), marker["version"], lk.packages)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return env if env.python.exists() else None
+    if not env.python.exists():
+        return None
+    with contextlib.suppress(OSError):  # the marker's time says when a run last used it (see prune)
+        os.utime(folder(lk, cache) / MARKER)
+    return env
 
 
 def ensure(sp: Spec, *, cache: Path | None = None, progress: bool = False) -> Environment:
@@ -423,6 +428,93 @@ def _exclusive(path: Path) -> Iterator[None]:
 def _remove(target: Path) -> None:
     if target.exists() or target.is_symlink():
         shutil.rmtree(target, ignore_errors=True)
+
+
+# --- pruning -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cached:
+    """An environment in the cache folder, complete or left by a build that did not finish."""
+
+    root: Path
+    complete: bool  # it has its marker
+    last_used: float  # when a run last found it (its marker's time), else when it was made; epoch seconds
+    size: int  # bytes of the files this environment alone holds (those hard-linked from uv's cache are not)
+
+    @property
+    def key(self) -> str:
+        return self.root.name
+
+
+def cached(cache: Path) -> list[Cached]:
+    """The environments in ``cache``, least recently used first."""
+    envs = cache / "envs"
+    if not envs.is_dir():
+        return []
+    found = []
+    for root in envs.iterdir():
+        if not root.is_dir() or root.is_symlink():
+            continue
+        marker = root / MARKER
+        complete = marker.is_file()
+        with contextlib.suppress(OSError):
+            last_used = (marker if complete else root).stat().st_mtime
+            found.append(Cached(root, complete, last_used, _own_bytes(root)))
+    return sorted(found, key=lambda env: env.last_used)
+
+
+def prune(cache: Path, *, keep: str | None, unused_for: float, now: float, dry_run: bool = False) -> list[Cached]:
+    """Remove the environments in ``cache`` that no run used for ``unused_for`` seconds before ``now``.
+
+    Never the one named ``keep`` (the current competition's lock key), nor one being built. An
+    unfinished build is removed like an unused environment. Returns what was (or, with ``dry_run``,
+    would be) removed.
+    """
+    removed = []
+    for env in cached(cache):
+        if env.key == keep or now - env.last_used < unused_for:
+            continue
+        if dry_run:
+            removed.append(env)
+            continue
+        with _unless_busy(env.root.with_name(env.key + ".building")) as free:
+            if free:
+                _remove(env.root)
+                removed.append(env)
+    return removed
+
+
+@contextlib.contextmanager
+def _unless_busy(path: Path) -> Iterator[bool]:
+    """The build lock of an environment when nobody holds it (True), else nothing (False): never waits."""
+    try:
+        handle = open(path, "a+b")  # noqa: SIM115 - closed below, after the lock is released
+    except OSError:
+        yield False
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _own_bytes(root: Path) -> int:
+    """The size of the regular files under ``root`` that no other path links to."""
+    total = 0
+    for folder_path, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                info = os.lstat(os.path.join(folder_path, name))
+                if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+                    total += info.st_size
+    return total
 
 
 # --- small helpers ----------------------------------------------------------------------------------------

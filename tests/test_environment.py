@@ -4,8 +4,10 @@ a build that fails leaving nothing a run would use, and what a notebook can and 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import conftest
@@ -339,3 +341,81 @@ def test_a_forged_exception_name_and_message_reach_nobody_as_markup_or_terminal_
     assert result["error"]["message"] == "cell 1 raised Exception: ✓ completed gnp.exe"
     for text in (proc.stdout, proc.stderr, (tmp_path / "out" / "result.json").read_text()):
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]|\\u001b|\\u202e", text), text
+
+
+# --- pruning the cache --------------------------------------------------------------------------------
+
+DAY = 86400.0
+NOW = 1_800_000_000.0  # a fixed moment: the test sets every time it compares
+
+
+def fake_env(cache: Path, key: str, *, used_days_ago: float | None, shared: bool = False, now: float = NOW) -> Path:
+    """A cache entry shaped like a built environment (marker, bin/python, 8 KiB of its own files)."""
+    root = cache / "envs" / key
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "python").write_text("")
+    (root / "lib.so").write_bytes(b"x" * 8192)
+    if shared:  # a file hard-linked from uv's cache: removing the environment does not free it
+        (cache / "uv").mkdir(exist_ok=True)
+        (cache / "uv" / key).write_bytes(b"y" * 8192)
+        (root / "numpy.so").hardlink_to(cache / "uv" / key)
+    if used_days_ago is not None:
+        marker = root / environment.MARKER
+        marker.write_text(json.dumps({"key": key, "base": "/usr", "version": "3.11.7", "packages": 1}))
+        when = now - used_days_ago * DAY
+        os.utime(marker, (when, when))
+    else:  # an unfinished build: no marker
+        os.utime(root, (now - 40 * DAY, now - 40 * DAY))
+    return root
+
+
+def marker_size(root: Path) -> int:
+    return (root / environment.MARKER).stat().st_size
+
+
+def test_prune_removes_what_no_run_used_lately_and_never_the_current_one(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    fake_env(cache, "current0000000000000", used_days_ago=90)
+    fake_env(cache, "recent00000000000000", used_days_ago=29)
+    old = fake_env(cache, "old00000000000000000", used_days_ago=31, shared=True)
+    fake_env(cache, "unfinished0000000000", used_days_ago=None)
+    keep = "current0000000000000"
+    planned = environment.prune(cache, keep=keep, unused_for=30 * DAY, now=NOW, dry_run=True)
+    assert [env.key for env in planned] == ["unfinished0000000000", "old00000000000000000"]  # least recently used first
+    assert all(env.root.exists() for env in planned)  # a dry run removes nothing
+    # Its own files and, when complete, its marker: the hard-linked file is uv's, not freed.
+    assert [env.size for env in planned] == [8192, 8192 + marker_size(old)]
+
+    with environment._exclusive(old.with_name(old.name + ".building")):  # someone is building it right now
+        busy = environment.prune(cache, keep=keep, unused_for=30 * DAY, now=NOW)
+    assert [env.key for env in busy] == ["unfinished0000000000"] and old.exists()
+    gone = environment.prune(cache, keep=keep, unused_for=30 * DAY, now=NOW)
+    assert [env.key for env in gone] == ["old00000000000000000"] and not old.exists()
+    assert (cache / "uv" / "old00000000000000000").exists()
+    assert sorted(env.key for env in environment.cached(cache)) == [keep, "recent00000000000000"]
+    assert [env.key for env in environment.prune(cache, keep=keep, unused_for=0, now=NOW)] == ["recent00000000000000"]
+
+
+def test_a_run_finding_its_environment_marks_it_used(tmp_path: Path) -> None:
+    lk = environment.read_lock(SHIPPED)
+    cache = tmp_path / "cache"
+    fake_env(cache, lk.key, used_days_ago=0, now=0)  # last used in 1970
+    assert environment.find(lk, cache) is not None
+    [env] = environment.cached(cache)
+    assert abs(env.last_used - time.time()) < 3600  # touched now
+
+
+def test_env_prune_says_what_it_removed_and_what_it_freed(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    now = time.time()  # the command reads the clock: the ages are from today, whatever day it is
+    old = fake_env(cache, "old00000000000000000", used_days_ago=400, now=now)
+    fake_env(cache, "recent00000000000000", used_days_ago=0, now=now)
+    size = config.format_size(8192 + marker_size(old))
+    env = {"GRADER_CACHE_DIR": str(cache)}
+    dry = conftest.run_grader("env", "prune", "--dry-run", cwd=tmp_path, env=env)  # no competition here: fine
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines()[-1] == f"Would free {size} in 1 environment; 1 left in {cache / 'envs'}."
+    done = conftest.run_grader("env", "prune", cwd=tmp_path, env=env)
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(rf"removed {re.escape(str(old))} \(last used \d{{4}}-\d\d-\d\d, {size}\)", lines[0])
+    assert lines[1] == f"Freed {size} in 1 environment; 1 left in {cache / 'envs'}."
