@@ -1121,16 +1121,16 @@ def env_prune(ctx: click.Context, unused_days: int, dry_run: bool) -> None:
     except GraderError:  # no competition here, or its lock is stale: nothing to keep by name
         keep = None
     cache = environment.cache_dir()
-    gone = environment.prune(cache, keep=keep, unused_for=unused_days * 86400, now=time.time(), dry_run=dry_run)
+    envs = environment.cached(cache)
+    gone = environment.prune(envs, keep=keep, unused_for=unused_days * 86400, now=time.time(), dry_run=dry_run)
     for env in gone:
         used = datetime.fromtimestamp(env.last_used, UTC).strftime("%Y-%m-%d")
         state = f"last used {used}" if env.complete else f"an unfinished build from {used}"
         click.echo(f"{'would remove' if dry_run else 'removed'} {env.root} ({state}, {format_size(env.size)})")
     freed = format_size(sum(env.size for env in gone))
-    left = len(environment.cached(cache))
     click.echo(
         f"{'Would free' if dry_run else 'Freed'} {freed} in {len(gone)} environment{'s' if len(gone) != 1 else ''}; "
-        f"{left - (len(gone) if dry_run else 0)} left in {cache / 'envs'}."
+        f"{len(envs) - len(gone)} left in {cache / 'envs'}."
     )
 
 

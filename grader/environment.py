@@ -464,15 +464,18 @@ def cached(cache: Path) -> list[Cached]:
     return sorted(found, key=lambda env: env.last_used)
 
 
-def prune(cache: Path, *, keep: str | None, unused_for: float, now: float, dry_run: bool = False) -> list[Cached]:
-    """Remove the environments in ``cache`` that no run used for ``unused_for`` seconds before ``now``.
+def prune(
+    envs: list[Cached], *, keep: str | None, unused_for: float, now: float, dry_run: bool = False
+) -> list[Cached]:
+    """Remove the environments of ``envs`` (see :func:`cached`) that no run used for ``unused_for``
+    seconds before ``now``.
 
     Never the one named ``keep`` (the current competition's lock key), nor one being built. An
     unfinished build is removed like an unused environment. Returns what was (or, with ``dry_run``,
     would be) removed.
     """
     removed = []
-    for env in cached(cache):
+    for env in envs:
         if env.key == keep or now - env.last_used < unused_for:
             continue
         if dry_run:

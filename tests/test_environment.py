@@ -380,20 +380,21 @@ def test_prune_removes_what_no_run_used_lately_and_never_the_current_one(tmp_pat
     old = fake_env(cache, "old00000000000000000", used_days_ago=31, shared=True)
     fake_env(cache, "unfinished0000000000", used_days_ago=None)
     keep = "current0000000000000"
-    planned = environment.prune(cache, keep=keep, unused_for=30 * DAY, now=NOW, dry_run=True)
+    planned = environment.prune(environment.cached(cache), keep=keep, unused_for=30 * DAY, now=NOW, dry_run=True)
     assert [env.key for env in planned] == ["unfinished0000000000", "old00000000000000000"]  # least recently used first
     assert all(env.root.exists() for env in planned)  # a dry run removes nothing
     # Its own files and, when complete, its marker: the hard-linked file is uv's, not freed.
     assert [env.size for env in planned] == [8192, 8192 + marker_size(old)]
 
     with environment._exclusive(old.with_name(old.name + ".building")):  # someone is building it right now
-        busy = environment.prune(cache, keep=keep, unused_for=30 * DAY, now=NOW)
+        busy = environment.prune(environment.cached(cache), keep=keep, unused_for=30 * DAY, now=NOW)
     assert [env.key for env in busy] == ["unfinished0000000000"] and old.exists()
-    gone = environment.prune(cache, keep=keep, unused_for=30 * DAY, now=NOW)
+    gone = environment.prune(environment.cached(cache), keep=keep, unused_for=30 * DAY, now=NOW)
     assert [env.key for env in gone] == ["old00000000000000000"] and not old.exists()
     assert (cache / "uv" / "old00000000000000000").exists()
     assert sorted(env.key for env in environment.cached(cache)) == [keep, "recent00000000000000"]
-    assert [env.key for env in environment.prune(cache, keep=keep, unused_for=0, now=NOW)] == ["recent00000000000000"]
+    everything = environment.prune(environment.cached(cache), keep=keep, unused_for=0, now=NOW)
+    assert [env.key for env in everything] == ["recent00000000000000"]
 
 
 def test_a_run_finding_its_environment_marks_it_used(tmp_path: Path) -> None:
