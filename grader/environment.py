@@ -322,8 +322,27 @@ def ensure(sp: Spec, *, cache: Path | None = None, progress: bool = False) -> En
     return find(lk, cache) or build(lk, cache, progress=progress)
 
 
+def check_machine(system: str | None = None, machine: str | None = None) -> None:
+    """Raise :class:`EnvironmentProblem` on a machine the lock's wheels (:data:`PLATFORM`) cannot run on.
+
+    Checked before uv is asked, whose answer would be about hashes and wheels, not about the machine.
+    """
+    import platform
+
+    system = system or platform.system()
+    machine = machine or platform.machine()
+    if system == "Linux" and machine.lower() in ("x86_64", "amd64"):
+        return
+    raise EnvironmentProblem(
+        f"notebooks run on Linux x86-64 (the grader's runners), and their packages are locked for it; this "
+        f"machine is {system} {machine}. Check your notebook on Linux x86-64 (on Windows: WSL 2), or open the "
+        "pull request: the evaluate check runs it exactly the same way and its summary shows the executed notebook."
+    )
+
+
 def build(lk: Lock, cache: Path, *, progress: bool = False) -> Environment:
     """Build the environment of ``lk`` in ``cache`` (or return the one another process just built)."""
+    check_machine()
     target = folder(lk, cache)
     with _exclusive(target.with_name(target.name + ".building")):
         done = find(lk, cache)

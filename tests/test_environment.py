@@ -420,3 +420,26 @@ def test_env_prune_says_what_it_removed_and_what_it_freed(tmp_path: Path) -> Non
     lines = done.stdout.splitlines()
     assert re.fullmatch(rf"removed {re.escape(str(old))} \(last used \d{{4}}-\d\d-\d\d, {size}\)", lines[0])
     assert lines[1] == f"Freed {size} in 1 environment; 1 left in {cache / 'envs'}."
+
+
+@pytest.mark.parametrize(("system", "machine"), [("Darwin", "arm64"), ("Darwin", "x86_64"), ("Linux", "aarch64")])
+def test_a_machine_the_lock_cannot_run_on_is_told_so_before_uv_is_asked(
+    system: str, machine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment.check_machine("Linux", "x86_64")  # the runners, and this machine
+    environment.check_machine("Linux", "AMD64")
+    with pytest.raises(EnvironmentProblem) as caught:
+        environment.check_machine(system, machine)
+    assert str(caught.value) == (
+        f"notebooks run on Linux x86-64 (the grader's runners), and their packages are locked for it; this machine "
+        f"is {system} {machine}. Check your notebook on Linux x86-64 (on Windows: WSL 2), or open the pull request: "
+        "the evaluate check runs it exactly the same way and its summary shows the executed notebook."
+    )
+    # A build asks first, so a student's laptop gets this instead of uv's words about wheels and hashes.
+    import platform
+
+    monkeypatch.setattr(platform, "system", lambda: system)
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    with pytest.raises(EnvironmentProblem, match=f"this machine is {system} {machine}"):
+        environment.build(environment.read_lock(SHIPPED), tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
