@@ -93,6 +93,13 @@ TARGETS = (
     ),
     Target("admin", "grader/admin.py", (AUDIT, "tests/test_admin.py", "tests/test_finals.py", "tests/test_reveal.py")),
     Target(
+        "datasets",
+        "grader/datasets.py",
+        ("tests/test_datasets.py", "-m", "not slow"),
+        # which data file is trusted: checked, cached, placed; an LFS pointer found (not the Hub's error wording)
+        functions=("ensure", "status", "lfs_pointers", "check_checked_out", "_holds", "_place", "_download"),
+    ),
+    Target(
         "validate",
         "grader/validate.py",
         ("tests/test_validate.py",),

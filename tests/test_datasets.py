@@ -7,6 +7,7 @@ second competition (a fresh checkout sharing the cache) makes no request to the 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import re
 import shutil
@@ -396,3 +397,36 @@ def test_a_run_with_an_lfs_pointer_for_data_is_refused_before_it_starts(tmp_path
     doctor = run_grader("doctor", "--offline", cwd=comp.root, env={"GRADER_NOW": "2026-12-01T12:00:00Z"})
     assert doctor.returncode == 1
     assert "PROBLEM data → data/: train.csv in data/ is a Git LFS pointer, not the data" in doctor.stdout
+
+
+def test_a_data_folder_on_another_disk_than_the_cache_gets_a_read_only_copy(
+    hub: FakeHub, environ: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A runner whose cache is on another file system: a hard link fails (EXDEV), so the file is copied.
+    # (Two file systems cannot be made inside a test's temporary folder: os.link says what it would.)
+    def other_disk(src: object, dst: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(datasets.os, "link", other_disk)
+    data = two_files(hub, tmp_path)
+    datasets.ensure(data, environ=environ)
+    placed = data.directory / "train.csv"
+    assert placed.read_bytes() == TRAIN
+    assert placed.stat().st_ino != (tmp_path / "cache" / "sha256" / digest(TRAIN)).stat().st_ino  # a copy
+    assert placed.stat().st_mode & 0o222 == 0  # read-only like a linked one
+    assert datasets.status(data, environ=environ) == {"images/part-0.bin": "ready", "train.csv": "ready"}
+
+
+def test_many_lfs_pointers_are_named_three_and_counted(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a.csv", "b.csv", "c.csv", "d.csv", "e.csv"):
+        (data / name).write_bytes(LFS)
+    with pytest.raises(DataUnavailable, match=r"^a\.csv, b\.csv, c\.csv and 2 more in data/ are Git LFS pointers, "):
+        datasets.check_checked_out(Data(data, data / "test.csv"))
+    (data / "e.csv").unlink()
+    with pytest.raises(DataUnavailable, match=r"^a\.csv, b\.csv, c\.csv and 1 more in data/ are Git LFS pointers, "):
+        datasets.check_checked_out(Data(data, data / "test.csv"))
+    (data / "d.csv").unlink()
+    with pytest.raises(DataUnavailable, match=r"^a\.csv, b\.csv, c\.csv in data/ are Git LFS pointers, "):
+        datasets.check_checked_out(Data(data, data / "test.csv"))
