@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -143,8 +144,9 @@ def lfs_pointers(directory: Path) -> list[str]:
         for name in files:
             path = Path(folder, name)
             try:
-                if path.is_symlink() or path.stat().st_size > LFS_POINTER_MAX:
-                    continue
+                info = path.lstat()
+                if not stat.S_ISREG(info.st_mode) or info.st_size > LFS_POINTER_MAX:
+                    continue  # links, pipes (opening one would wait forever), sockets, devices; data
                 with path.open("rb") as file:
                     head = file.read(len(LFS_POINTER))
             except OSError:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import re
 import shutil
+import stat
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -382,6 +385,20 @@ def test_git_lfs_pointers_in_the_data_folder_are_found(tmp_path: Path) -> None:
     assert datasets.lfs_pointers(tmp_path) == ["images/part-0.bin", "train.csv"]
 
 
+def test_a_named_pipe_in_the_data_folder_is_passed_over_not_waited_on(tmp_path: Path) -> None:
+    (tmp_path / "train.csv").write_bytes(LFS)
+    os.mkfifo(tmp_path / "pipe")  # opening it to read would wait for a writer forever
+    found: list[list[str]] = []
+    looking = threading.Thread(target=lambda: found.append(datasets.lfs_pointers(tmp_path)), daemon=True)
+    looking.start()
+    looking.join(timeout=20)
+    if looking.is_alive():  # free the reader stuck on the pipe, so that the suite goes on
+        with open(tmp_path / "pipe", "wb"):
+            pass
+        pytest.fail("lfs_pointers waited on a named pipe")
+    assert found == [["train.csv"]]
+
+
 def test_a_run_with_an_lfs_pointer_for_data_is_refused_before_it_starts(tmp_path: Path) -> None:
     comp = demo.scratch_copy(config.load(ROOT / "competition.yaml"), tmp_path / "comp")
     (comp.data.directory / "train.csv").write_bytes(LFS)  # a checkout without `git lfs`
@@ -413,7 +430,7 @@ def test_a_data_folder_on_another_disk_than_the_cache_gets_a_read_only_copy(
     placed = data.directory / "train.csv"
     assert placed.read_bytes() == TRAIN
     assert placed.stat().st_ino != (tmp_path / "cache" / "sha256" / digest(TRAIN)).stat().st_ino  # a copy
-    assert placed.stat().st_mode & 0o222 == 0  # read-only like a linked one
+    assert stat.S_IMODE(placed.stat().st_mode) == 0o444  # read-only like a linked one
     assert datasets.status(data, environ=environ) == {"images/part-0.bin": "ready", "train.csv": "ready"}
 
 
