@@ -72,7 +72,7 @@ def test_files_are_fetched_read_only_into_the_data_folder_and_then_come_from_dis
     assert (data.directory / "train.csv").read_bytes() == TRAIN
     assert (data.directory / "images" / "part-0.bin").read_bytes() == IMAGES
     assert not (data.directory / "README.md").exists()  # only the files competition.yaml names
-    assert (data.directory / "train.csv").stat().st_mode & 0o222 == 0  # nobody edits it by accident
+    assert stat.S_IMODE((data.directory / "train.csv").stat().st_mode) == 0o444  # nobody edits it by accident
     assert heard == ["images/part-0.bin: downloaded from the dataset course/digits-data (10240 bytes)",
                      "train.csv: downloaded from the dataset course/digits-data (26 bytes)"]  # fmt: skip
     assert cache_contents(tmp_path) == sorted(f"sha256/{digest(c)}" for c in (TRAIN, IMAGES))
@@ -133,6 +133,8 @@ def test_without_data_hub_nothing_is_fetched(hub: FakeHub, environ: dict[str, st
     [
         ("wrong sha256", r"^train\.csv of the dataset course/digits-data at revision \w{12} has sha256 "
                          r"[0-9a-f]{64}, but competition\.yaml \(data\.hub\.files\) says 0{64}\. .*Nothing was run\.$"),
+        ("wrong sha256, sorting after", r"^train\.csv of the dataset course/digits-data at revision \w{12} has "
+                                        r"sha256 [0-9a-f]{64}, but competition\.yaml \(data\.hub\.files\) says f{64}"),
         ("missing file", r"^test\.csv is not in the dataset course/digits-data at revision \w{12} \(data\.hub\.files\)"
                          r".*listed at http://127\.0\.0\.1:\d+/datasets/course/digits-data/tree/\w{40}\. Nothing"),
         ("unknown revision", r"^the dataset course/digits-data has no revision f{40} \(data\.hub\.revision\): copy the "
@@ -147,8 +149,8 @@ def test_an_unusable_file_is_one_clear_message_and_leaves_nothing_behind(
 ) -> None:
     commit = hub.add_dataset(DATASET, {"train.csv": TRAIN})
     repo, revision, files = DATASET, commit, {"train.csv": digest(TRAIN)}
-    if case == "wrong sha256":
-        files = {"train.csv": "0" * 64}
+    if case.startswith("wrong sha256"):  # whichever way the wrong one sorts against the real one
+        files = {"train.csv": "0" * 64 if case == "wrong sha256" else "f" * 64}
     elif case == "missing file":
         files = {"test.csv": digest(TRAIN)}
     elif case == "unknown revision":
@@ -380,6 +382,7 @@ def test_git_lfs_pointers_in_the_data_folder_are_found(tmp_path: Path) -> None:
     (tmp_path / "train.csv").write_bytes(LFS)
     (tmp_path / "images" / "part-0.bin").write_bytes(LFS)
     (tmp_path / "test.csv").write_bytes(b"id,px0\n1,0\n")
+    (tmp_path / "zones.csv").write_bytes(b"zone,label\n1,2\n")  # small, and sorts after the pointer's first line
     (tmp_path / "notes.md").write_bytes(LFS + b"x" * 1024)  # a file about LFS, too long to be a pointer
     (tmp_path / "link.csv").symlink_to(tmp_path / "train.csv")  # a link is the sandbox's business, not a pointer
     assert datasets.lfs_pointers(tmp_path) == ["images/part-0.bin", "train.csv"]
