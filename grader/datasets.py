@@ -156,17 +156,25 @@ def lfs_pointers(directory: Path) -> list[str]:
     return sorted(found)
 
 
-def check_checked_out(data: Data) -> None:
-    """Raise :class:`DataUnavailable` when a file of the data folder is a Git LFS pointer, not its content."""
+def pointer_problem(data: Data) -> str | None:
+    """What is wrong when files of the data folder are Git LFS pointers, not their content; None when none is."""
     pointers = lfs_pointers(data.directory)
-    if pointers:
-        shown = ", ".join(pointers[:3]) + (f" and {len(pointers) - 3} more" if len(pointers) > 3 else "")
-        what = "is a Git LFS pointer" if len(pointers) == 1 else "are Git LFS pointers"
-        raise DataUnavailable(
-            f"{shown} in {data.directory.name}/ {what}, not the data: this checkout did not fetch the Git LFS "
-            "files. Run `git lfs pull` (in the workflows, `lfs: true` on the checkout step: docs/competition.md, "
-            "Git LFS). Nothing was run."
-        )
+    if not pointers:
+        return None
+    shown = ", ".join(pointers[:3]) + (f" and {len(pointers) - 3} more" if len(pointers) > 3 else "")
+    what = "is a Git LFS pointer" if len(pointers) == 1 else "are Git LFS pointers"
+    return (
+        f"{shown} in {data.directory.name}/ {what}, not the data: this checkout did not fetch the Git LFS "
+        "files. Run `git lfs pull` (in the workflows, `lfs: true` on the checkout step: docs/competition.md, "
+        "Git LFS)."
+    )
+
+
+def check_checked_out(data: Data) -> None:
+    """Raise :class:`DataUnavailable` when a file of the data folder is a Git LFS pointer: no run on those."""
+    problem = pointer_problem(data)
+    if problem is not None:
+        raise DataUnavailable(f"{problem} Nothing was run.")
 
 
 def _holds(path: Path, expected: str) -> bool:

@@ -355,12 +355,8 @@ def _data(competition: Any) -> list[Finding]:
     ``grader data fetch`` will do (nothing is fetched)."""
     from grader import datasets
 
-    pointers = []
-    try:
-        datasets.check_checked_out(competition.data)
-    except datasets.DataUnavailable as ex:
-        message = str(ex).removesuffix(" Nothing was run.")
-        pointers = [Finding("problem", f"data → {competition.data.directory.name}/", message)]
+    problem = datasets.pointer_problem(competition.data)
+    pointers = [Finding("problem", f"data → {competition.data.directory.name}/", problem)] if problem else []
     states = datasets.status(competition.data)
     if not states:
         return pointers

@@ -97,7 +97,16 @@ TARGETS = (
         "grader/datasets.py",
         ("tests/test_datasets.py", "-m", "not slow"),
         # which data file is trusted: checked, cached, placed; an LFS pointer found (not the Hub's error wording)
-        functions=("ensure", "status", "lfs_pointers", "check_checked_out", "_holds", "_place", "_download"),
+        functions=(
+            "ensure",
+            "status",
+            "lfs_pointers",
+            "pointer_problem",
+            "check_checked_out",
+            "_holds",
+            "_place",
+            "_download",
+        ),
     ),
     Target(
         "validate",
